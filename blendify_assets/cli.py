@@ -1,0 +1,268 @@
+"""The `blendify` command (click). Exit 0 on success, 1 on a failure the user can act on, 2 on usage."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import click
+import sqlalchemy as sa
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from .errors import BlendifyError
+
+# Pipes and CI logs get wide tables rather than wrapped cells.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+
+class App:
+    """What a command needs, built lazily so `--help` never touches the database."""
+
+    @functools.cached_property
+    def settings(self):
+        from .settings import load_settings
+
+        return load_settings()
+
+    @functools.cached_property
+    def engine(self):
+        """The warehouse engine, migrations verified current."""
+        from .db.migrations import require_current
+
+        engine = self.raw_engine
+        require_current(engine)
+        return engine
+
+    @functools.cached_property
+    def raw_engine(self):
+        from .db.engine import get_engine
+
+        return get_engine(self.settings)
+
+    @functools.cached_property
+    def vault(self):
+        from .security.vault import vault_from_settings
+
+        return vault_from_settings(self.settings)
+
+
+class BlendifyGroup(click.Group):
+    """Turns actionable errors into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BlendifyError as exc:
+            raise click.ClickException(str(exc)) from None
+        except sa.exc.OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
+            raise click.ClickException(f"database error: {reason}") from None
+
+
+pass_app = click.make_pass_decorator(App, ensure=True)
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
+    table = Table(*columns, box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    out.print(table)
+
+
+@click.group(cls=BlendifyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Show informational log lines.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """Blendify: your Spotify and Apple Music history, kept forever, blended with friends."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.ensure_object(App)
+
+
+# --- db -------------------------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Apply or show the warehouse migrations."""
+
+
+@db.command("upgrade")
+@pass_app
+def db_upgrade(app: App) -> None:
+    """Apply pending migrations (idempotent; concurrent runs queue on a lock)."""
+    from .db import migrations
+
+    applied = migrations.upgrade(app.raw_engine)
+    for m in applied:
+        out.print(f"applied {m.path.name}")
+    total = len(migrations.discover())
+    out.print(
+        f"database is up to date ({total} migrations)"
+        if not applied
+        else f"applied {len(applied)} migration(s)"
+    )
+
+
+@db.command("status")
+@pass_app
+def db_status(app: App) -> None:
+    """Show applied and pending migrations."""
+    from .db import migrations
+    from .db.engine import describe, warehouse_url
+
+    rows = migrations.status(app.raw_engine)
+    out.print(f"database: {describe(warehouse_url(app.settings))}")
+    print_table(
+        ["version", "name", "state", "applied at"],
+        [
+            (
+                s.migration.version,
+                s.migration.name,
+                "pending"
+                if s.applied_at is None
+                else ("applied" if s.checksum_ok else "EDITED SINCE APPLIED"),
+                s.applied_at,
+            )
+            for s in rows
+        ],
+    )
+    pending = sum(1 for s in rows if s.applied_at is None)
+    out.print(f"{len(rows) - pending} applied, {pending} pending")
+    if any(not s.checksum_ok for s in rows):
+        raise BlendifyError(
+            "an applied migration file was edited; restore it and add a new migration instead"
+        )
+
+
+# --- users ----------------------------------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """Add and list users."""
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--name", "display_name", help="Display name.")
+@click.option("--password-stdin", is_flag=True, help="Read a password from standard input (stored hashed).")
+@pass_app
+def users_add(app: App, email: str, display_name: str | None, password_stdin: bool) -> None:
+    """Add a user and print the new user's id."""
+    from .db.accounts import add_user, normalise_email
+
+    normalise_email(email)  # fail on a bad address before reading stdin or touching the database
+    password = sys.stdin.read().rstrip("\r\n") if password_stdin else None
+    if password_stdin and not password:
+        raise BlendifyError("--password-stdin: standard input was empty")
+    click.echo(add_user(app.engine, email, display_name, password))
+
+
+@users.command("list")
+@pass_app
+def users_list(app: App) -> None:
+    """List users and their connections."""
+    from .db.accounts import list_users
+
+    rows = list_users(app.engine)
+    print_table(
+        ["id", "email", "name", "connections", "created"],
+        [(r["id"], r["email"], r["display_name"], r["connections"], r["created_at"]) for r in rows],
+    )
+
+
+# --- connections ------------------------------------------------------------------------------------------
+
+
+@main.group()
+def connections() -> None:
+    """Store provider tokens (encrypted) and show connection status."""
+
+
+@connections.command("add")
+@click.option("--user", "email", required=True, help="The user's email.")
+@click.option("--provider", required=True, type=click.Choice(["spotify", "apple"]))
+@click.option(
+    "--tokens-json",
+    required=True,
+    type=click.File("r"),
+    help="'-' for standard input: {access_token, refresh_token?, expires_in?, provider_user_id?}.",
+)
+@pass_app
+def connections_add(app: App, email: str, provider: str, tokens_json: Any) -> None:
+    """Connect a user to a provider (a second call re-authorises the same connection)."""
+    from .db.accounts import TokenPayload, normalise_email, upsert_connection
+
+    normalise_email(email)
+    payload = TokenPayload.parse(tokens_json.read())
+    connection_id, created = upsert_connection(app.engine, app.vault, email, provider, payload)
+    verb = "connected" if created else "re-authorised"
+    out.print(f"{verb} {provider} for {email.strip().lower()} (connection {connection_id})")
+
+
+@connections.command("list")
+@pass_app
+def connections_list(app: App) -> None:
+    """List connections with their status (tokens are never shown)."""
+    from .db.accounts import list_connections
+
+    print_table(
+        ["id", "email", "provider", "status", "reason", "token expires"],
+        [
+            (r["id"], r["email"], r["provider"], r["status"], r["status_reason"], r["token_expires_at"])
+            for r in list_connections(app.engine)
+        ],
+    )
+
+
+# --- keys -------------------------------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """Manage the token encryption keys."""
+
+
+@keys.command("rotate")
+@pass_app
+def keys_rotate(app: App) -> None:
+    """Re-encrypt every stored token under the current first key.
+
+    With BLENDIFY_ENCRYPTION_KEY set, put the new key first (keep the old ones after it), run this,
+    then drop the old keys. With the generated local key, a new local key is made and the old one
+    retired once every token is re-encrypted.
+    """
+    from cryptography.fernet import Fernet
+
+    from .db.accounts import rotate_tokens
+    from .security.vault import Vault, local_keys, write_local_keys
+
+    settings = app.settings
+    engine = app.engine
+    if settings.encryption_keys:
+        count = rotate_tokens(engine, Vault(settings.encryption_keys))
+        out.print(
+            f"re-encrypted the tokens of {count} connection(s) under the first BLENDIFY_ENCRYPTION_KEY key"
+        )
+        return
+    old = local_keys(settings)
+    new = Fernet.generate_key().decode()
+    write_local_keys(settings, [new, *old])  # a crash from here on still decrypts everything
+    count = rotate_tokens(engine, Vault([new, *old]))
+    write_local_keys(settings, [new])
+    out.print(
+        f"re-encrypted the tokens of {count} connection(s) under a new local key in {settings.local_key_file}"
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,328 @@
+"""Users and provider connections: the rows the web app also writes, and the token store over them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ..errors import BlendifyError
+from ..providers.base import Tokens
+from ..security.passwords import hash_password
+from ..security.vault import Vault
+
+PROVIDERS = ("spotify", "apple")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+class NotFound(BlendifyError):
+    pass
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def naive_utc(moment: datetime | None) -> datetime | None:
+    """`timestamp` columns hold UTC without a zone."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def aware_utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    if not _EMAIL.match(email):
+        raise BlendifyError(f"not a valid email address: {email!r}")
+    return email
+
+
+# --- users -------------------------------------------------------------------------------------------
+
+
+def add_user(
+    engine: Engine, email: str, display_name: str | None = None, password: str | None = None
+) -> uuid.UUID:
+    email = normalise_email(email)
+    if password is not None and len(password) < 8:
+        raise BlendifyError("the password must be at least 8 characters")
+    password_hash = hash_password(password) if password is not None else None
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.text(
+                "INSERT INTO users (email, display_name, password_hash) VALUES (:e, :n, :p) "
+                "ON CONFLICT (email) DO NOTHING RETURNING id"
+            ),
+            {"e": email, "n": display_name, "p": password_hash},
+        ).first()
+    if row is None:
+        raise BlendifyError(f"a user with email {email} already exists")
+    return row[0]
+
+
+def user_id_for(conn: Connection, email: str) -> uuid.UUID:
+    email = normalise_email(email)
+    found = conn.execute(sa.text("SELECT id FROM users WHERE email = :e"), {"e": email}).scalar()
+    if found is None:
+        raise NotFound(f"no user with email {email} (add one with `blendify users add {email}`)")
+    return found
+
+
+def list_users(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                """
+                SELECT u.id, u.email, u.display_name, u.created_at,
+                       coalesce(string_agg(c.provider::text || ':' || c.status::text, ', '
+                                           ORDER BY c.provider), '') AS connections
+                FROM users u LEFT JOIN provider_connections c ON c.user_id = u.id
+                GROUP BY u.id ORDER BY u.created_at, u.email
+                """
+            )
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+# --- connections -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenPayload:
+    """What `connections add --tokens-json -` accepts."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_in: int | None
+    provider_user_id: str | None
+
+    def __repr__(self) -> str:
+        return f"TokenPayload(expires_in={self.expires_in!r}, provider_user_id={self.provider_user_id!r})"
+
+    @classmethod
+    def parse(cls, text: str) -> TokenPayload:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BlendifyError(
+                f"--tokens-json is not valid JSON (line {exc.lineno}, column {exc.colno})"
+            ) from None
+        if not isinstance(data, dict):
+            raise BlendifyError("--tokens-json must be a JSON object with at least access_token")
+
+        def text_field(name: str, required: bool = False) -> str | None:
+            value = data.get(name)
+            if value is None and not required:
+                return None
+            if not isinstance(value, str) or not value.strip():
+                raise BlendifyError(f"--tokens-json: {name} must be a non-empty string")
+            return value.strip()
+
+        expires_in = data.get("expires_in")
+        if expires_in is not None and (
+            isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0
+        ):
+            raise BlendifyError("--tokens-json: expires_in must be a positive whole number of seconds")
+        return cls(
+            access_token=text_field("access_token", required=True) or "",
+            refresh_token=text_field("refresh_token"),
+            expires_in=expires_in,
+            provider_user_id=text_field("provider_user_id"),
+        )
+
+
+def upsert_connection(
+    engine: Engine, vault: Vault, email: str, provider: str, payload: TokenPayload
+) -> tuple[uuid.UUID, bool]:
+    """Store (encrypted) tokens for the user's connection to `provider`; returns (id, created).
+
+    A second call for the same (user, provider) is a re-authorisation: tokens are replaced, the
+    status returns to active and the connection sensor sees it again.
+    """
+    if provider not in PROVIDERS:
+        raise BlendifyError(f"unknown provider {provider!r}: choose one of {', '.join(PROVIDERS)}")
+    expires_at = utcnow() + timedelta(seconds=payload.expires_in) if payload.expires_in else None
+    with engine.begin() as conn:
+        user_id = user_id_for(conn, email)
+        row = conn.execute(
+            sa.text(
+                """
+                INSERT INTO provider_connections
+                    (user_id, provider, provider_user_id, access_token_encrypted, refresh_token_encrypted,
+                     token_expires_at, status, status_reason, authorized_at)
+                VALUES (:u, CAST(:p AS provider), :pid, :at, :rt, :exp, 'active', NULL, clock_timestamp())
+                ON CONFLICT (user_id, provider) DO UPDATE SET
+                    provider_user_id = COALESCE(:pid_update, provider_connections.provider_user_id),
+                    access_token_encrypted = EXCLUDED.access_token_encrypted,
+                    refresh_token_encrypted = EXCLUDED.refresh_token_encrypted,
+                    token_expires_at = EXCLUDED.token_expires_at,
+                    status = 'active', status_reason = NULL, authorized_at = clock_timestamp()
+                RETURNING id, (xmax = 0) AS created
+                """
+            ),
+            {
+                "u": user_id,
+                "p": provider,
+                "pid": payload.provider_user_id or "",
+                "pid_update": payload.provider_user_id,
+                "at": vault.encrypt(payload.access_token),
+                "rt": vault.encrypt(payload.refresh_token) if payload.refresh_token else None,
+                "exp": naive_utc(expires_at),
+            },
+        ).one()
+    return row.id, bool(row.created)
+
+
+def list_connections(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                """
+                SELECT c.id, u.email, c.provider::text AS provider, c.status::text AS status,
+                       c.status_reason, c.token_expires_at, c.authorized_at, c.provider_user_id
+                FROM provider_connections c JOIN users u ON u.id = c.user_id
+                ORDER BY u.email, c.provider
+                """
+            )
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+def rotate_tokens(engine: Engine, vault: Vault) -> int:
+    """Re-encrypt every stored token under the vault's first key; returns connections rewritten."""
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT id, access_token_encrypted, refresh_token_encrypted FROM provider_connections FOR UPDATE"
+            )
+        ).all()
+        for row in rows:
+            conn.execute(
+                # updated_at moves; change_seq does not (rotation is not a re-authorisation)
+                sa.text(
+                    "UPDATE provider_connections SET access_token_encrypted = :a, refresh_token_encrypted = :r "
+                    "WHERE id = :id"
+                ),
+                {
+                    "id": row.id,
+                    "a": vault.rotate(row.access_token_encrypted),
+                    "r": vault.rotate(row.refresh_token_encrypted) if row.refresh_token_encrypted else None,
+                },
+            )
+    return len(rows)
+
+
+# --- the token store the providers use -----------------------------------------------------------------
+
+
+class DatabaseTokenSource:
+    """One connection's tokens in `provider_connections`, decrypted on read, encrypted on write.
+
+    Refreshes are serialised twice: an asyncio lock inside this process and a row lock
+    (SELECT … FOR UPDATE) across processes, so a rotated refresh token is never overwritten by
+    a stale one.
+    """
+
+    _locks: dict[uuid.UUID, asyncio.Lock] = {}
+
+    def __init__(self, engine: Engine, vault: Vault, connection_id: uuid.UUID) -> None:
+        self.engine = engine
+        self.vault = vault
+        self.connection_id = connection_id
+
+    def __repr__(self) -> str:
+        return f"DatabaseTokenSource(connection_id={self.connection_id})"
+
+    def _decode(self, row: Any) -> Tokens:
+        return Tokens(
+            access_token=self.vault.decrypt(row.access_token_encrypted),
+            refresh_token=self.vault.decrypt(row.refresh_token_encrypted)
+            if row.refresh_token_encrypted
+            else None,
+            expires_at=aware_utc(row.token_expires_at),
+        )
+
+    _SELECT = (
+        "SELECT access_token_encrypted, refresh_token_encrypted, token_expires_at, status::text AS status "
+        "FROM provider_connections WHERE id = :id"
+    )
+
+    def current(self) -> Tokens:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.text(self._SELECT), {"id": self.connection_id}).one()
+        return self._decode(row)
+
+    async def refresh(self, exchange: Callable[[Tokens], Awaitable[Tokens]], stale: Tokens) -> Tokens:
+        lock = self._locks.setdefault(self.connection_id, asyncio.Lock())
+        async with lock:
+            conn = await asyncio.to_thread(self.engine.connect)
+            try:
+                conn.begin()
+                row = await asyncio.to_thread(
+                    lambda: conn.execute(
+                        sa.text(self._SELECT + " FOR UPDATE"), {"id": self.connection_id}
+                    ).one()
+                )
+                current = self._decode(row)
+                if current.access_token != stale.access_token:
+                    conn.commit()
+                    return current  # someone else refreshed while we waited
+                fresh = await exchange(current)
+                refresh_token = fresh.refresh_token or current.refresh_token
+                await asyncio.to_thread(
+                    conn.execute,
+                    sa.text(
+                        "UPDATE provider_connections SET access_token_encrypted = :a, "
+                        "refresh_token_encrypted = :r, token_expires_at = :e WHERE id = :id"
+                    ),
+                    {
+                        "id": self.connection_id,
+                        "a": self.vault.encrypt(fresh.access_token),
+                        "r": self.vault.encrypt(refresh_token) if refresh_token else None,
+                        "e": naive_utc(fresh.expires_at),
+                    },
+                )
+                conn.commit()
+                return Tokens(fresh.access_token, refresh_token, fresh.expires_at, fresh.scope)
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                conn.close()
+
+    def mark_needs_reauth(self, reason: str) -> None:
+        set_status(self.engine, self.connection_id, "needs_reauth", reason)
+
+    def set_provider_user_id(self, provider_user_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE provider_connections SET provider_user_id = :p WHERE id = :id AND provider_user_id <> :p"
+                ),
+                {"p": provider_user_id, "id": self.connection_id},
+            )
+
+
+def set_status(engine: Engine, connection_id: uuid.UUID, status: str, reason: str | None) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE provider_connections SET status = CAST(:s AS connection_status), status_reason = :r "
+                "WHERE id = :id"
+            ),
+            {"s": status, "r": reason, "id": connection_id},
+        )

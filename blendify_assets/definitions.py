@@ -1,0 +1,5 @@
+"""The one Definitions object of the `blendify` code location."""
+
+import dagster as dg
+
+defs = dg.Definitions()

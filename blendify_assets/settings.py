@@ -1,0 +1,112 @@
+"""The one place that reads Blendify's environment (see DESIGN.md, Configuration)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import SettingsError
+
+DEFAULT_SPOTIFY_API_URL = "https://api.spotify.com/v1"
+DEFAULT_SPOTIFY_ACCOUNTS_URL = "https://accounts.spotify.com"
+DEFAULT_APPLE_MUSIC_API_URL = "https://api.music.apple.com"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str | None  # None: use the embedded server under home/postgres
+    encryption_keys: tuple[str, ...]  # empty: use the generated local key under home
+    spotify_client_id: str | None
+    spotify_client_secret: str | None
+    spotify_redirect_uri: str | None
+    spotify_api_url: str
+    spotify_accounts_url: str
+    apple_team_id: str | None
+    apple_key_id: str | None
+    apple_private_key_path: Path | None
+    apple_music_api_url: str
+
+    def __repr__(self) -> str:  # keys and secrets stay out of logs and tracebacks
+        return (
+            f"Settings(home={str(self.home)!r}, database={'external' if self.database_url else 'embedded'})"
+        )
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.home / "postgres"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def local_key_file(self) -> Path:
+        return self.home / "encryption.key"
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _database_url(env: Mapping[str, str]) -> str | None:
+    value = env.get("BLENDIFY_DATABASE_URL", "").strip()
+    if not value:
+        return None
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme in ("postgresql", "postgres"):
+        value = "postgresql+psycopg://" + value.split("://", 1)[1]
+    elif scheme != "postgresql+psycopg":
+        raise SettingsError(
+            "BLENDIFY_DATABASE_URL must be a postgresql:// or postgresql+psycopg:// URL "
+            f"(got a {scheme or 'malformed'} URL)"
+        )
+    if not urlsplit(value).netloc and "host=" not in value:
+        raise SettingsError("BLENDIFY_DATABASE_URL has no host")
+    return value
+
+
+def _keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("BLENDIFY_ENCRYPTION_KEY", "").strip()
+    if not raw:
+        return ()
+    from cryptography.fernet import Fernet
+
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    for index, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise SettingsError(
+                f"BLENDIFY_ENCRYPTION_KEY: key {index} of {len(keys)} is not a valid Fernet key "
+                "(32 url-safe base64-encoded bytes)"
+            ) from None
+    return keys
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the environment; a bad value raises SettingsError naming the variable."""
+    env = os.environ if env is None else env
+    home = Path(env.get("BLENDIFY_HOME", "").strip() or ".blendify").expanduser().resolve()
+    key_path = env.get("APPLE_MUSIC_PRIVATE_KEY_PATH", "").strip()
+    return Settings(
+        home=home,
+        database_url=_database_url(env),
+        encryption_keys=_keys(env),
+        spotify_client_id=env.get("SPOTIFY_CLIENT_ID", "").strip() or None,
+        spotify_client_secret=env.get("SPOTIFY_CLIENT_SECRET", "").strip() or None,
+        spotify_redirect_uri=env.get("SPOTIFY_REDIRECT_URI", "").strip() or None,
+        spotify_api_url=_url(env, "SPOTIFY_API_URL", DEFAULT_SPOTIFY_API_URL),
+        spotify_accounts_url=_url(env, "SPOTIFY_ACCOUNTS_URL", DEFAULT_SPOTIFY_ACCOUNTS_URL),
+        apple_team_id=env.get("APPLE_MUSIC_TEAM_ID", "").strip() or None,
+        apple_key_id=env.get("APPLE_MUSIC_KEY_ID", "").strip() or None,
+        apple_private_key_path=Path(key_path).expanduser() if key_path else None,
+        apple_music_api_url=_url(env, "APPLE_MUSIC_API_URL", DEFAULT_APPLE_MUSIC_API_URL),
+    )

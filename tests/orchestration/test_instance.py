@@ -1,0 +1,59 @@
+"""Dagster's instance lives on Postgres, beside the warehouse, and the code location validates."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+
+from blendify_assets.db.engine import create_engine
+from blendify_assets.orchestration.instance import POOL_LIMITS, set_pool_limits, write_dagster_home
+from blendify_assets.settings import load_settings
+
+
+def test_instance_stores_runs_in_postgres(blendify_env) -> None:
+    settings = load_settings()
+    home = write_dagster_home(settings)
+    assert oct((home / "dagster.yaml").stat().st_mode & 0o777) == "0o600"
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        set_pool_limits(instance)
+        assert (
+            instance.event_log_storage.get_concurrency_info("spotify_api").slot_count
+            == POOL_LIMITS["spotify_api"]
+        )
+
+        @dg.asset
+        def probe() -> int:
+            return 1
+
+        result = dg.materialize([probe], instance=instance)
+        assert result.success
+        run_id = result.run_id
+    url = sa.engine.make_url(settings.database_url).set(database="dagster")
+    engine = create_engine(url.render_as_string(hide_password=False))
+    with engine.connect() as conn:
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM runs WHERE run_id = :r"), {"r": run_id}).scalar() == 1
+        )
+    engine.dispose()
+
+
+def test_definitions_validate_from_the_workspace(tmp_path) -> None:
+    env = dict(os.environ, DAGSTER_HOME=str(tmp_path))
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "All code locations passed validation" in result.stderr + result.stdout

@@ -1,0 +1,95 @@
+"""Several members' tastes resolved onto recordings (identity clusters).
+
+Every algorithm and the overlap analytics look at tracks per recording, not per provider id: a
+Spotify member and an Apple Music member who love the same song share it here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from blendify_assets.blend.identity import IdentityIndex, TrackInfo, TrackKey, build_identity
+from blendify_assets.blend.model import Evidence, MemberTaste, track_points
+
+MIN_MEMBERS = 2
+MAX_MEMBERS = 10
+
+
+@dataclass(frozen=True)
+class Holding:
+    """One member's hold on one recording: their own copy of it and the merged evidence."""
+
+    user_id: str
+    info: TrackInfo
+    evidence: Evidence
+    points: float
+    relevance: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "provider": self.info.provider,
+            "track_id": self.info.track_id,
+            "relevance": round(self.relevance, 4),
+            **self.evidence.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class GroupTaste:
+    """Members (sorted by user id), the identity index, and who holds which recording."""
+
+    members: tuple[MemberTaste, ...]
+    identity: IdentityIndex
+    holdings: Mapping[str, Mapping[str, Holding]]
+    ranked: Mapping[str, tuple[str, ...]]
+
+    def member(self, user_id: str) -> MemberTaste:
+        return next(m for m in self.members if m.user_id == user_id)
+
+
+def resolve_member(member: MemberTaste, identity: IdentityIndex) -> dict[str, Holding]:
+    """A member's holdings per cluster; several copies of one recording merge their evidence."""
+    copies: dict[str, list[TrackKey]] = defaultdict(list)
+    for key in member.tracks:
+        copies[identity.cluster(key)].append(key)
+    best = member.max_points or 1.0
+    out: dict[str, Holding] = {}
+    for cid, keys in copies.items():
+        if len(keys) == 1:
+            evidence, points = member.evidence[keys[0]], member.points[keys[0]]
+        else:
+            keys.sort(key=lambda k: (-member.points[k], k))
+            evidence = member.evidence[keys[0]]
+            for k in keys[1:]:
+                evidence = evidence.merge(member.evidence[k])
+            points = track_points(evidence)
+        out[cid] = Holding(member.user_id, member.tracks[keys[0]], evidence, points, min(1.0, points / best))
+    return out
+
+
+def build_group(
+    members: Sequence[MemberTaste],
+    identity: IdentityIndex | None = None,
+    *,
+    min_members: int = MIN_MEMBERS,
+    max_members: int = MAX_MEMBERS,
+) -> GroupTaste:
+    """Resolve members onto recordings; raises ValueError outside ``min..max`` distinct members."""
+    ids = [m.user_id for m in members]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"a blend's members must be distinct users; got duplicates in {sorted(ids)}")
+    if not min_members <= len(ids) <= max_members:
+        raise ValueError(f"a blend needs {min_members} to {max_members} members; got {len(ids)}")
+    ordered = tuple(sorted(members, key=lambda m: m.user_id))
+    if identity is None:
+        identity = build_identity(t for m in ordered for t in m.tracks.values())
+    holdings: dict[str, dict[str, Holding]] = defaultdict(dict)
+    ranked: dict[str, tuple[str, ...]] = {}
+    for m in ordered:
+        mine = resolve_member(m, identity)
+        for cid, h in mine.items():
+            holdings[cid][m.user_id] = h
+        ranked[m.user_id] = tuple(sorted(mine, key=lambda c: (-mine[c].points, c)))
+    return GroupTaste(ordered, identity, holdings, ranked)

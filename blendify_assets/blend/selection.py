@@ -1,0 +1,65 @@
+"""Fairness primitives shared by the algorithms: quotas, the artist cap and interleaving."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from blendify_assets.blend.identity import TrackInfo
+from blendify_assets.blend.normalize import primary_artist_key
+
+
+def largest_remainder(weights: Mapping[str, float], total: int) -> dict[str, int]:
+    """Integer seats proportional to weights (Hamilton's method): each within one of its exact share.
+
+    Ties on the remainder go to the larger weight, then to the smaller user id.
+    """
+    s = sum(weights.values())
+    if s <= 0:
+        raise ValueError("weights must sum to more than zero")
+    exact = {u: total * w / s for u, w in weights.items()}
+    seats = {u: math.floor(x) for u, x in exact.items()}
+    left = total - sum(seats.values())
+    for u in sorted(weights, key=lambda u: (-(exact[u] - seats[u]), -weights[u], u))[:left]:
+        seats[u] += 1
+    return seats
+
+
+class ArtistCap:
+    """At most ``limit`` picks per primary artist (normalised, so one artist on two providers counts once)."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("max_per_artist must be at least 1")
+        self.limit = limit
+        self.used: Counter[str] = Counter()
+
+    def allows(self, track: TrackInfo) -> bool:
+        return self.used[primary_artist_key(track.artist_name)] < self.limit
+
+    def take(self, track: TrackInfo) -> None:
+        self.used[primary_artist_key(track.artist_name)] += 1
+
+
+def interleave(queues: Mapping[str, Sequence[object]]) -> list[object]:
+    """Merge per-member queues so each member's picks are spread evenly over the whole stretch.
+
+    Smooth weighted round-robin (as nginx balances servers): each turn every member gains credit
+    equal to its queue length, the richest member plays next and pays the total. Equal queues give
+    A, B, C, A, B, C; a member with twice the picks plays every other turn. Ties: smaller user id.
+    """
+    sizes = {u: len(q) for u, q in queues.items() if q}
+    total = sum(sizes.values())
+    credit = dict.fromkeys(sizes, 0)
+    next_i = dict.fromkeys(sizes, 0)
+    out: list[object] = []
+    for _ in range(total):
+        for u in credit:
+            if next_i[u] < sizes[u]:
+                credit[u] += sizes[u]
+        u = min((u for u in credit if next_i[u] < sizes[u]), key=lambda u: (-credit[u], u))
+        credit[u] -= total
+        out.append(queues[u][next_i[u]])
+        next_i[u] += 1
+    return out

@@ -1,0 +1,204 @@
+"""Writing one endpoint check: snapshots by COPY, change detection by hash, the sync log — in one
+transaction, so a dropped connection or a crash leaves nothing half-written behind."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ..providers.base import EndpointFetch, FetchStats, Row, ScopeSnapshot
+from .tables import TableSpec
+
+
+@dataclass
+class StoreResult:
+    rows_appended: int = 0
+    changed: bool = False
+    scopes_changed: list[str] = field(default_factory=list)
+    scopes_unchanged: list[str] = field(default_factory=list)
+    sync_log_id: int | None = None
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _cell(column: str, value: Any, json_columns: frozenset[str]) -> Any:
+    if value is None:
+        return None
+    if column in json_columns:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, datetime):
+        return _naive_utc(value)
+    return value
+
+
+def _stable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _naive_utc(value).isoformat()
+    return value
+
+
+def content_hash(spec: TableSpec, rows: Sequence[Row]) -> str:
+    """SHA-256 over the stable fields of the rows, in order (ranks and positions matter)."""
+    columns = spec.stable_columns
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps([_stable(row.get(c)) for c in columns], default=str).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """COPY rows into `table` inside the connection's current transaction."""
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for values in rows:
+            copy.write_row(values)
+
+
+def _row_values(
+    spec: TableSpec, user_id: uuid.UUID, provider: str, fetched_at: datetime, rows: Iterable[Row]
+):
+    json_columns = spec.json_columns
+    for row in rows:
+        yield (user_id, provider, fetched_at, *(_cell(c, row.get(c), json_columns) for c in spec.columns))
+
+
+def _latest_hashes(conn: Connection, user_id: uuid.UUID, provider: str, table: str) -> dict[str, str]:
+    rows = conn.execute(
+        sa.text(
+            "SELECT DISTINCT ON (scope) scope, content_hash FROM snapshots "
+            "WHERE user_id = :u AND provider = CAST(:p AS provider) AND table_name = :t "
+            "ORDER BY scope, fetched_at DESC"
+        ),
+        {"u": user_id, "p": provider, "t": table},
+    )
+    return dict(rows.all())
+
+
+def _append_scope(
+    conn: Connection, spec: TableSpec, user_id: uuid.UUID, provider: str, fetched_at: datetime,
+    scope: ScopeSnapshot, digest: str, sync_log_id: int,
+) -> None:  # fmt: skip
+    copy_rows(
+        conn, spec.name, ("user_id", "provider", "fetched_at", *spec.columns),
+        _row_values(spec, user_id, provider, fetched_at, scope.rows),
+    )  # fmt: skip
+    conn.execute(
+        sa.text(
+            "INSERT INTO snapshots (user_id, provider, table_name, scope, fetched_at, row_count, content_hash, "
+            "version, sync_log_id) VALUES (:u, CAST(:p AS provider), :t, :s, :f, :n, :h, :v, :l)"
+        ),
+        {
+            "u": user_id, "p": provider, "t": spec.name, "s": scope.scope, "f": fetched_at,
+            "n": len(scope.rows), "h": digest, "v": scope.version, "l": sync_log_id,
+        },
+    )  # fmt: skip
+
+
+def _append_events(
+    conn: Connection,
+    spec: TableSpec,
+    user_id: uuid.UUID,
+    provider: str,
+    fetched_at: datetime,
+    rows: list[Row],
+) -> int:
+    """Append plays that are not stored yet; duplicates (same user, provider, played_at, track) are skipped."""
+    if not rows:
+        return 0
+    columns = ("user_id", "provider", "fetched_at", *spec.columns)
+    conn.execute(
+        sa.text(f"CREATE TEMP TABLE incoming_events (LIKE {spec.name} INCLUDING DEFAULTS) ON COMMIT DROP")
+    )
+    copy_rows(conn, "incoming_events", columns, _row_values(spec, user_id, provider, fetched_at, rows))
+    listed = ", ".join(columns)
+    result = conn.execute(
+        sa.text(
+            f"INSERT INTO {spec.name} ({listed}) SELECT {listed} FROM incoming_events "
+            "ORDER BY played_at ON CONFLICT DO NOTHING"
+        )
+    )
+    return result.rowcount
+
+
+def _details(fetch: EndpointFetch, result: StoreResult) -> dict[str, Any]:
+    details: dict[str, Any] = {"stats": vars(fetch.stats).copy()}
+    if fetch.unchanged_scopes:
+        details["not_reread"] = fetch.unchanged_scopes
+    if result.scopes_changed:
+        details["scopes_changed"] = result.scopes_changed
+    if fetch.notes:
+        details["notes"] = fetch.notes
+    return details
+
+
+def _insert_log(conn: Connection, **values: Any) -> int:
+    return conn.execute(
+        sa.text(
+            "INSERT INTO sync_log (user_id, provider, endpoint, started_at, finished_at, status, requests, "
+            "rows_appended, changed, error, details, run_id) VALUES (:user_id, CAST(:provider AS provider), "
+            ":endpoint, :started_at, :finished_at, :status, :requests, :rows_appended, :changed, :error, "
+            "CAST(:details AS jsonb), :run_id) RETURNING id"
+        ),
+        values | {"details": json.dumps(values.get("details") or {}, default=str)},
+    ).scalar_one()
+
+
+def store_fetch(
+    engine: Engine, spec: TableSpec, *, user_id: uuid.UUID, provider: str, fetch: EndpointFetch,
+    started_at: datetime, run_id: str | None = None,
+) -> StoreResult:  # fmt: skip
+    """Store one successful check. Every appended row shares one fetched_at; scopes equal to their
+    latest snapshot append nothing; the sync log row commits with them or not at all."""
+    result = StoreResult()
+    with engine.begin() as conn:
+        fetched_at = conn.execute(sa.text("SELECT clock_timestamp() AT TIME ZONE 'UTC'")).scalar_one()
+        changed_scopes: list[tuple[ScopeSnapshot, str]] = []
+        if spec.events:
+            result.rows_appended = _append_events(
+                conn, spec, user_id, provider, fetched_at, fetch.events or []
+            )
+        else:
+            latest = _latest_hashes(conn, user_id, provider, spec.name)
+            for scope in fetch.scopes:
+                digest = content_hash(spec, scope.rows)
+                if latest.get(scope.scope) == digest:
+                    result.scopes_unchanged.append(scope.scope)
+                else:
+                    changed_scopes.append((scope, digest))
+                    result.scopes_changed.append(scope.scope)
+                    result.rows_appended += len(scope.rows)
+        result.changed = result.rows_appended > 0 or bool(result.scopes_changed)
+        result.sync_log_id = _insert_log(
+            conn, user_id=user_id, provider=provider, endpoint=fetch.endpoint, started_at=_naive_utc(started_at),
+            finished_at=fetched_at, status="success", requests=fetch.stats.requests,
+            rows_appended=result.rows_appended, changed=result.changed, error=None,
+            details=_details(fetch, result), run_id=run_id,
+        )  # fmt: skip
+        for scope, digest in changed_scopes:
+            _append_scope(conn, spec, user_id, provider, fetched_at, scope, digest, result.sync_log_id)
+    return result
+
+
+def record_failure(
+    engine: Engine, *, user_id: uuid.UUID, provider: str, endpoint: str, started_at: datetime, status: str,
+    error: str, stats: FetchStats | None = None, run_id: str | None = None,
+) -> int:  # fmt: skip
+    """Log a failed or skipped check (its own transaction: nothing else was written)."""
+    with engine.begin() as conn:
+        return _insert_log(
+            conn, user_id=user_id, provider=provider, endpoint=endpoint, started_at=_naive_utc(started_at),
+            finished_at=datetime.now(UTC).replace(tzinfo=None), status=status,
+            requests=stats.requests if stats else 0, rows_appended=0, changed=False, error=error,
+            details={"stats": vars(stats).copy()} if stats else {}, run_id=run_id,
+        )  # fmt: skip

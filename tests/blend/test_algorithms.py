@@ -1,0 +1,192 @@
+"""Blends with known answers: what members would notice in the playlist."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+
+import pytest
+
+from blendify_assets.blend import balanced, build_member_taste, discovery, generate_blend, weighted
+from blendify_assets.blend.normalize import primary_artist_key
+from tests.blend.rows import artist, catalogue, library, saved, top, track
+
+BLEND_TRACK_COLUMNS = {
+    "track_id",
+    "track_name",
+    "artist_name",
+    "album_name",
+    "album_art_url",
+    "duration_ms",
+    "position",
+    "source_provider",
+    "source_user_id",
+    "similarity_score",
+    "blend_metadata",
+}
+
+
+def _cross_provider_pair():
+    """Alice on Spotify, Bob on Apple Music; three songs in common (two by ISRC, one by name)."""
+    shared_sp = [
+        track("s-hit", "Blinding Lights", "The Weeknd", isrc="USUG11904206"),
+        track("s-jude", "Hey Jude - Remastered 2015", "The Beatles", isrc="GBAYE0601498"),
+        track("s-prayer", "Livin' on a Prayer", "Bon Jovi", duration_ms=249_000),
+    ]
+    shared_ap = [
+        track("a-hit", "Blinding Lights", "The Weeknd", provider="apple", isrc="usug11904206"),
+        track("a-jude", "Hey Jude", "The Beatles", provider="apple", isrc="GB-AYE-06-01498"),
+        track("a-prayer", "Living On A Prayer", "Bon Jovi", provider="apple", duration_ms=250_000),
+    ]
+    alice = library("alice", [*catalogue("a", 10), *shared_sp])
+    bob = library("bob", [*shared_ap, *catalogue("b", 10)], provider="apple")
+    return alice, bob
+
+
+def test_shared_tracks_come_first_even_across_providers() -> None:
+    alice, bob = _cross_provider_pair()
+    picks = balanced([alice, bob], size=10)
+    assert [p.position for p in picks] == list(range(1, 11))
+    first = picks[:3]
+    assert {p.track.track_name for p in first} >= {"Blinding Lights"}
+    assert all(p.blend_metadata["kind"] == "shared" and p.blend_metadata["shared_by"] == 2 for p in first)
+    assert all(p.blend_metadata["shared_by"] == 1 for p in picks[3:])
+    methods = {p.blend_metadata["cluster_id"]: p.blend_metadata["match"]["method"] for p in first}  # type: ignore[index]
+    assert sorted(methods.values()) == ["fuzzy", "isrc", "isrc"]
+    for p in first:
+        members = p.blend_metadata["members"]
+        assert {m["provider"] for m in members.values()} == {"spotify", "apple"}  # type: ignore[union-attr]
+
+
+def test_balanced_gives_equal_seats_and_no_member_runs_the_stretch() -> None:
+    alice, bob = _cross_provider_pair()
+    carol = library("carol", catalogue("c", 10))
+    picks = balanced([carol, alice, bob], size=12)
+    assert Counter(p.source_user_id for p in picks) == {"alice": 4, "bob": 4, "carol": 4}
+    singles = [p.source_user_id for p in picks if p.blend_metadata["shared_by"] == 1]
+    assert all(a != b for a, b in itertools.pairwise(singles)), singles
+    carol_picks = [p.track.track_id for p in picks if p.source_user_id == "carol"]
+    assert carol_picks == ["c0", "c1", "c2", "c3"], "each member's most relevant tracks, in order"
+
+
+@pytest.mark.parametrize(
+    ("weights", "size", "expected"),
+    [
+        ({"alice": 3.0, "bob": 1.0}, 10, {"alice": 8, "bob": 2}),
+        ({"alice": 1.0, "bob": 2.0, "carol": 3.0}, 10, {"alice": 2, "bob": 3, "carol": 5}),
+        ({"alice": 1.0, "bob": 1.0, "carol": 0.0}, 7, {"alice": 4, "bob": 3}),
+    ],
+)
+def test_weights_are_honoured_within_one_track(weights, size, expected) -> None:
+    members = [library(u, catalogue(u, 20)) for u in weights]
+    picks = weighted(members, weights, size=size)
+    counts = Counter(p.source_user_id for p in picks)
+    assert dict(counts) == expected
+    total = sum(weights.values())
+    for user, w in weights.items():
+        assert abs(counts[user] - size * w / total) < 1
+
+
+def test_a_member_without_a_weight_counts_one() -> None:
+    members = [library(u, catalogue(u, 20)) for u in ("alice", "bob", "carol")]
+    picks = weighted(members, {"alice": 2.0}, size=8)
+    assert Counter(p.source_user_id for p in picks) == {"alice": 4, "bob": 2, "carol": 2}
+
+
+def test_shared_tracks_count_towards_weighted_seats() -> None:
+    alice, bob = _cross_provider_pair()
+    picks = weighted([alice, bob], {"alice": 1.0, "bob": 4.0}, size=10)
+    assert Counter(p.source_user_id for p in picks) == {"alice": 2, "bob": 8}
+
+
+def test_discovery_only_offers_tracks_new_to_everyone_but_the_source() -> None:
+    known_to_bob = track("x-known", "Known", "Xavier")
+    deep_cut = track("x-deep", "Deep Cut", "Xavier")
+    unrelated = track("z-odd", "Odd", "Zed")
+    alice = build_member_taste(
+        "alice",
+        {
+            "top_tracks": [top(t, i + 1) for i, t in enumerate(catalogue("a", 3))],
+            "saved_tracks": [saved(deep_cut), saved(known_to_bob), saved(unrelated)],
+        },
+    )
+    bob = build_member_taste(
+        "bob",
+        {"top_tracks": [top(known_to_bob, 1)], "top_artists": [artist("Xavier", 1, ["dream pop"])]},
+    )
+    carol = build_member_taste(
+        "carol",
+        {
+            "top_tracks": [top(track("c1", "Carol Song", "Cee"), 1)],
+            "top_artists": [artist("Xavier", 3, ["dream pop"])],
+        },
+    )
+    picks = discovery([alice, bob, carol], size=10, head=0)
+    names = [p.track.track_name for p in picks]
+    assert "Deep Cut" in names
+    assert "Known" not in names, "bob already knows it"
+    assert "Odd" not in names, "nobody else is near Zed: not a discovery, just noise"
+    deep = next(p for p in picks if p.track.track_name == "Deep Cut")
+    assert deep.source_user_id == "alice"
+    assert deep.blend_metadata["new_to"] == ["bob", "carol"]
+    assert deep.blend_metadata["because"]["artist_liked_by"] == ["bob", "carol"]  # type: ignore[index]
+    members = {"alice": alice, "bob": bob, "carol": carol}
+    for p in picks:
+        for other in p.blend_metadata["new_to"]:  # type: ignore[union-attr]
+            assert p.track.key not in members[other].tracks
+
+
+def test_no_recording_twice_even_when_one_member_has_it_on_both_providers() -> None:
+    song = track("s1", "Blinding Lights", "The Weeknd", isrc="USUG11904206")
+    same = track("a1", "Blinding Lights", "The Weeknd", provider="apple", isrc="USUG11904206")
+    alice = build_member_taste("alice", {"top_tracks": [top(song, 1), top(same, 2)]})
+    bob = library("bob", catalogue("b", 5))
+    picks = balanced([alice, bob], size=10)
+    assert [p.track.track_name for p in picks].count("Blinding Lights") == 1
+    assert len(picks) == 6, "fewer tracks than asked, never padded with repeats"
+
+
+def test_artist_cap() -> None:
+    one_artist = [track(f"q{i}", f"Q Song {i} x", "Queen") for i in range(10)]
+    alice = library("alice", one_artist)
+    bob = library("bob", catalogue("b", 10))
+    picks = balanced([alice, bob], size=10, max_per_artist=2)
+    per_artist = Counter(primary_artist_key(p.track.artist_name) for p in picks)
+    assert per_artist["queen"] == 2
+    assert len(picks) == 10, "bob's tracks fill the seats alice cannot use"
+
+
+@pytest.mark.parametrize("n", [0, 1, 11])
+def test_membership_bounds(n: int) -> None:
+    members = [library(f"m{i}", catalogue(f"m{i}x", 3)) for i in range(n)]
+    for algorithm in ("balanced", "weighted", "discovery"):
+        with pytest.raises(ValueError, match="2 to 10 members"):
+            generate_blend(algorithm, members)
+
+
+def test_bad_inputs_are_rejected_clearly() -> None:
+    a, b = library("a", catalogue("a", 3)), library("b", catalogue("b", 3))
+    with pytest.raises(ValueError, match="distinct"):
+        balanced([a, library("a", catalogue("c", 3))])
+    with pytest.raises(ValueError, match="unknown blend algorithm"):
+        generate_blend("random", [a, b])
+    with pytest.raises(ValueError, match="not members"):
+        weighted([a, b], {"zed": 1.0})
+    with pytest.raises(ValueError, match="non-negative"):
+        weighted([a, b], {"a": -1.0})
+    with pytest.raises(ValueError, match="size"):
+        balanced([a, b], size=0)
+
+
+def test_picks_map_onto_blend_tracks_rows_and_serialise() -> None:
+    alice, bob = _cross_provider_pair()
+    for algorithm in ("balanced", "weighted", "discovery"):
+        picks = generate_blend(algorithm, [alice, bob], weights={"alice": 2.0}, config={"size": 8})
+        for p in picks:
+            row = p.to_row()
+            assert set(row) == BLEND_TRACK_COLUMNS
+            assert 0.0 <= row["similarity_score"] <= 1.0  # type: ignore[operator]
+            assert row["source_provider"] in {"spotify", "apple"}
+            assert p.blend_metadata["reason"]
+            json.dumps(row)

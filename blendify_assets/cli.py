@@ -264,5 +264,66 @@ def keys_rotate(app: App) -> None:
     )
 
 
+# --- sync -------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--user", "email", required=True, help="The user's email.")
+@click.option("--provider", type=click.Choice(["spotify", "apple"]), help="Only this provider.")
+@click.option("--endpoint", help="Only this endpoint (e.g. top_tracks, playlist_tracks).")
+@pass_app
+def sync(app: App, email: str, provider: str | None, endpoint: str | None) -> None:
+    """Materialise the user's partitions now, through Dagster, in this process."""
+    from .db.accounts import user_id_for
+    from .definitions import defs
+    from .ingest.registry import providers
+    from .orchestration.runner import dagster_instance, run_sync_in_process
+    from .reports import sync_summary
+
+    engine = app.engine
+    with engine.connect() as conn:
+        user_id = str(user_id_for(conn, email))
+        connected = [
+            p for (p,) in conn.execute(
+                sa.text("SELECT provider::text FROM provider_connections WHERE user_id = CAST(:u AS uuid)"),
+                {"u": user_id},
+            )
+        ]  # fmt: skip
+    available = providers()
+    chosen = [provider] if provider else [p for p in connected if p in available]
+    if provider and provider not in connected:
+        raise BlendifyError(f"{email} has no {provider} connection (add one with `blendify connections add`)")
+    if not chosen:
+        raise BlendifyError(f"{email} has no provider connections to sync")
+    for name in chosen:
+        if endpoint and endpoint not in available[name].endpoints:
+            raise click.UsageError(
+                f"unknown {name} endpoint {endpoint!r}: choose one of {', '.join(available[name].endpoints)}"
+            )
+    instance = dagster_instance(app.settings)
+    run_ids = []
+    for name in chosen:
+        endpoints = [endpoint] if endpoint else None
+        with out.status(f"syncing {name} for {email}…"):
+            results = run_sync_in_process(instance, defs, name, [user_id], endpoints)
+        run_ids += [r.run_id for r in results]
+    rows, failed = sync_summary(engine, run_ids)
+    print_table(["provider", "endpoint", "status", "requests", "rows appended", "changed", "error"], rows)
+    if failed:
+        raise BlendifyError(f"{failed} endpoint check(s) failed; see the error column")
+
+
+def _register_commands() -> None:
+    """Commands that live beside the code they drive."""
+    from .analytics_cli import COMMANDS as analytics_commands
+    from .orchestration.cli import COMMANDS as orchestration_commands
+    from .simulator.cli import simulator
+
+    for command in (simulator, *analytics_commands, *orchestration_commands):
+        main.add_command(command)
+
+
+_register_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

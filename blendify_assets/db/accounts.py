@@ -237,7 +237,7 @@ class DatabaseTokenSource:
     a stale one.
     """
 
-    _locks: dict[uuid.UUID, asyncio.Lock] = {}
+    _locks: dict[tuple[int, uuid.UUID], asyncio.Lock] = {}  # per event loop: a lock belongs to one loop
 
     def __init__(self, engine: Engine, vault: Vault, connection_id: uuid.UUID) -> None:
         self.engine = engine
@@ -267,7 +267,8 @@ class DatabaseTokenSource:
         return self._decode(row)
 
     async def refresh(self, exchange: Callable[[Tokens], Awaitable[Tokens]], stale: Tokens) -> Tokens:
-        lock = self._locks.setdefault(self.connection_id, asyncio.Lock())
+        key = (id(asyncio.get_running_loop()), self.connection_id)
+        lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             conn = await asyncio.to_thread(self.engine.connect)
             try:

@@ -1,0 +1,85 @@
+"""Data-quality checks on one fetch, reported as Dagster asset checks (pure: no SQL, no Dagster)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..providers.base import EndpointFetch
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    description: str
+    run: Callable[[EndpointFetch], str | None]  # None: passed; otherwise what is wrong
+
+
+def _ranks_contiguous(fetch: EndpointFetch) -> str | None:
+    for scope in fetch.scopes:
+        ranks = [row.get("rank") for row in scope.rows]
+        if ranks != list(range(1, len(ranks) + 1)):
+            return f"{scope.scope}: ranks are not 1..{len(ranks)}"
+    return None
+
+
+def _id_column(fetch: EndpointFetch) -> str:
+    return next(
+        (c for c in ("track_id", "artist_id", "album_id", "playlist_id") if fetch.scopes and fetch.scopes[0].rows
+         and c in fetch.scopes[0].rows[0]),
+        "track_id",
+    )  # fmt: skip
+
+
+def _no_duplicates(fetch: EndpointFetch) -> str | None:
+    column = _id_column(fetch)
+    for scope in fetch.scopes:
+        counts = Counter(row.get(column) for row in scope.rows)
+        duplicated = [key for key, n in counts.items() if n > 1]
+        if duplicated:
+            return f"{scope.scope or 'list'}: {len(duplicated)} {column} value(s) appear twice, e.g. {duplicated[0]}"
+    return None
+
+
+def _no_duplicate_plays(fetch: EndpointFetch) -> str | None:
+    counts = Counter((row.get("played_at"), row.get("track_id")) for row in fetch.events or [])
+    duplicated = sum(1 for n in counts.values() if n > 1)
+    return f"{duplicated} play(s) fetched twice" if duplicated else None
+
+
+def _counts_match_totals(fetch: EndpointFetch) -> str | None:
+    """Rows read equal what the provider said the list holds, less the items skipped and counted."""
+    expected = sum(s.expected_count for s in fetch.scopes if s.expected_count is not None)
+    if not any(s.expected_count is not None for s in fetch.scopes):
+        return None
+    read = sum(len(s.rows) for s in fetch.scopes if s.expected_count is not None)
+    skipped = fetch.stats.skipped_null + fetch.stats.skipped_malformed
+    if read + skipped != expected:
+        return f"read {read} rows + {skipped} skipped, but the provider reported {expected}"
+    return None
+
+
+RANKS = Check("ranks_contiguous", "Ranks run 1..n without gaps within each time range.", _ranks_contiguous)
+UNIQUE = Check("no_duplicate_items", "No item appears twice within one snapshot.", _no_duplicates)
+PLAYS = Check("no_duplicate_plays", "No play (played_at, track) is fetched twice.", _no_duplicate_plays)
+TOTALS = Check(
+    "counts_match_totals",
+    "Rows stored equal the provider's reported total less skipped (null or malformed) items.",
+    _counts_match_totals,
+)
+
+CHECKS: dict[str, tuple[Check, ...]] = {
+    "top_tracks": (RANKS,),
+    "top_artists": (RANKS,),
+    "recently_played": (PLAYS,),
+    "playlists": (UNIQUE, TOTALS),
+    "playlist_tracks": (TOTALS,),
+    "saved_tracks": (UNIQUE, TOTALS),
+    "saved_albums": (UNIQUE, TOTALS),
+    "followed_artists": (UNIQUE, TOTALS),
+}
+
+
+def run_checks(fetch: EndpointFetch) -> dict[str, str | None]:
+    return {check.name: check.run(fetch) for check in CHECKS.get(fetch.endpoint, ())}

@@ -1,0 +1,81 @@
+"""The providers Blendify syncs: their endpoints, and how to open a client for one connection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import SettingsError
+from ..providers.base import EndpointFetch, SyncState, TokenSource
+from ..providers.http import HttpClient
+from ..settings import Settings
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    table: str
+    fetch: Callable[[Any, SyncState], Awaitable[EndpointFetch]]
+    after: str | None = None  # an endpoint whose fresh output this one reads (same step, runs first)
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str  # the `provider` enum value in the warehouse
+    group: str  # Dagster group and asset key prefix
+    endpoints: Mapping[str, Endpoint]
+    open_http: Callable[[Settings], HttpClient]  # one per run: the provider-wide concurrency bound
+    client: Callable[[Settings, HttpClient, TokenSource], AbstractAsyncContextManager[Any]]
+
+
+def _spotify() -> Provider:
+    from ..providers.spotify import endpoints
+    from ..providers.spotify.auth import SpotifyApp
+    from ..providers.spotify.client import SpotifyClient, spotify_http
+
+    @asynccontextmanager
+    async def client(
+        settings: Settings, http: HttpClient, tokens: TokenSource
+    ) -> AsyncIterator[SpotifyClient]:
+        if not settings.spotify_client_id:
+            raise SettingsError(
+                "SPOTIFY_CLIENT_ID must be set to sync Spotify (it is needed to refresh tokens)"
+            )
+        app = SpotifyApp(
+            client_id=settings.spotify_client_id,
+            client_secret=settings.spotify_client_secret,
+            accounts_url=settings.spotify_accounts_url,
+        )
+        async with SpotifyClient(tokens, app, api_url=settings.spotify_api_url, http=http) as session:
+            yield session
+
+    return Provider(
+        name="spotify",
+        group="spotify",
+        endpoints={
+            n: Endpoint(n, s.table, s.fetch, after="playlists" if n == "playlist_tracks" else None)
+            for n, s in endpoints.ENDPOINTS.items()
+        },
+        open_http=lambda settings: spotify_http(concurrency=8),
+        client=client,
+    )
+
+
+def providers() -> dict[str, Provider]:
+    """Every provider by warehouse name ('spotify', 'apple')."""
+    found = {"spotify": _spotify()}
+    try:
+        from ..providers.apple_music.registry import provider as apple
+    except ImportError:  # Apple Music lands in its own issue
+        return found
+    found["apple"] = apple()
+    return found
+
+
+def provider(name: str) -> Provider:
+    try:
+        return providers()[name]
+    except KeyError:
+        raise SettingsError(f"unknown provider {name!r}: choose one of {', '.join(providers())}") from None

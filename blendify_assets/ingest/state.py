@@ -1,0 +1,69 @@
+"""What the warehouse already holds for one (user, provider, endpoint): the incremental inputs."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ..db.accounts import aware_utc
+from ..providers.base import PlaylistRef, SyncState
+from .tables import TableSpec
+
+
+def load_state(
+    engine: Engine, spec: TableSpec, *, user_id: uuid.UUID, provider: str, endpoint: str
+) -> SyncState:
+    params = {"u": user_id, "p": provider, "t": spec.name, "e": endpoint}
+    with engine.connect() as conn:
+        versions = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT scope, version FROM latest_snapshots WHERE user_id = :u "
+                    "AND provider = CAST(:p AS provider) AND table_name = :t AND version IS NOT NULL"
+                ),
+                params,
+            ).all()
+        )
+        state = SyncState(scope_versions=versions)
+        if spec.events:
+            state.last_played_at = aware_utc(
+                conn.execute(
+                    sa.text(
+                        "SELECT max(played_at) FROM user_recently_played "
+                        "WHERE user_id = :u AND provider = CAST(:p AS provider)"
+                    ),
+                    params,
+                ).scalar()
+            )
+        if spec.name == "user_playlist_tracks":
+            state.playlists = [
+                PlaylistRef(r.playlist_id, r.snapshot_id, r.is_owner, bool(r.collaborative), r.track_count)
+                for r in conn.execute(
+                    sa.text(
+                        "SELECT playlist_id, snapshot_id, is_owner, track_count, "
+                        "coalesce((playlist_metadata->>'collaborative')::boolean, false) AS collaborative "
+                        "FROM latest_user_playlists WHERE user_id = :u AND provider = CAST(:p AS provider) "
+                        "ORDER BY playlist_id"
+                    ),
+                    params,
+                )
+            ]
+        state.provider_user_id = conn.execute(
+            sa.text(
+                "SELECT nullif(provider_user_id, '') FROM provider_connections "
+                "WHERE user_id = :u AND provider = CAST(:p AS provider)"
+            ),
+            params,
+        ).scalar()
+        previous = conn.execute(
+            sa.text(
+                "SELECT details->'notes'->'state' FROM sync_log WHERE user_id = :u "
+                "AND provider = CAST(:p AS provider) AND endpoint = :e AND status = 'success' "
+                "ORDER BY finished_at DESC LIMIT 1"
+            ),
+            params,
+        ).scalar()
+        state.previous = previous or {}
+    return state

@@ -1,0 +1,23 @@
+"""One asset job per provider (a job's assets must share one partitions definition)."""
+
+import dagster as dg
+
+from ..ingest.registry import providers
+from .partitions import USER_PARTITIONS
+
+
+def sync_job_name(provider: str) -> str:
+    return f"{providers()[provider].group}_sync"
+
+
+def sync_jobs() -> dict:
+    return {
+        name: dg.define_asset_job(
+            sync_job_name(name),
+            selection=dg.AssetSelection.groups(p.group),
+            partitions_def=USER_PARTITIONS[name],
+            description=f"Sync {p.group} endpoints for a batch of users (a partition range or set).",
+            tags={"blendify/provider": name},
+        )
+        for name, p in providers().items()
+    }

@@ -1,0 +1,374 @@
+"""Spotify item JSON -> row dicts for the provider-agnostic tables.
+
+Each row's keys are exactly its table's columns minus id, user_id, provider and fetched_at.
+Conventions (one place, so every table agrees):
+
+- `artist_name`: every credited artist's name joined with ", ", in Spotify's order, so the primary
+  artist comes first ("Daft Punk, Pharrell Williams").
+- `album_art_url` / `image_url`: the largest image (Spotify lists them largest first, but we compare
+  width x height rather than trust the order).
+- `isrc`: `external_ids.isrc`, stripped and upper-cased; None when absent.
+- `track_position`: the 0-based index of the entry in the playlist as Spotify orders it (page offset +
+  index in page). Null entries are skipped but still take a position, so positions match Spotify's.
+- `rank`: 1-based, counted the same way (offset + index + 1).
+- Episodes in playlists: `artist_name` and `album_name` are the show's name (Spotify removed the show
+  `publisher` for development-mode apps in 2026); `isrc` is None.
+- Local files: `track_id` is the `spotify:local:...` URI, since they have no id.
+- Timestamps: timezone-aware UTC datetimes. Strings (and the stored JSON) have U+0000 removed:
+  Postgres text and jsonb reject it.
+- Every field Spotify removed in 2026 (popularity, followers, available_markets, ...) is optional.
+
+A malformed item raises `Malformed`; `parse_items` skips and counts it, never the whole page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from blendify_assets.providers.base import FetchStats, Row
+
+
+class Malformed(ValueError):
+    """An item lacks a required key or has the wrong type."""
+
+
+# --- small readers ----------------------------------------------------------------------------------
+
+
+def strip_nul(value: Any) -> Any:
+    """Remove U+0000 from every string in a JSON value (keys too)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {strip_nul(k): strip_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [strip_nul(v) for v in value]
+    return value
+
+
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Malformed(f"{what} is not an object")
+    return value
+
+
+def _req_str(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise Malformed(f"missing or non-string {key!r}")
+    return strip_nul(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    return strip_nul(value) if isinstance(value, str) else None
+
+
+def _opt_int(value: Any) -> int | None:
+    # bool is an int subclass; a local track's duration_ms may even be an object (undocumented).
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _opt_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO-8601 (with 'Z' or an offset) -> aware UTC datetime; None for null/unparseable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def largest_image(images: Any) -> str | None:
+    """URL of the largest image; unknown sizes count as 0 and ties keep Spotify's (largest-first) order."""
+    if not isinstance(images, list):
+        return None
+    best: tuple[int, int] | None = None
+    url: str | None = None
+    for index, image in enumerate(images):
+        if not isinstance(image, dict) or not isinstance(image.get("url"), str):
+            continue
+        area = (_opt_int(image.get("width")) or 0) * (_opt_int(image.get("height")) or 0)
+        key = (area, -index)
+        if best is None or key > best:
+            best, url = key, image["url"]
+    return _opt_str(url)
+
+
+def normalise_isrc(value: Any) -> str | None:
+    """' usum71703861 ' -> 'USUM71703861'; anything empty or non-string -> None."""
+    if not isinstance(value, str):
+        return None
+    cleaned = strip_nul(value).strip().upper()
+    return cleaned or None
+
+
+def artist_names(artists: Any) -> str:
+    """All credited names joined with ', ', primary artist first."""
+    if not isinstance(artists, list):
+        raise Malformed("artists is not a list")
+    names = [strip_nul(a["name"]) for a in artists if isinstance(a, dict) and isinstance(a.get("name"), str)]
+    return ", ".join(n for n in names if n)
+
+
+def _followers(obj: dict[str, Any]) -> int | None:
+    followers = obj.get("followers")
+    return _opt_int(followers.get("total")) if isinstance(followers, dict) else None
+
+
+def _genres(obj: dict[str, Any]) -> list[str] | None:
+    genres = obj.get("genres")
+    if not isinstance(genres, list):
+        return None
+    return [strip_nul(g) for g in genres if isinstance(g, str)]
+
+
+def _spotify_url(obj: dict[str, Any]) -> str | None:
+    urls = obj.get("external_urls")
+    return _opt_str(urls.get("spotify")) if isinstance(urls, dict) else None
+
+
+def _track_id(obj: dict[str, Any]) -> str:
+    """The id, or the URI when there is none (local files)."""
+    for key in ("id", "uri"):
+        value = obj.get(key)
+        if isinstance(value, str) and value:
+            return strip_nul(value)
+    raise Malformed("track has neither id nor uri")
+
+
+# --- shared track/episode fields ---------------------------------------------------------------------
+
+
+def track_fields(track: Any) -> Row:
+    """The columns every track table shares, from a TrackObject (full or local)."""
+    track = _obj(track, "track")
+    album = track.get("album") if isinstance(track.get("album"), dict) else {}
+    external_ids = track.get("external_ids") if isinstance(track.get("external_ids"), dict) else {}
+    return {
+        "track_id": _track_id(track),
+        "track_name": _req_str(track, "name"),
+        "artist_name": artist_names(track.get("artists")),
+        "album_name": _opt_str(album.get("name")),
+        "album_art_url": largest_image(album.get("images")),
+        "duration_ms": _opt_int(track.get("duration_ms")),
+        "isrc": normalise_isrc(external_ids.get("isrc")),
+    }
+
+
+def episode_fields(episode: Any) -> Row:
+    """Track-table columns for a podcast episode: the show stands in for artist and album."""
+    episode = _obj(episode, "episode")
+    show = episode.get("show") if isinstance(episode.get("show"), dict) else {}
+    show_name = _opt_str(show.get("name")) or _opt_str(show.get("publisher")) or ""
+    return {
+        "track_id": _track_id(episode),
+        "track_name": _req_str(episode, "name"),
+        "artist_name": show_name,
+        "album_name": show_name or None,
+        "album_art_url": largest_image(episode.get("images")) or largest_image(show.get("images")),
+        "duration_ms": _opt_int(episode.get("duration_ms")),
+        "isrc": None,
+    }
+
+
+def item_type(entry: dict[str, Any], obj: dict[str, Any]) -> str:
+    """'local' | 'episode' | 'track' for a playlist entry and its track/episode object."""
+    uri = obj.get("uri")
+    if (
+        entry.get("is_local") is True
+        or obj.get("is_local") is True
+        or (isinstance(uri, str) and uri.startswith("spotify:local:"))
+    ):
+        return "local"
+    # Without additional_types=episode Spotify squeezes episodes into track-shaped objects
+    # (type "track", episode: true, a spotify:episode: URI).
+    if obj.get("type") == "episode" or obj.get("episode") is True or (
+        isinstance(uri, str) and uri.startswith("spotify:episode:")
+    ):
+        return "episode"
+    return "track"
+
+
+# --- one parser per table -------------------------------------------------------------------------------
+
+
+def top_track_row(item: Any, *, time_range: str, rank: int) -> Row:
+    """user_top_tracks row from a TrackObject."""
+    return {
+        **track_fields(item),
+        "time_range": time_range,
+        "rank": rank,
+        "track_metadata": strip_nul(item),
+    }
+
+
+def top_artist_row(item: Any, *, time_range: str, rank: int) -> Row:
+    """user_top_artists row from an ArtistObject."""
+    artist = _obj(item, "artist")
+    return {
+        "artist_id": _req_str(artist, "id"),
+        "artist_name": _req_str(artist, "name"),
+        "image_url": largest_image(artist.get("images")),
+        "genres": _genres(artist),
+        "popularity": _opt_int(artist.get("popularity")),
+        "follower_count": _followers(artist),
+        "time_range": time_range,
+        "rank": rank,
+        "artist_metadata": strip_nul(artist),
+    }
+
+
+def recently_played_row(item: Any) -> Row:
+    """user_recently_played row from a PlayHistoryObject."""
+    play = _obj(item, "play")
+    played_at = parse_time(play.get("played_at"))
+    if played_at is None:
+        raise Malformed("missing or unparseable played_at")
+    return {
+        **track_fields(play.get("track")),
+        "played_at": played_at,
+        "track_metadata": strip_nul(play),
+    }
+
+
+def playlist_row(item: Any, *, me_id: str | None) -> Row:
+    """user_playlists row from a SimplifiedPlaylistObject (or a full PlaylistObject)."""
+    playlist = _obj(item, "playlist")
+    owner = playlist.get("owner") if isinstance(playlist.get("owner"), dict) else {}
+    contents = playlist.get("items") if isinstance(playlist.get("items"), dict) else playlist.get("tracks")
+    owner_id = _opt_str(owner.get("id"))
+    return {
+        "playlist_id": _req_str(playlist, "id"),
+        "playlist_name": _req_str(playlist, "name"),
+        "description": _opt_str(playlist.get("description")),
+        "image_url": largest_image(playlist.get("images")),
+        "track_count": _opt_int(contents.get("total")) if isinstance(contents, dict) else None,
+        "follower_count": _followers(playlist),
+        "is_public": _opt_bool(playlist.get("public")),
+        "is_owner": me_id is not None and owner_id == me_id,
+        "owner_name": _opt_str(owner.get("display_name")) or owner_id,
+        "playlist_url": _spotify_url(playlist),
+        "snapshot_id": _opt_str(playlist.get("snapshot_id")),
+        "playlist_metadata": strip_nul(playlist),
+    }
+
+
+def playlist_entry_object(entry: dict[str, Any]) -> Any:
+    """The entry's track/episode: `item` (2026) with fallback to the deprecated `track`."""
+    item = entry.get("item")
+    return item if item is not None else entry.get("track")
+
+
+def playlist_track_row(item: Any, *, playlist_id: str, position: int) -> Row:
+    """user_playlist_tracks row from a PlaylistTrackObject. Null `item`s are filtered before this."""
+    entry = _obj(item, "playlist entry")
+    obj = _obj(playlist_entry_object(entry), "playlist entry item")
+    kind = item_type(entry, obj)
+    # A real EpisodeObject has a `show`; the track-shaped one names the show as artist and album.
+    fields = episode_fields(obj) if kind == "episode" and "show" in obj else track_fields(obj)
+    added_by = entry.get("added_by") if isinstance(entry.get("added_by"), dict) else {}
+    return {
+        "playlist_id": playlist_id,
+        **fields,
+        "added_at": parse_time(entry.get("added_at")),
+        "added_by": _opt_str(added_by.get("id")),
+        "track_position": position,
+        "item_type": kind,
+        "track_metadata": strip_nul(entry),
+    }
+
+
+def saved_track_row(item: Any) -> Row:
+    """user_saved_tracks row from a SavedTrackObject."""
+    saved = _obj(item, "saved track")
+    track = _obj(saved.get("track"), "track")
+    return {
+        **track_fields(track),
+        "saved_at": parse_time(saved.get("added_at")),
+        "popularity": _opt_int(track.get("popularity")),
+        "track_metadata": strip_nul(saved),
+    }
+
+
+def saved_album_row(item: Any) -> Row:
+    """user_saved_albums row from a SavedAlbumObject."""
+    saved = _obj(item, "saved album")
+    album = _obj(saved.get("album"), "album")
+    return {
+        "album_id": _req_str(album, "id"),
+        "album_name": _req_str(album, "name"),
+        "artist_name": artist_names(album.get("artists")),
+        "image_url": largest_image(album.get("images")),
+        "release_date": _opt_str(album.get("release_date")),
+        "total_tracks": _opt_int(album.get("total_tracks")),
+        "saved_at": parse_time(saved.get("added_at")),
+        "album_type": _opt_str(album.get("album_type")),
+        "genres": _genres(album),
+        "album_metadata": strip_nul(saved),
+    }
+
+
+def followed_artist_row(item: Any) -> Row:
+    """user_followed_artists row from an ArtistObject."""
+    artist = _obj(item, "artist")
+    return {
+        "artist_id": _req_str(artist, "id"),
+        "artist_name": _req_str(artist, "name"),
+        "image_url": largest_image(artist.get("images")),
+        "genres": _genres(artist),
+        "popularity": _opt_int(artist.get("popularity")),
+        "follower_count": _followers(artist),
+        "artist_url": _spotify_url(artist),
+        "artist_metadata": strip_nul(artist),
+    }
+
+
+# --- driving a page ----------------------------------------------------------------------------------
+
+
+def is_null_entry(item: Any, *, playlist: bool = False) -> bool:
+    """A null list element, or a playlist entry whose track/episode is null (unavailable)."""
+    if item is None:
+        return True
+    return playlist and isinstance(item, dict) and playlist_entry_object(item) is None
+
+
+def parse_items(
+    items: Iterable[Any],
+    parse_one: Callable[[Any, int], Row],
+    stats: FetchStats,
+    *,
+    start: int = 0,
+    playlist: bool = False,
+) -> list[Row]:
+    """Parse a page: `parse_one(item, index)` gets the absolute 0-based index (offset + i).
+
+    Null entries and malformed items are skipped and counted in `stats`; indexes keep counting
+    over them so positions and ranks stay Spotify's.
+    """
+    rows: list[Row] = []
+    for index, item in enumerate(items, start=start):
+        if is_null_entry(item, playlist=playlist):
+            stats.skipped_null += 1
+            continue
+        try:
+            rows.append(parse_one(item, index))
+        except (Malformed, KeyError, TypeError, AttributeError, ValueError):
+            stats.skipped_malformed += 1
+    stats.items += len(rows)
+    return rows
+
+
+def page_items(page: Any) -> list[Any]:
+    """A paging object's `items`, or [] when the page itself is malformed."""
+    items = page.get("items") if isinstance(page, dict) else None
+    return items if isinstance(items, list) else []

@@ -264,6 +264,41 @@ def keys_rotate(app: App) -> None:
     )
 
 
+# --- connect ----------------------------------------------------------------------------------------------
+
+
+@main.group()
+def connect() -> None:
+    """Connect a provider account through its own sign-in page."""
+
+
+@connect.command("spotify")
+@click.option("--user", "email", required=True, help="The user's email.")
+@click.option("--no-browser", is_flag=True, help="Only print the URL to open.")
+@click.option(
+    "--timeout", type=click.IntRange(min=10), default=300, show_default=True, help="Seconds to wait."
+)
+@pass_app
+def connect_spotify(app: App, email: str, no_browser: bool, timeout: int) -> None:
+    """Authorization Code + PKCE with a callback on SPOTIFY_REDIRECT_URI (a 127.0.0.1 address)."""
+    import webbrowser
+
+    from .connect import connect_spotify as run_flow
+    from .db.accounts import normalise_email, user_id_for
+
+    email = normalise_email(email)
+    with app.engine.connect() as conn:
+        user_id_for(conn, email)  # fail before opening a browser
+
+    def show(url: str) -> None:
+        click.echo(f"Open this page to authorise Blendify:\n  {url}", err=True)
+        if not no_browser:
+            webbrowser.open(url)
+
+    account = run_flow(app.settings, app.engine, app.vault, email, open_url=show, timeout=timeout)
+    out.print(f"connected spotify for {email} (Spotify account {account})")
+
+
 # --- sync -------------------------------------------------------------------------------------------------
 
 

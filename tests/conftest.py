@@ -115,3 +115,12 @@ def blendify_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture
+def sim_env(blendify_env: dict[str, str], simulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """`blendify_env` pointed at the running `simulator` (override `simulator_config` to pick a world)."""
+    for name, value in simulator.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SPOTIFY_CLIENT_ID", "blendify-test")
+    return blendify_env | simulator.env()

@@ -11,25 +11,24 @@ from click.testing import CliRunner
 
 from blendify_assets.cli import main
 from blendify_assets.db.engine import create_engine
-from blendify_assets.simulator import Simulator, SimulatorConfig
+from blendify_assets.simulator import SimulatorConfig
 
 ENDPOINTS = 8
 
 
 @pytest.fixture
-def sim():
-    with Simulator.running(
-        SimulatorConfig(users=3, seed=11, profiles=("medium",), profile_mix="tiny")
-    ) as sim:
-        yield sim
+def simulator_config() -> SimulatorConfig:
+    return SimulatorConfig(users=3, seed=11, profiles=("medium",), profile_mix="tiny")
 
 
 @pytest.fixture
-def env(blendify_env, sim, monkeypatch):
-    for name, value in sim.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("SPOTIFY_CLIENT_ID", "blendify-test")
-    return blendify_env
+def sim(simulator):
+    return simulator
+
+
+@pytest.fixture
+def env(sim_env):
+    return sim_env
 
 
 def cli(*args, stdin=None):

@@ -7,3 +7,5 @@ class BlendifyError(Exception):
 
 class SettingsError(BlendifyError):
     """A missing or malformed environment setting; the message names the variable."""
+
+    retryable = False  # retrying a run cannot fix the environment

@@ -7,6 +7,7 @@ it is set (each test then gets its own database on that server, created from a m
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,15 +36,17 @@ def reference_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url() -> Iterator[str]:
     """Admin URL (database 'postgres') of the session's server."""
     if EXTERNAL_URL:
         url = make_url(EXTERNAL_URL.replace("postgresql://", "postgresql+psycopg://", 1))
         yield url.set(database="postgres").render_as_string(hide_password=False)
         return
-    server = start_embedded(tmp_path_factory.mktemp("pg") / "data")
-    yield embedded_url(server, "postgres")
-    server.cleanup()
+    # Not under pytest's basetemp: pytest prunes old basetemps, which another session may be using.
+    with tempfile.TemporaryDirectory(prefix="blendify-test-pg-") as folder:
+        server = start_embedded(Path(folder) / "data")
+        yield embedded_url(server, "postgres")
+        server.cleanup()
 
 
 def _admin(server_url: str):

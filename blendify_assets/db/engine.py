@@ -40,7 +40,13 @@ def ensure_database(url: str) -> None:
             conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
     except sa.exc.ProgrammingError as exc:
         if "already exists" not in str(exc):  # another process created it first
-            raise
+            raise BlendifyError(
+                f'database "{target.database}" does not exist on {describe(url)} and could not be created '
+                "(create it, or grant CREATEDB to this role)"
+            ) from None
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
+        raise BlendifyError(f'cannot create database "{target.database}" on {describe(url)}: {reason}') from None
     finally:
         admin.dispose()
 

@@ -78,6 +78,13 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     "saved_tracks": (UNIQUE, TOTALS),
     "saved_albums": (UNIQUE, TOTALS),
     "followed_artists": (UNIQUE, TOTALS),
+    # Apple Music (playlist_tracks and recently_played share the entries above)
+    "library_songs": (UNIQUE, TOTALS),
+    "library_albums": (UNIQUE, TOTALS),
+    "library_artists": (UNIQUE, TOTALS),
+    "library_playlists": (UNIQUE, TOTALS),
+    "replay_top_songs": (RANKS,),
+    "replay_top_artists": (RANKS,),
 }
 
 

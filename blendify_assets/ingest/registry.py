@@ -19,6 +19,7 @@ class Endpoint:
     table: str
     fetch: Callable[[Any, SyncState], Awaitable[EndpointFetch]]
     after: str | None = None  # an endpoint whose fresh output this one reads (same step, runs first)
+    description: str = ""  # shown on the asset in the Dagster UI
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,18 @@ class Provider:
     endpoints: Mapping[str, Endpoint]
     open_http: Callable[[Settings], HttpClient]  # one per run: the provider-wide concurrency bound
     client: Callable[[Settings, HttpClient, TokenSource], AbstractAsyncContextManager[Any]]
+
+
+SPOTIFY_DESCRIPTIONS = {
+    "top_tracks": "Top tracks for each time range (short, medium, long term).",
+    "top_artists": "Top artists for each time range (short, medium, long term).",
+    "recently_played": "Plays after the newest stored one (Spotify keeps only the last 50), each stored once.",
+    "playlists": "Playlists the user owns or follows, with Spotify's snapshot_id.",
+    "playlist_tracks": "Items of every playlist the user owns or collaborates on; unchanged snapshot_ids are not re-read.",
+    "saved_tracks": "Saved (liked) tracks; not re-read when the total and first page are unchanged.",
+    "saved_albums": "Saved albums; not re-read when the total and first page are unchanged.",
+    "followed_artists": "Followed artists (cursor paging).",
+}
 
 
 def _spotify() -> Provider:
@@ -55,7 +68,13 @@ def _spotify() -> Provider:
         name="spotify",
         group="spotify",
         endpoints={
-            n: Endpoint(n, s.table, s.fetch, after="playlists" if n == "playlist_tracks" else None)
+            n: Endpoint(
+                n,
+                s.table,
+                s.fetch,
+                after="playlists" if n == "playlist_tracks" else None,
+                description=SPOTIFY_DESCRIPTIONS[n],
+            )
             for n, s in endpoints.ENDPOINTS.items()
         },
         open_http=lambda settings: spotify_http(concurrency=8),

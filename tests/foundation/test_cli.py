@@ -234,7 +234,7 @@ def _subprocess(
 ) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if not k.startswith("BLENDIFY_")} | env
     return subprocess.run(
-        [sys.executable, "-m", "blendify_assets.cli", *args],
+        [sys.executable, "-m", "blendify_assets", *args],
         env=full,
         input=stdin,
         capture_output=True,

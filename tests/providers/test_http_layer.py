@@ -201,3 +201,10 @@ async def test_next_links_keep_their_query_string() -> None:
     await client.request_json("GET", url, stats=FetchStats(), auth=StaticAuth())
     await client.request_json("GET", url, stats=FetchStats(), params={"market": None}, auth=StaticAuth())
     assert [str(r.url) for r in script.requests] == [url, url]
+
+
+async def test_nul_characters_never_leave_the_http_layer() -> None:
+    body = b'{"items": [{"name": "A\\u0000B", "nested": {"k\\u0000": ["x\\u0000"]}}]}'
+    script = Script(httpx.Response(200, content=body))
+    got = await get(client_for(script), FetchStats())
+    assert got == {"items": [{"name": "AB", "nested": {"k": ["x"]}}]}

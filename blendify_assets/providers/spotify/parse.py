@@ -14,8 +14,11 @@ Conventions (one place, so every table agrees):
 - Episodes in playlists: `artist_name` and `album_name` are the show's name (Spotify removed the show
   `publisher` for development-mode apps in 2026); `isrc` is None.
 - Local files: `track_id` is the `spotify:local:...` URI, since they have no id.
-- Timestamps: timezone-aware UTC datetimes. Strings (and the stored JSON) have U+0000 removed:
-  Postgres text and jsonb reject it.
+- Timestamps: timezone-aware UTC datetimes.
+- U+0000 (rejected by Postgres text and jsonb): the HTTP layer removes it from every response body
+  (a byte search finds it for free; walking every item would cost a third of a heavy sync's CPU),
+  and these parsers strip it again from every text column, so rows are safe whatever the input.
+  `*_metadata` is the item exactly as received from the HTTP layer.
 - Every field Spotify removed in 2026 (popularity, followers, available_markets, ...) is optional.
 
 A malformed item raises `Malformed`; `parse_items` skips and counts it, never the whole page.
@@ -28,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from blendify_assets.providers.base import FetchStats, Row
+from blendify_assets.providers.http import strip_nul
 
 
 class Malformed(ValueError):
@@ -35,17 +39,6 @@ class Malformed(ValueError):
 
 
 # --- small readers ----------------------------------------------------------------------------------
-
-
-def strip_nul(value: Any) -> Any:
-    """Remove U+0000 from every string in a JSON value (keys too)."""
-    if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
-    if isinstance(value, dict):
-        return {strip_nul(k): strip_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [strip_nul(v) for v in value]
-    return value
 
 
 def _obj(value: Any, what: str) -> dict[str, Any]:
@@ -191,8 +184,10 @@ def item_type(entry: dict[str, Any], obj: dict[str, Any]) -> str:
         return "local"
     # Without additional_types=episode Spotify squeezes episodes into track-shaped objects
     # (type "track", episode: true, a spotify:episode: URI).
-    if obj.get("type") == "episode" or obj.get("episode") is True or (
-        isinstance(uri, str) and uri.startswith("spotify:episode:")
+    if (
+        obj.get("type") == "episode"
+        or obj.get("episode") is True
+        or (isinstance(uri, str) and uri.startswith("spotify:episode:"))
     ):
         return "episode"
     return "track"
@@ -207,7 +202,7 @@ def top_track_row(item: Any, *, time_range: str, rank: int) -> Row:
         **track_fields(item),
         "time_range": time_range,
         "rank": rank,
-        "track_metadata": strip_nul(item),
+        "track_metadata": item,
     }
 
 
@@ -223,7 +218,7 @@ def top_artist_row(item: Any, *, time_range: str, rank: int) -> Row:
         "follower_count": _followers(artist),
         "time_range": time_range,
         "rank": rank,
-        "artist_metadata": strip_nul(artist),
+        "artist_metadata": artist,
     }
 
 
@@ -236,7 +231,7 @@ def recently_played_row(item: Any) -> Row:
     return {
         **track_fields(play.get("track")),
         "played_at": played_at,
-        "track_metadata": strip_nul(play),
+        "track_metadata": play,
     }
 
 
@@ -258,7 +253,7 @@ def playlist_row(item: Any, *, me_id: str | None) -> Row:
         "owner_name": _opt_str(owner.get("display_name")) or owner_id,
         "playlist_url": _spotify_url(playlist),
         "snapshot_id": _opt_str(playlist.get("snapshot_id")),
-        "playlist_metadata": strip_nul(playlist),
+        "playlist_metadata": playlist,
     }
 
 
@@ -283,7 +278,7 @@ def playlist_track_row(item: Any, *, playlist_id: str, position: int) -> Row:
         "added_by": _opt_str(added_by.get("id")),
         "track_position": position,
         "item_type": kind,
-        "track_metadata": strip_nul(entry),
+        "track_metadata": entry,
     }
 
 
@@ -295,7 +290,7 @@ def saved_track_row(item: Any) -> Row:
         **track_fields(track),
         "saved_at": parse_time(saved.get("added_at")),
         "popularity": _opt_int(track.get("popularity")),
-        "track_metadata": strip_nul(saved),
+        "track_metadata": saved,
     }
 
 
@@ -313,7 +308,7 @@ def saved_album_row(item: Any) -> Row:
         "saved_at": parse_time(saved.get("added_at")),
         "album_type": _opt_str(album.get("album_type")),
         "genres": _genres(album),
-        "album_metadata": strip_nul(saved),
+        "album_metadata": saved,
     }
 
 
@@ -328,7 +323,7 @@ def followed_artist_row(item: Any) -> Row:
         "popularity": _opt_int(artist.get("popularity")),
         "follower_count": _followers(artist),
         "artist_url": _spotify_url(artist),
-        "artist_metadata": strip_nul(artist),
+        "artist_metadata": artist,
     }
 
 

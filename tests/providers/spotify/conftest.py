@@ -37,9 +37,17 @@ def sim() -> Iterator[Any]:
         yield running
 
 
-def connect(sim: Any, uid: str, *, policy: RetryPolicy = FAST, timeout: float = 5.0, concurrency: int = 8):
+def connect(
+    sim: Any,
+    uid: str,
+    *,
+    policy: RetryPolicy = FAST,
+    timeout: float = 5.0,
+    concurrency: int = 8,
+    expires_in: int | None = None,
+):
     """A SpotifyClient for `uid` with freshly issued simulator tokens, and its token source."""
-    issued = sim.spotify.issue_tokens(uid)
+    issued = sim.spotify.issue_tokens(uid, expires_in=expires_in)
     source = InMemoryTokenSource(tokens_from_response(issued, previous_refresh=None, now=datetime.now(UTC)))
     app = SpotifyApp(client_id="blendify-test", accounts_url=sim.spotify_accounts_url)
     client = SpotifyClient(
@@ -62,3 +70,15 @@ def spotify_connect():
 def uid(sim: Any) -> str:
     """The first Spotify user of the `sim` world."""
     return first_user(sim)
+
+
+@pytest.fixture
+def start_simulator():
+    """`with start_simulator(**SimulatorConfig fields) as sim:` for tests that need their own world."""
+    return start
+
+
+@pytest.fixture
+def fast_policy() -> RetryPolicy:
+    """The millisecond retry timings the simulator tests use."""
+    return FAST

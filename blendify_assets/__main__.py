@@ -1,0 +1,5 @@
+"""`python -m blendify_assets` is the `blendify` command."""
+
+from .cli import main
+
+main()

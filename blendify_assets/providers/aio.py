@@ -1,0 +1,21 @@
+"""Async helpers every provider shares (Spotify's paging has the same `gather_all`; it can import this)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def gather_all(aws: Iterable[Awaitable[T]]) -> list[T]:
+    """Like asyncio.gather, but the first failure cancels the siblings (no orphaned requests)."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

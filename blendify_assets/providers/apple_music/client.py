@@ -1,0 +1,244 @@
+"""An Apple Music session for one connection, on the shared HTTP layer.
+
+Every request carries the developer token; `/v1/me/*` requests also carry the user's
+Music-User-Token (MUT). Apple has no refresh: a 403 on `/v1/me/*` marks the connection as needing
+re-authorisation and fails at once. A 401 is the developer token's problem: it is re-signed once,
+and a second 401 fails with a message naming the settings to check. Apple's 429 carries no
+Retry-After, so this layer backs off exponentially with jitter (the shared layer is told to give up
+on the first 429 and hand it here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+
+from blendify_assets.providers.apple_music.developer_token import DeveloperToken
+from blendify_assets.providers.base import FetchStats, Forbidden, NeedsReauth, RateLimited, TokenSource
+from blendify_assets.providers.http import (
+    ErrorInfo,
+    HttpClient,
+    Params,
+    ProviderProfile,
+    RetryPolicy,
+    Unauthorized,
+    json_body,
+)
+
+DEFAULT_API_URL = "https://api.music.apple.com"
+USER_PATHS = "/v1/me/"
+
+
+class AppleProfile(ProviderProfile):
+    """Reads Apple's `{"errors": [{id, title, detail, status, code, source}]}` bodies."""
+
+    name = "apple"
+
+    def error_info(self, response: httpx.Response) -> ErrorInfo:
+        body = json_body(response)
+        errors = body.get("errors") if isinstance(body, dict) else None
+        if not isinstance(errors, list):
+            return ErrorInfo()
+        codes: list[str] = []
+        messages: list[str] = []
+        for error in errors:
+            if not isinstance(error, dict):
+                continue
+            if isinstance(error.get("code"), str):
+                codes.append(error["code"])
+            words = [error[k] for k in ("title", "detail") if isinstance(error.get(k), str) and error[k]]
+            source = error.get("source")
+            if isinstance(source, dict) and isinstance(source.get("parameter"), str):
+                words.append(f"parameter {source['parameter']}")
+            if words:
+                messages.append(" - ".join(words))
+        return ErrorInfo(code=",".join(codes) or None, message="; ".join(messages) or None)
+
+
+def apple_http(
+    *,
+    concurrency: int = 8,
+    timeout: float = 20.0,
+    policy: RetryPolicy | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> HttpClient:
+    """The shared HTTP layer for Apple: 429s are handed straight back (see `RateLimitBackoff`)."""
+    policy = replace(policy or RetryPolicy(), rate_limit_attempts=1)
+    return HttpClient(
+        AppleProfile(), concurrency=concurrency, timeout=timeout, policy=policy, transport=transport
+    )
+
+
+@dataclass(frozen=True)
+class RateLimitBackoff:
+    """Waits for Apple's Retry-After-less 429s: exponential from `initial`, jittered, bounded.
+
+    Observed 429s recover within 0.5-3.5 s (reference §5), so the first waits are short.
+    """
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    attempts: int = 8
+    total: float = 120.0
+
+    def wait(self, attempt: int) -> float:
+        """Seconds before try `attempt + 1`: 'equal jitter', so waits grow yet never synchronise."""
+        ceiling = min(self.maximum, self.initial * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+class _AppleAuth:
+    """Authorization (developer token) and, for user paths, Music-User-Token headers."""
+
+    def __init__(self, developer: DeveloperToken, user_token: str | None) -> None:
+        self._developer = developer
+        self._user_token = user_token
+
+    async def headers(self, stats: FetchStats) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self._developer.get()}"}
+        if self._user_token is not None:
+            headers["Music-User-Token"] = self._user_token
+        return headers
+
+    async def on_unauthorized(self, sent: Mapping[str, str], stats: FetchStats) -> None:
+        rejected = sent.get("Authorization", "").removeprefix("Bearer ")
+        self._developer.renew(rejected)
+        stats.token_refreshes += 1
+
+
+class AppleClient:
+    """One user's Apple Music session. Use as `async with AppleClient(...) as client:`."""
+
+    def __init__(
+        self,
+        tokens: TokenSource,
+        developer: DeveloperToken,
+        *,
+        api_url: str = DEFAULT_API_URL,
+        http: HttpClient | None = None,
+        backoff: RateLimitBackoff | None = None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.developer = developer
+        self.backoff = backoff or RateLimitBackoff()
+        self._tokens = tokens
+        self._owns_http = http is None
+        self.http = http or apple_http()
+        self._user_auth: _AppleAuth | None = None
+        self._catalog_auth = _AppleAuth(developer, None)
+        self._reauth: NeedsReauth | None = None
+        self._storefront: str | None = None
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"AppleClient(api_url={self.api_url!r})"
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self.http.aclose()
+
+    async def __aenter__(self) -> AppleClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _auth_for(self, path: str) -> _AppleAuth:
+        if not path.startswith(USER_PATHS):
+            return self._catalog_auth
+        if self._user_auth is None:
+            async with self._lock:
+                if self._user_auth is None:  # read once: the database source costs a query per call
+                    tokens = await asyncio.to_thread(self._tokens.current)
+                    self._user_auth = _AppleAuth(self.developer, tokens.access_token)
+        return self._user_auth
+
+    def split(self, path_or_next: str) -> tuple[str, dict[str, str]]:
+        """A root-relative `next` link ('/v1/me/library/songs?offset=100') as (path, query)."""
+        parts = urlsplit(path_or_next)
+        return parts.path, dict(parse_qsl(parts.query, keep_blank_values=True))
+
+    async def get(self, path: str, stats: FetchStats, params: Params | None = None) -> Any:
+        """GET an API path (root-relative, e.g. '/v1/me/storefront'); returns the JSON body.
+
+        Raises NeedsReauth on a 403 from /v1/me/*, and RateLimited once the backoff is spent.
+        """
+        if self._reauth is not None and path.startswith(USER_PATHS):
+            raise self._reauth
+        auth = await self._auth_for(path)
+        waited = 0.0
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            hint = exc.retry_after if isinstance(exc, RateLimited) else None
+            return (
+                min(hint, self.backoff.maximum)
+                if hint is not None
+                else self.backoff.wait(state.attempt_number)
+            )
+
+        give_up_after = stop_after_attempt(self.backoff.attempts)
+
+        def stop(state: RetryCallState) -> bool:  # tenacity computes the wait first
+            return give_up_after(state) or waited + state.upcoming_sleep > self.backoff.total
+
+        async def before_sleep(state: RetryCallState) -> None:
+            nonlocal waited
+            seconds = state.upcoming_sleep
+            waited += seconds
+            stats.rate_limit_waits += 1
+            stats.rate_limit_wait_seconds += seconds
+
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(RateLimited), wait=wait, stop=stop, before_sleep=before_sleep,
+                reraise=True,
+            ):  # fmt: skip
+                with attempt:
+                    return await self.http.request_json(
+                        "GET", self.api_url + path, params=params, stats=stats, auth=auth, label=path
+                    )
+        except RateLimited as exc:
+            raise RateLimited(
+                f"apple {path}: still rate limited after {waited:.1f}s of backoff ({exc})", exc.retry_after
+            ) from None
+        except Forbidden as exc:
+            if not path.startswith(USER_PATHS):
+                raise
+            await self._needs_reauth(exc)
+            raise self._reauth from None  # type: ignore[misc]
+        except Unauthorized as exc:
+            raise Unauthorized(
+                f"{exc}: Apple rejected the developer token even after re-signing it; check "
+                "APPLE_MUSIC_TEAM_ID, APPLE_MUSIC_KEY_ID and APPLE_MUSIC_PRIVATE_KEY_PATH "
+                "(on /v1/me paths a 401 can also mean the user has no Apple Music subscription)"
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _needs_reauth(self, exc: Forbidden) -> None:
+        """Mark the connection once, however many requests were refused at the same time."""
+        async with self._lock:
+            if self._reauth is not None:
+                return
+            self._reauth = NeedsReauth(
+                f"{exc}: Apple refused the Music-User-Token (it expired or was revoked, and Apple has "
+                "no refresh); the user must connect Apple Music again"
+            )
+            await asyncio.to_thread(self._tokens.mark_needs_reauth, str(exc))
+
+    async def storefront(self, stats: FetchStats) -> str:
+        """The user's storefront ('us'), once per session: catalog paths embed it."""
+        if self._storefront is None:
+            body = await self.get("/v1/me/storefront", stats)
+            data = body.get("data") if isinstance(body, dict) else None
+            first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+            storefront = first.get("id")
+            self._storefront = storefront if isinstance(storefront, str) and storefront else "us"
+        return self._storefront

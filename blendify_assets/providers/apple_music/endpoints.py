@@ -1,0 +1,313 @@
+"""One async function per Apple Music endpoint: SyncState in, EndpointFetch out.
+
+Library lists are alphabetical with no "since" parameter, so they are read in full every time and
+change detection is left to the snapshot hash (an insertion anywhere would slip past a
+total-plus-first-page fingerprint). Playlist contents are re-read only when Apple's versionHash
+moved. Recently played is diffed against the previous poll (see `recent.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from blendify_assets.providers.aio import gather_all
+from blendify_assets.providers.apple_music import parse, recent
+from blendify_assets.providers.apple_music.catalog import catalog_isrcs
+from blendify_assets.providers.apple_music.client import AppleClient
+from blendify_assets.providers.apple_music.paging import (
+    LIBRARY_LIMIT,
+    PLAYLIST_TRACKS_LIMIT,
+    RECENT_LIMIT,
+    Collection,
+    follow,
+    page_data,
+    read_collection,
+)
+from blendify_assets.providers.base import EndpointFetch, PlaylistRef, Row, ScopeSnapshot, SyncState
+from blendify_assets.providers.http import ClientError
+from blendify_assets.providers.rows import parse_items, parse_time
+
+WHOLE_LIST = ""
+RECENT_TYPES = "songs,library-songs"
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _unique(collection: Collection, fetch: EndpointFetch) -> list[Any]:
+    """Drop repeats of one id (an alphabetical list can shift under concurrent pages)."""
+    seen: set[str] = set()
+    items: list[Any] = []
+    for item in collection.items:
+        key = item.get("id") if isinstance(item, dict) else None
+        if isinstance(key, str):
+            if key in seen:
+                continue
+            seen.add(key)
+        items.append(item)
+    if len(items) != len(collection.items):
+        fetch.notes["duplicates_dropped"] = len(collection.items) - len(items)
+    return items
+
+
+def _catalog_ids(items: list[Any], *, only_without_isrc: bool = False) -> list[str]:
+    ids: list[str] = []
+    for item in items:
+        with contextlib.suppress(parse.Malformed, TypeError, AttributeError):
+            cid = parse.catalog_id(item)
+            if cid and not (only_without_isrc and parse.attributes(item).get("isrc")):
+                ids.append(cid)
+    return ids
+
+
+# --- library ------------------------------------------------------------------------------------------
+
+
+async def _library(
+    client: AppleClient, endpoint: str, table: str, what: str, row: Callable[[Any], Row]
+) -> EndpointFetch:
+    fetch = EndpointFetch(endpoint=endpoint, table=table)
+    collection = await read_collection(client, f"/v1/me/library/{what}", fetch.stats, limit=LIBRARY_LIMIT)
+    rows = parse_items(_unique(collection, fetch), lambda item, i: row(item), fetch.stats)
+    fetch.scopes = [ScopeSnapshot(scope=WHOLE_LIST, rows=rows, expected_count=collection.total)]
+    return fetch
+
+
+async def library_songs(client: AppleClient, state: SyncState) -> EndpointFetch:
+    """Library songs -> saved tracks, with ISRCs from their catalog twins (300 ids a request)."""
+    fetch = EndpointFetch(endpoint="library_songs", table="user_saved_tracks")
+    collection = await read_collection(client, "/v1/me/library/songs", fetch.stats, limit=LIBRARY_LIMIT)
+    items = _unique(collection, fetch)
+    catalog_ids = _catalog_ids(items)
+    isrcs = await catalog_isrcs(client, catalog_ids, fetch.stats)
+    rows = parse_items(items, lambda item, i: parse.library_song_row(item, isrcs), fetch.stats)
+    fetch.scopes = [ScopeSnapshot(scope=WHOLE_LIST, rows=rows, expected_count=collection.total)]
+    fetch.notes.update(catalog_matched=len(set(catalog_ids)), isrc_resolved=len(isrcs))
+    return fetch
+
+
+async def library_albums(client: AppleClient, state: SyncState) -> EndpointFetch:
+    """Library albums -> saved albums (dateAdded is the saved time)."""
+    return await _library(client, "library_albums", "user_saved_albums", "albums", parse.library_album_row)
+
+
+async def library_artists(client: AppleClient, state: SyncState) -> EndpointFetch:
+    """Library artists -> followed artists (Apple has no follows; library artists are the closest)."""
+    return await _library(
+        client, "library_artists", "user_followed_artists", "artists", parse.library_artist_row
+    )
+
+
+async def library_playlists(client: AppleClient, state: SyncState) -> EndpointFetch:
+    """Library playlists -> playlists; snapshot_id is Apple's versionHash."""
+    return await _library(
+        client, "library_playlists", "user_playlists", "playlists", parse.library_playlist_row
+    )
+
+
+# --- playlist contents ------------------------------------------------------------------------------
+
+
+async def playlist_tracks(client: AppleClient, state: SyncState) -> EndpointFetch:
+    """Tracks of every library playlist whose versionHash changed since its stored snapshot.
+
+    An empty playlist answers 404 on /tracks: that is an empty snapshot, not a failure.
+    """
+    fetch = EndpointFetch(endpoint="playlist_tracks", table="user_playlist_tracks")
+    todo: list[PlaylistRef] = []
+    for ref in state.playlists:
+        if ref.version is not None and state.scope_versions.get(ref.playlist_id) == ref.version:
+            fetch.unchanged_scopes.append(ref.playlist_id)
+        else:
+            todo.append(ref)
+
+    async def read(ref: PlaylistRef) -> Collection:
+        path = f"/v1/me/library/playlists/{quote(ref.playlist_id, safe='')}/tracks"
+        return await read_collection(client, path, fetch.stats, limit=PLAYLIST_TRACKS_LIMIT)
+
+    collections = await gather_all(read(ref) for ref in todo)
+    isrcs = await catalog_isrcs(
+        client, (cid for c in collections for cid in _catalog_ids(c.items)), fetch.stats
+    )
+    for ref, collection in zip(todo, collections, strict=True):
+        rows = parse_items(
+            collection.items,
+            lambda item, i, pid=ref.playlist_id: parse.playlist_track_row(
+                item, playlist_id=pid, position=i, isrcs=isrcs
+            ),
+            fetch.stats,
+        )
+        fetch.scopes.append(
+            ScopeSnapshot(
+                scope=ref.playlist_id, rows=rows, version=ref.version, expected_count=collection.total
+            )
+        )
+    empty = sum(1 for c in collections if c.not_found)
+    if empty:
+        fetch.notes["empty_playlists"] = empty
+    return fetch
+
+
+# --- recently played --------------------------------------------------------------------------------
+
+
+async def recently_played(client: AppleClient, state: SyncState, *, clock: Clock = _utcnow) -> EndpointFetch:
+    """New plays since the previous poll, with inferred times; each play is stored once.
+
+    Apple lists unique songs newest first with no timestamps. `notes["state"]` keeps this poll's
+    list, which comes back as `state.previous` next time; only the head items that are new
+    relative to it become plays. Pages are read until the diff is certain.
+    """
+    fetch = EndpointFetch(endpoint="recently_played", table="user_recently_played", events=[])
+    previous = state.previous.get("recent") if isinstance(state.previous.get("recent"), list) else None
+    previous = [i for i in previous if isinstance(i, str)] if previous is not None else None
+    since = parse_time(state.previous.get("polled_at"))
+    now = clock()
+    items: list[Any] = []
+    head: int | None = None
+    complete = True
+    pages = follow(
+        client, "/v1/me/recent/played/tracks", fetch.stats, limit=RECENT_LIMIT, params={"types": RECENT_TYPES}
+    )
+    async with contextlib.aclosing(pages):
+        async for page in pages:
+            items.extend(item for item in page_data(page) if _item_id(item) is not None)
+            fetch.stats.skipped_malformed += sum(1 for item in page_data(page) if _item_id(item) is None)
+            if previous is not None:
+                head = recent.new_head_length([_item_id(i) for i in items], previous, complete=False)  # type: ignore[misc]
+                if head is not None:
+                    complete = False
+                    break
+    ids: list[str] = [_item_id(i) for i in items]  # type: ignore[misc]
+
+    if previous is not None:
+        if head is None:
+            head = recent.new_head_length(ids, previous, complete=True)
+            fetch.notes["window_overflow"] = head == len(ids) and bool(ids)
+        plays, method_since, new_state = items[:head], since, recent.merged_state(ids[:head], previous)
+    elif state.last_played_at is not None:
+        # Plays are stored but the previous list is lost: storing this list again could repeat
+        # plays under new estimated times, so it only becomes the baseline for the next poll.
+        plays, method_since, new_state = [], None, ids[: recent.STATE_DEPTH]
+        fetch.notes["baseline_reset"] = True
+    else:
+        plays, method_since, new_state = items, None, ids[: recent.STATE_DEPTH]
+
+    durations = [_duration(item) for item in plays]
+    starts, method = recent.infer_times(durations, now, method_since)
+    need = _catalog_ids(plays, only_without_isrc=True)
+    isrcs = await catalog_isrcs(client, need, fetch.stats) if need else {}
+    first_poll = previous is None
+
+    def row(item: Any, i: int) -> Row:
+        inferred = {
+            "played_at": "inferred",
+            "method": "first_poll_" + method if first_poll else method,
+            "poll_at": now.isoformat(),
+            "previous_poll_at": since.isoformat() if since and not first_poll else None,
+            "position": i,
+        }
+        return parse.recent_row(item, played_at=starts[i], inferred=inferred, isrcs=isrcs)
+
+    fetch.events = parse_items(plays, row, fetch.stats)
+    fetch.notes["state"] = {"recent": new_state, "polled_at": now.isoformat(), "complete_read": complete}
+    fetch.notes["new_plays"] = len(fetch.events)
+    return fetch
+
+
+def _item_id(item: Any) -> str | None:
+    value = item.get("id") if isinstance(item, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _duration(item: Any) -> int | None:
+    attrs = item.get("attributes") if isinstance(item, dict) else None
+    value = attrs.get("durationInMillis") if isinstance(attrs, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+# --- Replay ---------------------------------------------------------------------------------------
+
+
+async def _replay(
+    client: AppleClient, endpoint: str, table: str, view: str, row: Callable[..., Row]
+) -> EndpointFetch:
+    """The latest Replay year's view as the long_term top list (the only year Apple serves)."""
+    fetch = EndpointFetch(endpoint=endpoint, table=table)
+    try:
+        body = await client.get(
+            "/v1/me/music-summaries", fetch.stats, {"filter[year]": "latest", "views": view}
+        )
+    except ClientError as exc:
+        if exc.status != 404:
+            raise
+        body = None  # not enough listening for a Replay yet: an empty top list
+    fetch.stats.pages += 1
+    summaries = page_data(body)
+    summary = summaries[0] if summaries and isinstance(summaries[0], dict) else {}
+    attrs = summary.get("attributes") if isinstance(summary.get("attributes"), dict) else {}
+    year = attrs.get("year") if isinstance(attrs.get("year"), int) else None
+    views = summary.get("views") if isinstance(summary.get("views"), dict) else {}
+    items = page_data(views.get(view))
+    rows = parse_items(items, lambda item, i: row(item, rank=i + 1, year=year), fetch.stats)
+    fetch.scopes = [ScopeSnapshot(scope="long_term", rows=rows, version=str(year) if year else None)]
+    fetch.notes["replay_year"] = year
+    return fetch
+
+
+async def replay_top_songs(client: AppleClient, state: SyncState) -> EndpointFetch:
+    """Replay's top songs of the latest year -> top tracks, long_term."""
+    return await _replay(client, "replay_top_songs", "user_top_tracks", "top-songs", parse.replay_song_row)
+
+
+async def replay_top_artists(client: AppleClient, state: SyncState) -> EndpointFetch:
+    """Replay's top artists of the latest year -> top artists, long_term."""
+    return await _replay(
+        client, "replay_top_artists", "user_top_artists", "top-artists", parse.replay_artist_row
+    )
+
+
+# --- registry -------------------------------------------------------------------------------------
+
+Fetcher = Callable[[AppleClient, SyncState], Awaitable[EndpointFetch]]
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    name: str
+    table: str
+    fetch: Fetcher
+    after: str | None = None  # reads this endpoint's fresh output (runs after it, same step)
+
+
+ENDPOINTS: dict[str, EndpointSpec] = {
+    spec.name: spec
+    for spec in (
+        EndpointSpec("library_songs", "user_saved_tracks", library_songs),
+        EndpointSpec("library_albums", "user_saved_albums", library_albums),
+        EndpointSpec("library_artists", "user_followed_artists", library_artists),
+        EndpointSpec("library_playlists", "user_playlists", library_playlists),
+        EndpointSpec("playlist_tracks", "user_playlist_tracks", playlist_tracks, after="library_playlists"),
+        EndpointSpec("recently_played", "user_recently_played", recently_played),
+        EndpointSpec("replay_top_songs", "user_top_tracks", replay_top_songs),
+        EndpointSpec("replay_top_artists", "user_top_artists", replay_top_artists),
+    )
+}
+ENDPOINT_NAMES: tuple[str, ...] = tuple(ENDPOINTS)
+
+
+def playlist_refs(rows: list[Row]) -> list[PlaylistRef]:
+    """PlaylistRefs from user_playlists rows (what the engine reads back from the latest snapshot)."""
+    return [
+        PlaylistRef(
+            r["playlist_id"], r.get("snapshot_id"), bool(r.get("is_owner")), total=r.get("track_count")
+        )
+        for r in rows
+    ]

@@ -1,0 +1,48 @@
+"""Apple Music as the ingest engine sees it: endpoints, the shared HTTP layer, a client per connection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from blendify_assets.ingest.registry import Endpoint, Provider
+from blendify_assets.providers.apple_music.client import AppleClient, apple_http
+from blendify_assets.providers.apple_music.developer_token import developer_token
+from blendify_assets.providers.apple_music.endpoints import ENDPOINTS
+from blendify_assets.providers.base import TokenSource
+from blendify_assets.providers.http import HttpClient
+from blendify_assets.settings import Settings
+
+CONCURRENCY = 8
+
+DESCRIPTIONS = {
+    "library_songs": "Library songs (Apple's saved tracks), ISRCs resolved through the catalog in batches of 300.",
+    "library_albums": "Library albums.",
+    "library_artists": "Library artists (stored as followed artists).",
+    "library_playlists": "Library playlists, with Apple's versionHash as the snapshot version.",
+    "playlist_tracks": "Tracks of each library playlist; unchanged versionHash values are not re-read.",
+    "recently_played": "Recently played songs; Apple gives no timestamps, so play times are inferred by diffing polls.",
+    "replay_top_songs": "Replay top songs of the latest year (stored as long_term top tracks).",
+    "replay_top_artists": "Replay top artists of the latest year (stored as long_term top artists).",
+}
+
+
+@asynccontextmanager
+async def _client(settings: Settings, http: HttpClient, tokens: TokenSource) -> AsyncIterator[AppleClient]:
+    developer = developer_token(settings)  # SettingsError naming the variable when one is missing
+    async with AppleClient(tokens, developer, api_url=settings.apple_music_api_url, http=http) as session:
+        yield session
+
+
+def provider() -> Provider:
+    """Apple Music: warehouse name 'apple', Dagster group and key prefix 'apple_music'."""
+    return Provider(
+        name="apple",
+        group="apple_music",
+        endpoints={
+            name: Endpoint(name, spec.table, spec.fetch, after=spec.after, description=DESCRIPTIONS[name])
+            for name, spec in ENDPOINTS.items()
+        },
+        open_http=lambda settings: apple_http(concurrency=CONCURRENCY),
+        client=_client,
+    )

@@ -1,0 +1,137 @@
+"""The Apple client and fetchers against the simulator over HTTP: auth, errors, backoff, paging, polls."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from blendify_assets.providers.apple_music import endpoints
+from blendify_assets.providers.apple_music.client import AppleClient, RateLimitBackoff, apple_http
+from blendify_assets.providers.apple_music.developer_token import DeveloperToken, SigningKey
+from blendify_assets.providers.base import NeedsReauth, RateLimited, SyncState, Tokens
+from blendify_assets.providers.http import RetryPolicy, Unauthorized
+from blendify_assets.providers.tokens import InMemoryTokenSource
+from blendify_assets.simulator import Simulator, SimulatorConfig, UserProfile
+
+FAST = RetryPolicy(transient_attempts=4, backoff_initial=0.01, backoff_max=0.05)
+FAST_BACKOFF = RateLimitBackoff(initial=0.01, maximum=0.05, attempts=4, total=2)
+
+
+@pytest.fixture
+def sim() -> Iterator[Any]:
+    profiles = (UserProfile.tiny(apple=True), UserProfile.tiny(apple=True))
+    with Simulator.running(SimulatorConfig(users=2, seed=3, profiles=profiles)) as running:
+        yield running
+
+
+def developer(sim: Any, key_id: str | None = None) -> DeveloperToken:
+    key = serialization.load_pem_private_key(sim.apple.private_key_pem.encode(), None)
+    return DeveloperToken(SigningKey(sim.apple.team_id, key_id or sim.apple.key_id, key))  # type: ignore[arg-type]
+
+
+def run(sim: Any, uid: str, fetch, state: SyncState | None = None, dev: DeveloperToken | None = None):
+    """(EndpointFetch, token source) for one fetcher call with a fresh client."""
+    source = InMemoryTokenSource(Tokens(sim.apple.issue_user_token(uid)))
+
+    async def go():
+        async with apple_http(policy=FAST) as http:
+            client = AppleClient(source, dev or developer(sim), api_url=sim.apple_music_api_url, http=http,
+                                 backoff=FAST_BACKOFF)  # fmt: skip
+            return await fetch(client, state or SyncState())
+
+    return asyncio.run(go()), source
+
+
+def test_429_without_retry_after_backs_off_then_gives_up_with_apples_error(sim) -> None:
+    sim.faults.add("/v1/me/library/artists", "rate_limit", count=2, provider="apple")
+    fetch, _ = run(sim, "user0001", endpoints.library_artists)
+    assert fetch.stats.rate_limit_waits == 2 and fetch.stats.rate_limit_wait_seconds > 0
+    assert len(fetch.scopes[0].rows) == len(sim.world.apple_truth("user0001")["library_artists"])
+    sim.faults.add("/v1/me/library/artists", "rate_limit", provider="apple")
+    with pytest.raises(RateLimited, match="42900: Too Many Requests"):
+        run(sim, "user0001", endpoints.library_artists)
+
+
+def test_403_marks_the_connection_and_is_not_retried(sim) -> None:
+    mut = sim.apple.issue_user_token("user0001")
+    source = InMemoryTokenSource(Tokens(mut))
+    sim.apple.revoke("user0001")
+
+    async def go():
+        async with apple_http(policy=FAST) as http:
+            client = AppleClient(source, developer(sim), api_url=sim.apple_music_api_url, http=http)
+            return await asyncio.gather(
+                endpoints.library_songs(client, SyncState()),
+                endpoints.library_albums(client, SyncState()),
+                return_exceptions=True,
+            )
+
+    outcomes = asyncio.run(go())
+    assert all(isinstance(o, NeedsReauth) for o in outcomes), outcomes
+    message = str(outcomes[0])
+    assert "40300" in message and "connect Apple Music again" in message and mut not in message
+    assert source.needs_reauth and "Invalid authentication" in source.needs_reauth
+    assert sim.request_log.count("/v1/me/library/songs") == 1  # no retries
+    assert sim.request_log.count("/v1/me/library/albums") == 1
+
+
+def test_401_resigns_the_developer_token_once_then_explains(sim) -> None:
+    dev = developer(sim)
+    dev.get()
+    dev._token, dev._expires_at = "not-a-jwt", time.time() + 100 * 86400  # as if Apple stopped accepting it
+    fetch, _ = run(sim, "user0001", endpoints.replay_top_songs, dev=dev)
+    assert fetch.stats.token_refreshes == 1 and dev.signed == 2 and fetch.scopes[0].rows
+    with pytest.raises(Unauthorized, match="APPLE_MUSIC_KEY_ID") as raised:
+        run(sim, "user0001", endpoints.replay_top_songs, dev=developer(sim, key_id="WRONGKEY00"))
+    assert "Bearer" not in str(raised.value)
+
+
+def test_limit_on_every_page_and_empty_playlists_are_empty(sim) -> None:
+    playlists, _ = run(sim, "user0001", endpoints.library_playlists)
+    refs = endpoints.playlist_refs(playlists.scopes[0].rows)
+    tracks, _ = run(sim, "user0001", endpoints.playlist_tracks, SyncState(playlists=refs))
+    truth = {p["id"]: p for p in sim.world.apple_truth("user0001")["library_playlists"]}
+    assert {s.scope: len(s.rows) for s in tracks.scopes} == {k: len(p["track_ids"]) for k, p in truth.items()}
+    assert any(s.rows == [] and s.expected_count == 0 for s in tracks.scopes)  # the 404 one
+    songs, _ = run(sim, "user0001", endpoints.library_songs)
+    assert songs.stats.pages == 2 and len(songs.scopes[0].rows) == songs.scopes[0].expected_count
+    again, _ = run(sim, "user0001", endpoints.playlist_tracks,
+                   SyncState(playlists=refs, scope_versions={r.playlist_id: r.version for r in refs}))  # fmt: skip
+    assert again.stats.requests == 0 and len(again.unchanged_scopes) == len(refs)
+    for record in sim.request_log.filter("/v1/me/library/"):
+        assert "limit" in parse_qs(record.query), record
+
+
+def test_recently_played_polls_store_each_play_once(sim) -> None:
+    first, _ = run(sim, "user0001", endpoints.recently_played)
+    truth = sim.world.apple_truth("user0001")["recently_played"]
+    assert [e["track_metadata"]["id"] for e in first.events] == [i["id"] for i in truth]
+    assert first.stats.requests == -(-len(truth) // 30)  # every page, 30 at a time
+    assert first.events[0]["track_metadata"]["_blendify"]["method"] == "first_poll_durations_back_from_poll"
+    assert [e["played_at"] for e in first.events] == sorted(
+        (e["played_at"] for e in first.events), reverse=True
+    )
+
+    previous = first.notes["state"]
+    same, _ = run(sim, "user0001", endpoints.recently_played, SyncState(previous=previous))
+    assert same.events == [] and same.stats.requests == 1  # the first page proves nothing changed
+
+    sim.clock.advance(hours=6)
+    later, _ = run(sim, "user0001", endpoints.recently_played, SyncState(previous=previous))
+    now_truth = sim.world.apple_truth("user0001")["recently_played"]
+    new_ids = [e["track_metadata"]["id"] for e in later.events]
+    assert new_ids and new_ids == [i["id"] for i in now_truth[: len(new_ids)]]
+    polled = datetime.fromisoformat(previous["polled_at"])
+    assert all(polled < e["played_at"] for e in later.events)  # between the two polls
+    assert later.notes["state"]["recent"][: len(now_truth)] == [i["id"] for i in now_truth]
+
+    lost, _ = run(sim, "user0001", endpoints.recently_played,
+                  SyncState(last_played_at=first.events[0]["played_at"]))  # fmt: skip
+    assert lost.events == [] and lost.notes["baseline_reset"] is True

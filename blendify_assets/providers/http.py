@@ -65,7 +65,6 @@ class RetryPolicy:
     backoff_max: float = 30.0
     rate_limit_max_wait: float = 60.0  # cap for one Retry-After wait
     rate_limit_total_wait: float = 300.0  # cap for all 429 waits of one request
-    rate_limit_default_wait: float = 1.0  # when a 429 carries no usable Retry-After
     rate_limit_attempts: int = 10
 
 
@@ -231,8 +230,12 @@ class HttpClient:
         def wait(retry_state: RetryCallState) -> float:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
             if isinstance(exc, _RetryRateLimited):
-                hint = policy.rate_limit_default_wait if exc.wait is None else exc.wait
-                return min(hint, policy.rate_limit_max_wait)
+                if exc.wait is None:  # no Retry-After (Apple never sends one): back off, equal jitter
+                    ceiling = min(
+                        policy.rate_limit_max_wait, policy.backoff_initial * 2 ** (state["rate_tries"] - 1)
+                    )
+                    return random.uniform(ceiling / 2, ceiling)
+                return min(exc.wait, policy.rate_limit_max_wait)
             tries = state["transient_tries"]
             ceiling = min(policy.backoff_max, policy.backoff_initial * 2 ** (tries - 1))
             return random.uniform(0, ceiling)  # full jitter
@@ -240,11 +243,9 @@ class HttpClient:
         def stop(retry_state: RetryCallState) -> bool:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
             if isinstance(exc, _RetryRateLimited):
-                hint = policy.rate_limit_default_wait if exc.wait is None else exc.wait
-                next_wait = min(hint, policy.rate_limit_max_wait)
                 return (
-                    hint > policy.rate_limit_max_wait
-                    or state["rate_waited"] + next_wait > policy.rate_limit_total_wait
+                    (exc.wait or 0.0) > policy.rate_limit_max_wait  # hours away: fail now, say when
+                    or state["rate_waited"] + retry_state.upcoming_sleep > policy.rate_limit_total_wait
                     or state["rate_tries"] >= policy.rate_limit_attempts
                 )
             return state["transient_tries"] >= policy.transient_attempts

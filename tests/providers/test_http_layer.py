@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 SECRET = "BQD-secret-access-token"
 FAST = RetryPolicy(
     transient_attempts=4, backoff_initial=0.01, backoff_max=0.05, rate_limit_max_wait=5,
-    rate_limit_total_wait=6, rate_limit_default_wait=0.5,
+    rate_limit_total_wait=6,
 )  # fmt: skip
 
 
@@ -93,6 +93,17 @@ async def test_429_waits_retry_after_then_succeeds() -> None:
         2.0,
         0,
     )
+
+
+async def test_429_without_retry_after_backs_off_exponentially_with_jitter() -> None:
+    """Apple never sends Retry-After: waits grow (equal jitter) instead of hammering at a fixed pace."""
+    sleeps, stats = Sleeps(), FetchStats()
+    script = Script(*[spotify_error(429, "slow down") for _ in range(4)])
+    assert await get(client_for(script, sleeps), stats) == {"ok": True}
+    assert len(sleeps.calls) == 4 and stats.rate_limit_waits == 4
+    for tries, wait in enumerate(sleeps.calls, start=1):
+        ceiling = FAST.backoff_initial * 2 ** (tries - 1)
+        assert ceiling / 2 <= wait <= ceiling
 
 
 async def test_429_gives_up_when_total_wait_cap_reached() -> None:

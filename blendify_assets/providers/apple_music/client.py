@@ -11,17 +11,14 @@ on the first 429 and hand it here).
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from blendify_assets.providers.apple_music.developer_token import DeveloperToken
-from blendify_assets.providers.base import FetchStats, Forbidden, NeedsReauth, RateLimited, TokenSource
+from blendify_assets.providers.base import FetchStats, Forbidden, NeedsReauth, TokenSource
 from blendify_assets.providers.http import (
     ErrorInfo,
     HttpClient,
@@ -62,6 +59,13 @@ class AppleProfile(ProviderProfile):
         return ErrorInfo(code=",".join(codes) or None, message="; ".join(messages) or None)
 
 
+# Apple's 429s carry no Retry-After and observed ones recover within 0.5-3.5 s (reference §5): the
+# shared layer backs off from 0.5 s, doubling with jitter, for at most 8 tries or 120 s.
+APPLE_POLICY = RetryPolicy(
+    backoff_initial=0.5, rate_limit_max_wait=30.0, rate_limit_total_wait=120.0, rate_limit_attempts=8
+)
+
+
 def apple_http(
     *,
     concurrency: int = 8,
@@ -69,29 +73,14 @@ def apple_http(
     policy: RetryPolicy | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> HttpClient:
-    """The shared HTTP layer for Apple: 429s are handed straight back (see `RateLimitBackoff`)."""
-    policy = replace(policy or RetryPolicy(), rate_limit_attempts=1)
+    """The shared HTTP layer configured for Apple."""
     return HttpClient(
-        AppleProfile(), concurrency=concurrency, timeout=timeout, policy=policy, transport=transport
+        AppleProfile(),
+        concurrency=concurrency,
+        timeout=timeout,
+        policy=policy or APPLE_POLICY,
+        transport=transport,
     )
-
-
-@dataclass(frozen=True)
-class RateLimitBackoff:
-    """Waits for Apple's Retry-After-less 429s: exponential from `initial`, jittered, bounded.
-
-    Observed 429s recover within 0.5-3.5 s (reference §5), so the first waits are short.
-    """
-
-    initial: float = 0.5
-    maximum: float = 30.0
-    attempts: int = 8
-    total: float = 120.0
-
-    def wait(self, attempt: int) -> float:
-        """Seconds before try `attempt + 1`: 'equal jitter', so waits grow yet never synchronise."""
-        ceiling = min(self.maximum, self.initial * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
 
 
 class _AppleAuth:
@@ -123,11 +112,9 @@ class AppleClient:
         *,
         api_url: str = DEFAULT_API_URL,
         http: HttpClient | None = None,
-        backoff: RateLimitBackoff | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.developer = developer
-        self.backoff = backoff or RateLimitBackoff()
         self._tokens = tokens
         self._owns_http = http is None
         self.http = http or apple_http()
@@ -168,47 +155,15 @@ class AppleClient:
     async def get(self, path: str, stats: FetchStats, params: Params | None = None) -> Any:
         """GET an API path (root-relative, e.g. '/v1/me/storefront'); returns the JSON body.
 
-        Raises NeedsReauth on a 403 from /v1/me/*, and RateLimited once the backoff is spent.
+        Raises NeedsReauth on a 403 from /v1/me/*; 429s are waited out by the shared layer.
         """
         if self._reauth is not None and path.startswith(USER_PATHS):
             raise self._reauth
         auth = await self._auth_for(path)
-        waited = 0.0
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            hint = exc.retry_after if isinstance(exc, RateLimited) else None
-            return (
-                min(hint, self.backoff.maximum)
-                if hint is not None
-                else self.backoff.wait(state.attempt_number)
-            )
-
-        give_up_after = stop_after_attempt(self.backoff.attempts)
-
-        def stop(state: RetryCallState) -> bool:  # tenacity computes the wait first
-            return give_up_after(state) or waited + state.upcoming_sleep > self.backoff.total
-
-        async def before_sleep(state: RetryCallState) -> None:
-            nonlocal waited
-            seconds = state.upcoming_sleep
-            waited += seconds
-            stats.rate_limit_waits += 1
-            stats.rate_limit_wait_seconds += seconds
-
         try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(RateLimited), wait=wait, stop=stop, before_sleep=before_sleep,
-                reraise=True,
-            ):  # fmt: skip
-                with attempt:
-                    return await self.http.request_json(
-                        "GET", self.api_url + path, params=params, stats=stats, auth=auth, label=path
-                    )
-        except RateLimited as exc:
-            raise RateLimited(
-                f"apple {path}: still rate limited after {waited:.1f}s of backoff ({exc})", exc.retry_after
-            ) from None
+            return await self.http.request_json(
+                "GET", self.api_url + path, params=params, stats=stats, auth=auth, label=path
+            )
         except Forbidden as exc:
             if not path.startswith(USER_PATHS):
                 raise

@@ -13,15 +13,20 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from blendify_assets.providers.apple_music import endpoints
-from blendify_assets.providers.apple_music.client import AppleClient, RateLimitBackoff, apple_http
+from blendify_assets.providers.apple_music.client import AppleClient, apple_http
 from blendify_assets.providers.apple_music.developer_token import DeveloperToken, SigningKey
 from blendify_assets.providers.base import NeedsReauth, RateLimited, SyncState, Tokens
 from blendify_assets.providers.http import RetryPolicy, Unauthorized
 from blendify_assets.providers.tokens import InMemoryTokenSource
 from blendify_assets.simulator import Simulator, SimulatorConfig, UserProfile
 
-FAST = RetryPolicy(transient_attempts=4, backoff_initial=0.01, backoff_max=0.05)
-FAST_BACKOFF = RateLimitBackoff(initial=0.01, maximum=0.05, attempts=4, total=2)
+FAST = RetryPolicy(
+    transient_attempts=4,
+    backoff_initial=0.01,
+    backoff_max=0.05,
+    rate_limit_attempts=4,
+    rate_limit_total_wait=2,
+)
 
 
 @pytest.fixture
@@ -42,8 +47,7 @@ def run(sim: Any, uid: str, fetch, state: SyncState | None = None, dev: Develope
 
     async def go():
         async with apple_http(policy=FAST) as http:
-            client = AppleClient(source, dev or developer(sim), api_url=sim.apple_music_api_url, http=http,
-                                 backoff=FAST_BACKOFF)  # fmt: skip
+            client = AppleClient(source, dev or developer(sim), api_url=sim.apple_music_api_url, http=http)
             return await fetch(client, state or SyncState())
 
     return asyncio.run(go()), source

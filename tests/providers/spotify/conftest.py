@@ -20,7 +20,7 @@ except ImportError:  # the simulator is optional for the parser and HTTP-layer t
 
 FAST = RetryPolicy(
     transient_attempts=4, backoff_initial=0.01, backoff_max=0.05, rate_limit_max_wait=2,
-    rate_limit_total_wait=3, rate_limit_default_wait=0.1,
+    rate_limit_total_wait=3,
 )  # fmt: skip
 
 

@@ -149,3 +149,19 @@ def test_bad_sync_arguments(env, sim) -> None:
     assert cli("sync", "--user", "ghost@example.com").exit_code == 1
     missing = cli("sync", "--user", email, "--provider", "apple")
     assert missing.exit_code == 1 and "no apple connection" in missing.output
+
+
+def test_quota_exceeded_fails_fast_and_transient_errors_are_survived(env, sim) -> None:
+    email = connect(sim, "user0001")
+    sim.faults.add("/me/top/tracks", "http_503", count=2)
+    survived = cli("sync", "--user", email, "--endpoint", "top_tracks")
+    assert survived.exit_code == 0 and survived.output.count("success") == 1
+
+    sim.faults.add("/me/tracks", "quota_exceeded")
+    sim.request_log.clear()
+    stopped = cli("sync", "--user", email, "--endpoint", "saved_tracks")
+    assert stopped.exit_code == 1
+    assert "quota" in stopped.output.lower()
+    assert sim.request_log.count("/me/tracks") == 1  # no waiting, no retry, no Dagster retry
+    status = rows(env, "SELECT status FROM provider_connections")
+    assert status == [("active",)]  # a spent quota is not the user's fault

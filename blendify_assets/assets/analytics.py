@@ -1,7 +1,185 @@
-"""Overlap analytics and blend assets (issue 7). Filled in by the analytics work."""
+"""Overlap analytics and blend assets: thin wrappers over ``analytics`` and ``blends_service``.
+
+Trigger paths (one each, so nothing runs twice):
+
+- after syncs: declarative automation on these assets only (``after_syncs``), evaluated by the
+  ``analytics_automation`` sensor, which is on by default. Ingestion assets carry no automation
+  condition; their sensor and schedules belong to the orchestration layer.
+- new blends: ``new_blends_sensor`` reads ``blends`` past its cursor, adds the partitions and
+  requests the first generation at once (the automation above then refreshes them daily).
+"""
+
+from datetime import datetime, timedelta
 
 import dagster as dg
 
+from ..analytics.matches import DEFAULT_K, compute_taste_matches
+from ..blends_service import BlendNotFound, blends_created_since, generate_blend_tracks
+from ..errors import BlendifyError
+from ..ingest.registry import providers
+from ..orchestration.partitions import blends
+from .ingestion import endpoint_key
+from .resources import BlendifyResource
+
+TASTE_MATCHES = dg.AssetKey(["analytics", "taste_matches"])
+BLEND_TRACKS = dg.AssetKey(["blends", "blend_tracks"])
+TASTE_MATCH_CRON = "0 */6 * * *"
+BLEND_CRON = "0 6 * * *"
+SENSOR_PAGE = 1000
+SENSOR_LOOKBACK = timedelta(minutes=10)
+"""A blend committed late (created_at is its transaction's start) is still seen: the sensor looks
+back this far past its cursor and skips blends that already have a partition."""
+
+
+def after_syncs(cron: str) -> dg.AutomationCondition:
+    """Run once per cron tick, and only if some sync appended since the last run and none is running.
+
+    Not ``on_cron``: it waits for *every* upstream asset to update, and a deployment without Apple
+    Music users never updates the Apple assets. Not bare ``eager``: it would recompute after every
+    recently-played poll, and a never-synced user partition (``any_deps_missing``) would block it.
+    """
+    return (
+        dg.AutomationCondition.cron_tick_passed(cron).since_last_handled()
+        & dg.AutomationCondition.any_deps_updated().since_last_handled()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label(f"after syncs, at most once per '{cron}'")
+
+
+def _ingestion_deps() -> list[dg.AssetDep]:
+    """Every provider endpoint, all of its user partitions."""
+    return [
+        dg.AssetDep(endpoint_key(p, e), partition_mapping=dg.AllPartitionMapping())
+        for p in providers().values()
+        for e in p.endpoints
+    ]
+
+
+@dg.asset(
+    key=TASTE_MATCHES,
+    group_name="analytics",
+    deps=_ingestion_deps(),
+    automation_condition=after_syncs(TASTE_MATCH_CRON),
+    kinds={"postgres", "python"},
+    description=(
+        f"Each user's {DEFAULT_K} most similar users (sparse top-k) with shared tracks, artists, genres "
+        "and the 0-100 taste match, appended to user_taste_matches (current: latest_user_taste_matches)."
+    ),
+)
+def taste_matches(context: dg.AssetExecutionContext, blendify: BlendifyResource) -> dg.MaterializeResult:
+    """Read every user's latest state, find each one's best matches, append them as one run."""
+    run = compute_taste_matches(blendify.engine, DEFAULT_K, dagster_run_id=context.run_id)
+    return dg.MaterializeResult(
+        metadata={
+            "run_id": dg.MetadataValue.int(run.run_id),
+            "computed_at": dg.MetadataValue.text(run.computed_at.isoformat()),
+            "users": dg.MetadataValue.int(run.users),
+            "pairs": dg.MetadataValue.int(run.pairs),
+            "rows_appended": dg.MetadataValue.int(run.rows),
+            "mean_best_match": dg.MetadataValue.float(run.mean_top_score),
+            "seconds": dg.MetadataValue.json(dict(run.seconds)),
+        }
+    )
+
+
+@dg.multi_asset(
+    name="blend_tracks",
+    specs=[
+        dg.AssetSpec(
+            BLEND_TRACKS,
+            group_name="blends",
+            deps=_ingestion_deps(),
+            skippable=True,  # reported per blend, for the blends that generated
+            automation_condition=after_syncs(BLEND_CRON),
+            kinds={"postgres", "python"},
+            description="One generation of a blend's tracks (blend_tracks, latest: latest_blend_tracks).",
+        )
+    ],
+    partitions_def=blends,
+    backfill_policy=dg.BackfillPolicy.multi_run(100),
+)
+def blend_tracks(context: dg.AssetExecutionContext, blendify: BlendifyResource):
+    """Generate each blend of the run; a deleted or broken blend is logged, the others go on."""
+    failed = {}
+    for blend_id in context.partition_keys:
+        try:
+            result = generate_blend_tracks(blendify.engine, blend_id)
+        except BlendNotFound:
+            context.log.warning(f"blend {blend_id} no longer exists; skipped")
+            continue
+        except BlendifyError as exc:
+            context.log.warning(str(exc))
+            failed[blend_id] = str(exc)
+            continue
+        yield dg.AssetMaterialization(
+            asset_key=BLEND_TRACKS,
+            partition=blend_id,
+            metadata={
+                "algorithm": result.algorithm,
+                "tracks": dg.MetadataValue.int(result.tracks),
+                "shared": dg.MetadataValue.int(result.shared),
+                "discovery": dg.MetadataValue.int(result.discovery),
+                "cross_provider": dg.MetadataValue.int(result.cross_provider),
+                "generation": dg.MetadataValue.text(
+                    result.created_at.isoformat() if result.created_at else "none"
+                ),
+            },
+        )
+    if failed:
+        raise dg.Failure(
+            description=f"{len(failed)} blend(s) could not be generated",
+            metadata={"failed": dg.MetadataValue.json(failed)},
+            allow_retries=False,
+        )
+
+
+blend_generation_job = dg.define_asset_job(
+    "blend_generation",
+    selection=dg.AssetSelection.assets(BLEND_TRACKS),
+    partitions_def=blends,
+    description="Generate blends now (the new-blends sensor uses it for a blend's first generation).",
+)
+
+
+@dg.sensor(
+    job=blend_generation_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="New blends: add their partitions and request their first generation.",
+)
+def new_blends_sensor(context: dg.SensorEvaluationContext, blendify: BlendifyResource):
+    """Cursor = the newest blends.created_at seen; a short lookback catches late commits."""
+    since = datetime.fromisoformat(context.cursor) if context.cursor else None
+    rows = blends_created_since(blendify.engine, since, SENSOR_LOOKBACK, SENSOR_PAGE)
+    if not rows:
+        return dg.SkipReason("no blends yet")
+    new = [bid for bid, _ in rows if not context.instance.has_dynamic_partition(blends.name, bid)]
+    newest = max(at for _, at in rows)
+    cursor = max(since, newest).isoformat() if since else newest.isoformat()
+    if not new:
+        return dg.SensorResult(cursor=cursor, skip_reason=dg.SkipReason("no new blends"))
+    return dg.SensorResult(
+        dynamic_partitions_requests=[blends.build_add_request(new)],
+        run_requests=[
+            dg.RunRequest(run_key=f"blend-{bid}", partition_key=bid, tags={"blendify/trigger": "new_blend"})
+            for bid in new
+        ],
+        cursor=cursor,
+    )
+
+
+analytics_automation = dg.AutomationConditionSensorDefinition(
+    "analytics_automation",
+    target=dg.AssetSelection.assets(TASTE_MATCHES, BLEND_TRACKS),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    description="Refreshes taste matches and blends after syncs (their automation conditions).",
+)
+
 
 def analytics_definitions() -> dg.Definitions:
-    return dg.Definitions()
+    return dg.Definitions(
+        assets=[taste_matches, blend_tracks],
+        jobs=[blend_generation_job],
+        sensors=[new_blends_sensor, analytics_automation],
+    )

@@ -118,10 +118,13 @@ def _pick(group: GroupTaste, position: int, entry: tuple[str, float, str, dict[s
     fans = [m.user_id for m in others if m.artists.get(artist, 0.0) > 0]
     if fans:
         name = next(m.artist_names.get(artist, artist) for m in others if m.user_id == fans[0])
-        reason = f"new to {len(others)} members; {', '.join(fans)} like {name}; from {user}: {describe(h)}"
+        likes = "likes" if len(fans) == 1 else "like"
+        reason = (
+            f"new to {_members(len(others))}; {', '.join(fans)} {likes} {name}; from {user}: {describe(h)}"
+        )
     else:
         reason = (
-            f"new to {len(others)} members; genres {', '.join(why['genres'])}; from {user}: {describe(h)}"  # type: ignore[arg-type]
+            f"new to {_members(len(others))}; genres {', '.join(why['genres'])}; from {user}: {describe(h)}"  # type: ignore[arg-type]
         )
     metadata = {
         "algorithm": "discovery",
@@ -136,3 +139,7 @@ def _pick(group: GroupTaste, position: int, entry: tuple[str, float, str, dict[s
         "reason": reason,
     }
     return BlendPick(position, h.info, user, score, metadata)
+
+
+def _members(n: int) -> str:
+    return f"{n} member" if n == 1 else f"{n} members"

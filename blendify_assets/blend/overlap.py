@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from blendify_assets.blend.group import resolve_member
+from blendify_assets.blend.group import Holding, resolve_member
 from blendify_assets.blend.identity import IdentityIndex, build_identity
 from blendify_assets.blend.model import MemberTaste
 
@@ -88,32 +88,57 @@ class PairOverlap:
         }
 
 
-def pair_overlap(a: MemberTaste, b: MemberTaste, identity: IdentityIndex | None = None) -> PairOverlap:
-    """Shared tracks, artists and genres of two members, and their taste match (module formula)."""
+Prepared = tuple[dict[Item, float], dict[str, Holding], dict[str, float]]
+"""A member's taste vector, holdings and per-kind vector totals under one identity index."""
+
+
+def prepare(member: MemberTaste, identity: IdentityIndex) -> Prepared:
+    """What :func:`pair_overlap` derives from one member; compute once when scoring many pairs."""
+    vector = taste_vector(member, identity)
+    totals: dict[str, float] = {}
+    for (kind, _), w in vector.items():
+        totals[kind] = totals.get(kind, 0.0) + w
+    return vector, resolve_member(member, identity), totals
+
+
+def pair_overlap(
+    a: MemberTaste,
+    b: MemberTaste,
+    identity: IdentityIndex | None = None,
+    *,
+    prepared: Mapping[str, Prepared] | None = None,
+) -> PairOverlap:
+    """Shared tracks, artists and genres of two members, and their taste match (module formula).
+
+    ``prepared`` (user id -> :func:`prepare` under the same ``identity``) saves recomputing each
+    member's vector when one member is in many pairs, as in the overlap analytics.
+    """
     if a.user_id == b.user_id:
         raise ValueError("overlap needs two different users")
     if identity is None:
         identity = build_identity([*a.tracks.values(), *b.tracks.values()])
-    va, vb = taste_vector(a, identity), taste_vector(b, identity)
-    ha, hb = resolve_member(a, identity), resolve_member(b, identity)
+    cache = prepared or {}
+    va, ha, ta = cache[a.user_id] if a.user_id in cache else prepare(a, identity)
+    vb, hb, tb = cache[b.user_id] if b.user_id in cache else prepare(b, identity)
     terms = {item: min(w, vb[item]) for item, w in va.items() if item in vb}
+    by_kind: dict[str, dict[str, float]] = {comp[:-1]: {} for comp in COMPONENT_WEIGHTS}
+    for (k, x), t in terms.items():
+        by_kind[k][x] = t
 
     components: dict[str, dict[str, float]] = {}
     for comp in COMPONENT_WEIGHTS:
         kind = comp[:-1]
-        wa = sum(w for (k, _), w in va.items() if k == kind)
-        wb = sum(w for (k, _), w in vb.items() if k == kind)
-        got = sum(t for (k, _), t in terms.items() if k == kind)
-        possible = min(wa, wb)
+        got = sum(by_kind[kind].values())
+        possible = min(ta.get(kind, 0.0), tb.get(kind, 0.0))
         components[comp] = {
             "points": round(100 * got, 2),
             "max_points": round(100 * possible, 2),
             "similarity": round(got / possible, 4) if possible > 0 else 0.0,
-            "shared": sum(1 for k, _ in terms if k == kind),
+            "shared": len(by_kind[kind]),
         }
 
     def ordered(kind: str) -> list[tuple[str, float]]:
-        items = [(x, t) for (k, x), t in terms.items() if k == kind]
+        items = list(by_kind[kind].items())
         return sorted(items, key=lambda xt: (-xt[1], -(va[(kind, xt[0])] + vb[(kind, xt[0])]), xt[0]))
 
     shared_tracks = [

@@ -1,0 +1,351 @@
+"""Blends in the warehouse: create one, generate a generation of tracks, read the latest one.
+
+SQL plus the pure ``blend`` package, no Dagster: the blend asset, the CLI and `blendify demo` all
+call these functions. A generation is appended, never edited: every row of one generation shares
+one ``created_at``, so a blend's history is the sequence of its generations.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import re
+import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .analytics.tastes import load_tastes
+from .blend import ALGORITHMS, MAX_MEMBERS, MIN_MEMBERS, BlendPick, generate_blend
+from .blend import algorithms as _algorithms
+from .db.accounts import normalise_email, utcnow
+from .errors import BlendifyError
+
+MAX_SIZE = 500
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class BlendNotFound(BlendifyError):
+    pass
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """What one generation appended (``created_at`` is None when nothing could be picked)."""
+
+    blend_id: uuid.UUID
+    algorithm: str
+    created_at: datetime | None
+    tracks: int
+    shared: int
+    discovery: int
+    cross_provider: int
+    per_member: Mapping[str, int] = field(default_factory=dict)
+    """Tracks attributed to each member, by label (display name, else email)."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A blend and the rows of its latest generation, in playlist order."""
+
+    blend: Mapping[str, object]
+    members: Sequence[Mapping[str, object]]
+    created_at: datetime | None
+    tracks: Sequence[Mapping[str, object]]
+
+
+# --- create ----------------------------------------------------------------------------------------
+
+
+def create_blend(
+    engine: Engine,
+    name: str,
+    member_emails: Sequence[str],
+    algorithm: str,
+    weights: Sequence[float] | None = None,
+    size: int = 50,
+    description: str | None = None,
+    creator_email: str | None = None,
+) -> uuid.UUID:
+    """Write a blend and its participants; nothing is written unless every input is valid.
+
+    ``weights`` follow ``member_emails`` in order (weighted blends only); the creator defaults to
+    the first member.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise BlendifyError("a blend needs a name")
+    if algorithm not in ALGORITHMS:
+        raise BlendifyError(f"unknown algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
+    emails = [normalise_email(e) for e in member_emails]
+    dupes = sorted(e for e, n in Counter(emails).items() if n > 1)
+    if dupes:
+        raise BlendifyError(f"a member is listed twice: {', '.join(dupes)}")
+    if not MIN_MEMBERS <= len(emails) <= MAX_MEMBERS:
+        raise BlendifyError(f"a blend needs {MIN_MEMBERS} to {MAX_MEMBERS} members; got {len(emails)}")
+    member_weights = _check_weights(algorithm, weights, len(emails))
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SIZE:
+        raise BlendifyError(f"size must be a whole number from 1 to {MAX_SIZE}; got {size!r}")
+    creator = normalise_email(creator_email) if creator_email else emails[0]
+
+    with engine.begin() as conn:
+        found = dict(
+            conn.execute(
+                sa.text("SELECT email, id FROM users WHERE email = ANY(:e)"), {"e": [*emails, creator]}
+            ).all()
+        )
+        unknown = [e for e in dict.fromkeys([*emails, creator]) if e not in found]
+        if unknown:
+            raise BlendifyError(f"no such user: {', '.join(unknown)} (add with `blendify users add`)")
+        blend_id = conn.execute(
+            sa.text(
+                "INSERT INTO blends (name, description, created_by_user_id, algorithm_type, algorithm_config) "
+                "VALUES (:n, :d, :c, :a, CAST(:cfg AS jsonb)) RETURNING id"
+            ),
+            {
+                "n": name,
+                "d": description,
+                "c": found[creator],
+                "a": algorithm,
+                "cfg": json.dumps({"size": size}),
+            },
+        ).scalar_one()
+        conn.execute(
+            sa.text("INSERT INTO blend_participants (blend_id, user_id, weight) VALUES (:b, :u, :w)"),
+            [{"b": blend_id, "u": found[e], "w": w} for e, w in zip(emails, member_weights, strict=True)],
+        )
+    return blend_id
+
+
+def _check_weights(algorithm: str, weights: Sequence[float] | None, members: int) -> list[float]:
+    if weights is None:
+        return [1.0] * members
+    if algorithm != "weighted":
+        raise BlendifyError(f"weights apply only to the weighted algorithm, not {algorithm}")
+    if len(weights) != members:
+        raise BlendifyError(f"give one weight per member: {members} members, {len(weights)} weights")
+    out = []
+    for w in weights:
+        try:
+            value = float(w)
+        except (TypeError, ValueError):
+            raise BlendifyError(f"a weight must be a number; got {w!r}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise BlendifyError(f"weights must be positive numbers; got {w!r}")
+        out.append(value)
+    return out
+
+
+# --- generate --------------------------------------------------------------------------------------
+
+
+def generate_blend_tracks(engine: Engine, blend_id: uuid.UUID | str) -> GenerationResult:
+    """Run the blend's algorithm on its members' current tastes and append one generation.
+
+    One transaction: the blend row is locked (generations of one blend queue), members' latest
+    state is read from the views across all their providers, the rows are appended with one
+    ``created_at``, and ``blends.total_tracks`` / ``updated_at`` follow. Deterministic: the same
+    warehouse state gives the same tracks in the same order. When no member has anything to pick
+    from, nothing is appended and the previous generation stays current.
+    """
+    bid = _blend_uuid(blend_id)
+    with engine.begin() as conn:
+        blend = _lock_blend(conn, bid)
+        members = _members(conn, bid)
+        if not MIN_MEMBERS <= len(members) <= MAX_MEMBERS:
+            raise BlendifyError(
+                f"blend {bid} has {len(members)} member(s); a blend needs {MIN_MEMBERS} to {MAX_MEMBERS}"
+            )
+        ids = [str(m["user_id"]) for m in members]
+        tastes = load_tastes(conn, ids)
+        weights = {str(m["user_id"]): float(m["weight"] or 1.0) for m in members}
+        algorithm = str(blend["algorithm_type"])
+        try:
+            picks = generate_blend(
+                algorithm,
+                tastes,
+                weights=weights if algorithm == "weighted" else None,
+                config=algorithm_options(algorithm, blend["algorithm_config"]),
+            )
+        except ValueError as exc:
+            raise BlendifyError(f"blend {bid}: {exc}") from None
+        labels = {str(m["user_id"]): str(m["label"]) for m in members}
+        created_at = None
+        if picks:
+            created_at = _next_created_at(conn, bid)
+            conn.execute(
+                sa.text(
+                    "INSERT INTO blend_tracks (blend_id, track_id, track_name, artist_name, album_name, "
+                    "album_art_url, duration_ms, position, source_provider, source_user_id, "
+                    "similarity_score, blend_metadata, created_at) VALUES (:blend_id, :track_id, "
+                    ":track_name, :artist_name, :album_name, :album_art_url, :duration_ms, :position, "
+                    "CAST(:source_provider AS provider), :source_user_id, :similarity_score, "
+                    "CAST(:blend_metadata AS jsonb), :created_at)"
+                ),
+                [_row(bid, p, labels, created_at) for p in picks],
+            )
+            conn.execute(
+                sa.text("UPDATE blends SET total_tracks = :n, updated_at = :t WHERE id = :b"),
+                {"n": len(picks), "t": created_at, "b": bid},
+            )
+    return _result(bid, algorithm, created_at, picks, labels)
+
+
+def algorithm_options(algorithm: str, config: object) -> dict[str, object]:
+    """The keys of ``blends.algorithm_config`` the algorithm understands (the web app may store more)."""
+    if not isinstance(config, Mapping):
+        return {}
+    fn = getattr(_algorithms, algorithm)
+    accepted = {p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY}
+    return {k: v for k, v in config.items() if k in accepted - {"identity"}}
+
+
+def _blend_uuid(blend_id: uuid.UUID | str) -> uuid.UUID:
+    if isinstance(blend_id, uuid.UUID):
+        return blend_id
+    if not _UUID.match(str(blend_id).strip()):
+        raise BlendNotFound(f"not a blend id (expected a UUID): {blend_id!r}")
+    return uuid.UUID(str(blend_id).strip())
+
+
+def _lock_blend(conn: Connection, bid: uuid.UUID) -> Mapping[str, object]:
+    row = conn.execute(
+        sa.text("SELECT id, algorithm_type, algorithm_config FROM blends WHERE id = :b FOR UPDATE"), {"b": bid}
+    ).mappings().first()  # fmt: skip
+    if row is None:
+        raise BlendNotFound(f"no blend with id {bid}")
+    return row
+
+
+def _members(conn: Connection, bid: uuid.UUID) -> list[Mapping[str, object]]:
+    return list(
+        conn.execute(
+            sa.text(
+                "SELECT p.user_id, p.weight, u.email, coalesce(u.display_name, u.email) AS label "
+                "FROM blend_participants p JOIN users u ON u.id = p.user_id "
+                "WHERE p.blend_id = :b ORDER BY p.joined_at, u.email"
+            ),
+            {"b": bid},
+        ).mappings()
+    )
+
+
+def _next_created_at(conn: Connection, bid: uuid.UUID) -> datetime:
+    """Now (UTC), but always after the blend's last generation, so generations never merge."""
+    now = utcnow().replace(tzinfo=None)
+    last = conn.execute(
+        sa.text("SELECT max(created_at) FROM blend_tracks WHERE blend_id = :b"), {"b": bid}
+    ).scalar()
+    return max(now, last + timedelta(microseconds=1)) if last else now
+
+
+def _row(
+    bid: uuid.UUID, pick: BlendPick, labels: Mapping[str, str], created_at: datetime
+) -> dict[str, object]:
+    row = pick.to_row()
+    metadata = dict(pick.blend_metadata)
+    metadata["reason"] = humanise(str(metadata.get("reason", "")), labels)
+    named = {*metadata.get("members", {}), pick.source_user_id, *metadata.get("new_to", ())}  # type: ignore[misc]
+    metadata["member_labels"] = {u: labels[u] for u in sorted(named) if u in labels}
+    row.update(
+        blend_id=bid,
+        source_user_id=uuid.UUID(str(row["source_user_id"])),
+        blend_metadata=json.dumps(metadata),
+        created_at=created_at,
+    )
+    return row
+
+
+def humanise(text: str, labels: Mapping[str, str]) -> str:
+    """Member ids in a reason become names people recognise."""
+    for uid, label in labels.items():
+        text = text.replace(uid, label)
+    return text
+
+
+def _result(
+    bid: uuid.UUID,
+    algorithm: str,
+    created_at: datetime | None,
+    picks: list[BlendPick],
+    labels: Mapping[str, str],
+) -> GenerationResult:
+    per_member = Counter(labels[p.source_user_id] for p in picks)
+    return GenerationResult(
+        blend_id=bid,
+        algorithm=algorithm,
+        created_at=created_at,
+        tracks=len(picks),
+        shared=sum(1 for p in picks if p.blend_metadata.get("kind") == "shared"),
+        discovery=sum(1 for p in picks if p.blend_metadata.get("kind") == "discovery"),
+        cross_provider=sum(
+            1
+            for p in picks
+            if len({m["provider"] for m in p.blend_metadata["members"].values()}) > 1  # type: ignore[union-attr,index]
+        ),
+        per_member={labels[u]: per_member.get(labels[u], 0) for u in labels},
+    )
+
+
+# --- read ------------------------------------------------------------------------------------------
+
+
+def blends_created_since(
+    engine: Engine, since: datetime | None, lookback: timedelta, limit: int = 1000
+) -> list[tuple[str, datetime]]:
+    """(id, created_at) of blends created after ``since - lookback``, oldest first.
+
+    ``created_at`` is the creating transaction's start, so a blend can commit after a later one;
+    the lookback lets a reader that remembers ``since`` still see it.
+    """
+    sql = "SELECT id::text, created_at FROM blends"
+    params: dict[str, object] = {"n": limit}
+    if since is not None:
+        sql += " WHERE created_at > :after"
+        params["after"] = since - lookback
+    with engine.connect() as conn:
+        return [
+            (bid, at) for bid, at in conn.execute(sa.text(sql + " ORDER BY created_at, id LIMIT :n"), params)
+        ]
+
+
+def latest_generation(engine: Engine, blend_id: uuid.UUID | str) -> Generation:
+    """The blend, its members and the rows of its latest generation (empty before the first)."""
+    bid = _blend_uuid(blend_id)
+    with engine.connect() as conn:
+        blend = conn.execute(
+            sa.text(
+                "SELECT b.id, b.name, b.description, b.algorithm_type, b.algorithm_config, b.total_tracks, "
+                "b.created_at, b.updated_at, u.email AS creator FROM blends b "
+                "JOIN users u ON u.id = b.created_by_user_id WHERE b.id = :b"
+            ),
+            {"b": bid},
+        ).mappings().first()  # fmt: skip
+        if blend is None:
+            raise BlendNotFound(f"no blend with id {bid}")
+        members = _members(conn, bid)
+        # The generation index (blend_id, created_at DESC, position) answers both steps.
+        created_at = conn.execute(
+            sa.text("SELECT max(created_at) FROM blend_tracks WHERE blend_id = :b"), {"b": bid}
+        ).scalar()
+        tracks = []
+        if created_at is not None:
+            tracks = [
+                dict(r)
+                for r in conn.execute(
+                    sa.text(
+                        "SELECT t.position, t.track_id, t.track_name, t.artist_name, t.album_name, "
+                        "t.duration_ms, t.source_provider::text AS source_provider, t.source_user_id, "
+                        "coalesce(u.display_name, u.email) AS source_label, t.similarity_score, "
+                        "t.blend_metadata FROM blend_tracks t JOIN users u ON u.id = t.source_user_id "
+                        "WHERE t.blend_id = :b AND t.created_at = :c ORDER BY t.position"
+                    ),
+                    {"b": bid, "c": created_at},
+                ).mappings()
+            ]
+    return Generation(dict(blend), [dict(m) for m in members], created_at, tracks)

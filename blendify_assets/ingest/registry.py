@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SettingsError
-from ..providers.base import EndpointFetch, SyncState, TokenSource
+from ..providers.base import EndpointSpec, TokenSource
 from ..providers.http import HttpClient
 from ..settings import Settings
 
-
-@dataclass(frozen=True)
-class Endpoint:
-    name: str
-    table: str
-    fetch: Callable[[Any, SyncState], Awaitable[EndpointFetch]]
-    after: str | None = None  # an endpoint whose fresh output this one reads (same step, runs first)
-    description: str = ""  # shown on the asset in the Dagster UI
+Endpoint = EndpointSpec  # the registry speaks the providers' contract
 
 
 @dataclass(frozen=True)
@@ -29,18 +22,6 @@ class Provider:
     endpoints: Mapping[str, Endpoint]
     open_http: Callable[[Settings], HttpClient]  # one per run: the provider-wide concurrency bound
     client: Callable[[Settings, HttpClient, TokenSource], AbstractAsyncContextManager[Any]]
-
-
-SPOTIFY_DESCRIPTIONS = {
-    "top_tracks": "Top tracks for each time range (short, medium, long term).",
-    "top_artists": "Top artists for each time range (short, medium, long term).",
-    "recently_played": "Plays after the newest stored one (Spotify keeps only the last 50), each stored once.",
-    "playlists": "Playlists the user owns or follows, with Spotify's snapshot_id.",
-    "playlist_tracks": "Items of every playlist the user owns or collaborates on; unchanged snapshot_ids are not re-read.",
-    "saved_tracks": "Saved (liked) tracks; not re-read when the total and first page are unchanged.",
-    "saved_albums": "Saved albums; not re-read when the total and first page are unchanged.",
-    "followed_artists": "Followed artists (cursor paging).",
-}
 
 
 def _spotify() -> Provider:
@@ -67,16 +48,7 @@ def _spotify() -> Provider:
     return Provider(
         name="spotify",
         group="spotify",
-        endpoints={
-            n: Endpoint(
-                n,
-                s.table,
-                s.fetch,
-                after="playlists" if n == "playlist_tracks" else None,
-                description=SPOTIFY_DESCRIPTIONS[n],
-            )
-            for n, s in endpoints.ENDPOINTS.items()
-        },
+        endpoints=endpoints.ENDPOINTS,
         open_http=lambda settings: spotify_http(concurrency=8),
         client=client,
     )

@@ -160,3 +160,14 @@ class SyncState:
     playlists: list[PlaylistRef] = field(default_factory=list)  # for playlist tracks
     provider_user_id: str | None = None
     previous: dict[str, Any] = field(default_factory=dict)  # provider-specific memory (Apple poll diff)
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """One provider endpoint: the table it fills and the coroutine that fetches it for one user."""
+
+    name: str
+    table: str
+    fetch: Callable[[Any, SyncState], Awaitable[EndpointFetch]]
+    after: str | None = None  # an endpoint whose fresh output this one reads (same step, runs first)
+    description: str = ""  # shown on the asset in the Dagster UI

@@ -5,7 +5,6 @@
 - ISRCs are stripped and upper-cased; empty means None.
 - A malformed item raises `Malformed`; `parse_items` skips and counts it, never the whole page.
 
-Spotify's `parse.py` holds the same readers privately; it can import these instead.
 """
 
 from __future__ import annotations
@@ -15,21 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from blendify_assets.providers.base import FetchStats, Row
+from blendify_assets.providers.http import strip_nul
 
 
 class Malformed(ValueError):
     """An item lacks a required key or has the wrong type."""
-
-
-def strip_nul(value: Any) -> Any:
-    """Remove U+0000 from every string in a JSON value (keys too)."""
-    if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
-    if isinstance(value, dict):
-        return {strip_nul(k): strip_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [strip_nul(v) for v in value]
-    return value
 
 
 def obj(value: Any, what: str) -> dict[str, Any]:
@@ -88,7 +77,12 @@ def string_list(value: Any) -> list[str] | None:
 
 
 def parse_items(
-    items: Iterable[Any], parse_one: Callable[[Any, int], Row], stats: FetchStats, *, start: int = 0
+    items: Iterable[Any],
+    parse_one: Callable[[Any, int], Row],
+    stats: FetchStats,
+    *,
+    start: int = 0,
+    is_null: Callable[[Any], bool] = lambda item: item is None,
 ) -> list[Row]:
     """Parse items; `parse_one(item, index)` gets the absolute 0-based index (start + i).
 
@@ -97,7 +91,7 @@ def parse_items(
     """
     rows: list[Row] = []
     for index, item in enumerate(items, start=start):
-        if item is None:
+        if is_null(item):
             stats.skipped_null += 1
             continue
         try:

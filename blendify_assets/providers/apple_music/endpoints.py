@@ -9,8 +9,7 @@ moved. Recently played is diffed against the previous poll (see `recent.py`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -28,7 +27,14 @@ from blendify_assets.providers.apple_music.paging import (
     page_data,
     read_collection,
 )
-from blendify_assets.providers.base import EndpointFetch, PlaylistRef, Row, ScopeSnapshot, SyncState
+from blendify_assets.providers.base import (
+    EndpointFetch,
+    EndpointSpec,
+    PlaylistRef,
+    Row,
+    ScopeSnapshot,
+    SyncState,
+)
 from blendify_assets.providers.http import ClientError
 from blendify_assets.providers.rows import parse_items, parse_time
 
@@ -276,28 +282,54 @@ async def replay_top_artists(client: AppleClient, state: SyncState) -> EndpointF
 
 # --- registry -------------------------------------------------------------------------------------
 
-Fetcher = Callable[[AppleClient, SyncState], Awaitable[EndpointFetch]]
-
-
-@dataclass(frozen=True)
-class EndpointSpec:
-    name: str
-    table: str
-    fetch: Fetcher
-    after: str | None = None  # reads this endpoint's fresh output (runs after it, same step)
-
 
 ENDPOINTS: dict[str, EndpointSpec] = {
     spec.name: spec
     for spec in (
-        EndpointSpec("library_songs", "user_saved_tracks", library_songs),
-        EndpointSpec("library_albums", "user_saved_albums", library_albums),
-        EndpointSpec("library_artists", "user_followed_artists", library_artists),
-        EndpointSpec("library_playlists", "user_playlists", library_playlists),
-        EndpointSpec("playlist_tracks", "user_playlist_tracks", playlist_tracks, after="library_playlists"),
-        EndpointSpec("recently_played", "user_recently_played", recently_played),
-        EndpointSpec("replay_top_songs", "user_top_tracks", replay_top_songs),
-        EndpointSpec("replay_top_artists", "user_top_artists", replay_top_artists),
+        EndpointSpec(
+            "library_songs",
+            "user_saved_tracks",
+            library_songs,
+            description="Library songs (Apple's saved tracks), ISRCs resolved through the catalog in batches of 300.",
+        ),
+        EndpointSpec("library_albums", "user_saved_albums", library_albums, description="Library albums."),
+        EndpointSpec(
+            "library_artists",
+            "user_followed_artists",
+            library_artists,
+            description="Library artists (stored as followed artists).",
+        ),
+        EndpointSpec(
+            "library_playlists",
+            "user_playlists",
+            library_playlists,
+            description="Library playlists, with Apple's versionHash as the snapshot version.",
+        ),
+        EndpointSpec(
+            "playlist_tracks",
+            "user_playlist_tracks",
+            playlist_tracks,
+            after="library_playlists",
+            description="Tracks of each library playlist; unchanged versionHash values are not re-read.",
+        ),
+        EndpointSpec(
+            "recently_played",
+            "user_recently_played",
+            recently_played,
+            description="Recently played songs; Apple gives no timestamps, so play times are inferred by diffing polls.",
+        ),
+        EndpointSpec(
+            "replay_top_songs",
+            "user_top_tracks",
+            replay_top_songs,
+            description="Replay top songs of the latest year (stored as long_term top tracks).",
+        ),
+        EndpointSpec(
+            "replay_top_artists",
+            "user_top_artists",
+            replay_top_artists,
+            description="Replay top artists of the latest year (stored as long_term top artists).",
+        ),
     )
 }
 ENDPOINT_NAMES: tuple[str, ...] = tuple(ENDPOINTS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from blendify_assets.ingest.registry import Endpoint, Provider
+from blendify_assets.ingest.registry import Provider
 from blendify_assets.providers.apple_music.client import AppleClient, apple_http
 from blendify_assets.providers.apple_music.developer_token import developer_token
 from blendify_assets.providers.apple_music.endpoints import ENDPOINTS
@@ -14,17 +14,6 @@ from blendify_assets.providers.http import HttpClient
 from blendify_assets.settings import Settings
 
 CONCURRENCY = 8
-
-DESCRIPTIONS = {
-    "library_songs": "Library songs (Apple's saved tracks), ISRCs resolved through the catalog in batches of 300.",
-    "library_albums": "Library albums.",
-    "library_artists": "Library artists (stored as followed artists).",
-    "library_playlists": "Library playlists, with Apple's versionHash as the snapshot version.",
-    "playlist_tracks": "Tracks of each library playlist; unchanged versionHash values are not re-read.",
-    "recently_played": "Recently played songs; Apple gives no timestamps, so play times are inferred by diffing polls.",
-    "replay_top_songs": "Replay top songs of the latest year (stored as long_term top tracks).",
-    "replay_top_artists": "Replay top artists of the latest year (stored as long_term top artists).",
-}
 
 
 @asynccontextmanager
@@ -39,10 +28,7 @@ def provider() -> Provider:
     return Provider(
         name="apple",
         group="apple_music",
-        endpoints={
-            name: Endpoint(name, spec.table, spec.fetch, after=spec.after, description=DESCRIPTIONS[name])
-            for name, spec in ENDPOINTS.items()
-        },
+        endpoints=ENDPOINTS,
         open_http=lambda settings: apple_http(concurrency=CONCURRENCY),
         client=_client,
     )

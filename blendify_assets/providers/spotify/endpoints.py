@@ -8,14 +8,15 @@ without re-reading them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from blendify_assets.providers.base import (
     EndpointFetch,
+    EndpointSpec,
     Forbidden,
     PlaylistRef,
     Row,
@@ -274,28 +275,59 @@ async def followed_artists(client: SpotifyClient, state: SyncState) -> EndpointF
 
 # --- registry -------------------------------------------------------------------------------------------
 
-Fetcher = Callable[[SpotifyClient, SyncState], Awaitable[EndpointFetch]]
-
-
-@dataclass(frozen=True)
-class EndpointSpec:
-    name: str
-    table: str
-    fetch: Fetcher
-    events: bool = False  # True: rows are appended events, not snapshots
-
 
 ENDPOINTS: dict[str, EndpointSpec] = {
     spec.name: spec
     for spec in (
-        EndpointSpec("top_tracks", "user_top_tracks", top_tracks),
-        EndpointSpec("top_artists", "user_top_artists", top_artists),
-        EndpointSpec("recently_played", "user_recently_played", recently_played, events=True),
-        EndpointSpec("playlists", "user_playlists", playlists),
-        EndpointSpec("playlist_tracks", "user_playlist_tracks", playlist_tracks),
-        EndpointSpec("saved_tracks", "user_saved_tracks", saved_tracks),
-        EndpointSpec("saved_albums", "user_saved_albums", saved_albums),
-        EndpointSpec("followed_artists", "user_followed_artists", followed_artists),
+        EndpointSpec(
+            "top_tracks",
+            "user_top_tracks",
+            top_tracks,
+            description="Top tracks for each time range (short, medium, long term).",
+        ),
+        EndpointSpec(
+            "top_artists",
+            "user_top_artists",
+            top_artists,
+            description="Top artists for each time range (short, medium, long term).",
+        ),
+        EndpointSpec(
+            "recently_played",
+            "user_recently_played",
+            recently_played,
+            description="Plays after the newest stored one (Spotify keeps only the last 50), each stored once.",
+        ),
+        EndpointSpec(
+            "playlists",
+            "user_playlists",
+            playlists,
+            description="Playlists the user owns or follows, with Spotify's snapshot_id.",
+        ),
+        EndpointSpec(
+            "playlist_tracks",
+            "user_playlist_tracks",
+            playlist_tracks,
+            after="playlists",
+            description="Items of every playlist the user owns or collaborates on; unchanged snapshot_ids are not re-read.",
+        ),
+        EndpointSpec(
+            "saved_tracks",
+            "user_saved_tracks",
+            saved_tracks,
+            description="Saved (liked) tracks; not re-read when the total and first page are unchanged.",
+        ),
+        EndpointSpec(
+            "saved_albums",
+            "user_saved_albums",
+            saved_albums,
+            description="Saved albums; not re-read when the total and first page are unchanged.",
+        ),
+        EndpointSpec(
+            "followed_artists",
+            "user_followed_artists",
+            followed_artists,
+            description="Followed artists (cursor paging).",
+        ),
     )
 }
 ENDPOINT_NAMES: tuple[str, ...] = tuple(ENDPOINTS)

@@ -8,12 +8,12 @@ Spotify anomaly) can never loop forever.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+from blendify_assets.providers.aio import gather_all
 from blendify_assets.providers.base import FetchStats
 from blendify_assets.providers.http import Params
 from blendify_assets.providers.spotify.parse import page_items
@@ -25,18 +25,6 @@ MAX_PAGES = 2_000  # 100,000 items: Spotify's own offset ceiling for /me/playlis
 
 class Getter(Protocol):
     def get(self, path: str, stats: FetchStats, params: Params | None = None) -> Awaitable[Any]: ...
-
-
-async def gather_all(aws: Iterable[Awaitable[T]]) -> list[T]:
-    """Like asyncio.gather, but the first failure cancels the siblings (no orphaned requests)."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
 
 
 def remaining_offsets(

@@ -27,57 +27,23 @@ A malformed item raises `Malformed`; `parse_items` skips and counts it, never th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
+from blendify_assets.providers import rows
 from blendify_assets.providers.base import FetchStats, Row
 from blendify_assets.providers.http import strip_nul
-
-
-class Malformed(ValueError):
-    """An item lacks a required key or has the wrong type."""
-
-
-# --- small readers ----------------------------------------------------------------------------------
-
-
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Malformed(f"{what} is not an object")
-    return value
-
-
-def _req_str(obj: dict[str, Any], key: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str):
-        raise Malformed(f"missing or non-string {key!r}")
-    return strip_nul(value)
-
-
-def _opt_str(value: Any) -> str | None:
-    return strip_nul(value) if isinstance(value, str) else None
-
-
-def _opt_int(value: Any) -> int | None:
-    # bool is an int subclass; a local track's duration_ms may even be an object (undocumented).
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _opt_bool(value: Any) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
-def parse_time(value: Any) -> datetime | None:
-    """ISO-8601 (with 'Z' or an offset) -> aware UTC datetime; None for null/unparseable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+from blendify_assets.providers.rows import (
+    Malformed,
+    normalise_isrc,
+    opt_bool,
+    opt_int,
+    opt_str,
+    parse_time,
+    req_str,
+)
+from blendify_assets.providers.rows import (
+    obj as json_object,
+)
 
 
 def largest_image(images: Any) -> str | None:
@@ -89,19 +55,11 @@ def largest_image(images: Any) -> str | None:
     for index, image in enumerate(images):
         if not isinstance(image, dict) or not isinstance(image.get("url"), str):
             continue
-        area = (_opt_int(image.get("width")) or 0) * (_opt_int(image.get("height")) or 0)
+        area = (opt_int(image.get("width")) or 0) * (opt_int(image.get("height")) or 0)
         key = (area, -index)
         if best is None or key > best:
             best, url = key, image["url"]
-    return _opt_str(url)
-
-
-def normalise_isrc(value: Any) -> str | None:
-    """' usum71703861 ' -> 'USUM71703861'; anything empty or non-string -> None."""
-    if not isinstance(value, str):
-        return None
-    cleaned = strip_nul(value).strip().upper()
-    return cleaned or None
+    return opt_str(url)
 
 
 def artist_names(artists: Any) -> str:
@@ -114,7 +72,7 @@ def artist_names(artists: Any) -> str:
 
 def _followers(obj: dict[str, Any]) -> int | None:
     followers = obj.get("followers")
-    return _opt_int(followers.get("total")) if isinstance(followers, dict) else None
+    return opt_int(followers.get("total")) if isinstance(followers, dict) else None
 
 
 def _genres(obj: dict[str, Any]) -> list[str] | None:
@@ -126,7 +84,7 @@ def _genres(obj: dict[str, Any]) -> list[str] | None:
 
 def _spotify_url(obj: dict[str, Any]) -> str | None:
     urls = obj.get("external_urls")
-    return _opt_str(urls.get("spotify")) if isinstance(urls, dict) else None
+    return opt_str(urls.get("spotify")) if isinstance(urls, dict) else None
 
 
 def _track_id(obj: dict[str, Any]) -> str:
@@ -143,32 +101,32 @@ def _track_id(obj: dict[str, Any]) -> str:
 
 def track_fields(track: Any) -> Row:
     """The columns every track table shares, from a TrackObject (full or local)."""
-    track = _obj(track, "track")
+    track = json_object(track, "track")
     album = track.get("album") if isinstance(track.get("album"), dict) else {}
     external_ids = track.get("external_ids") if isinstance(track.get("external_ids"), dict) else {}
     return {
         "track_id": _track_id(track),
-        "track_name": _req_str(track, "name"),
+        "track_name": req_str(track, "name"),
         "artist_name": artist_names(track.get("artists")),
-        "album_name": _opt_str(album.get("name")),
+        "album_name": opt_str(album.get("name")),
         "album_art_url": largest_image(album.get("images")),
-        "duration_ms": _opt_int(track.get("duration_ms")),
+        "duration_ms": opt_int(track.get("duration_ms")),
         "isrc": normalise_isrc(external_ids.get("isrc")),
     }
 
 
 def episode_fields(episode: Any) -> Row:
     """Track-table columns for a podcast episode: the show stands in for artist and album."""
-    episode = _obj(episode, "episode")
+    episode = json_object(episode, "episode")
     show = episode.get("show") if isinstance(episode.get("show"), dict) else {}
-    show_name = _opt_str(show.get("name")) or _opt_str(show.get("publisher")) or ""
+    show_name = opt_str(show.get("name")) or opt_str(show.get("publisher")) or ""
     return {
         "track_id": _track_id(episode),
-        "track_name": _req_str(episode, "name"),
+        "track_name": req_str(episode, "name"),
         "artist_name": show_name,
         "album_name": show_name or None,
         "album_art_url": largest_image(episode.get("images")) or largest_image(show.get("images")),
-        "duration_ms": _opt_int(episode.get("duration_ms")),
+        "duration_ms": opt_int(episode.get("duration_ms")),
         "isrc": None,
     }
 
@@ -208,13 +166,13 @@ def top_track_row(item: Any, *, time_range: str, rank: int) -> Row:
 
 def top_artist_row(item: Any, *, time_range: str, rank: int) -> Row:
     """user_top_artists row from an ArtistObject."""
-    artist = _obj(item, "artist")
+    artist = json_object(item, "artist")
     return {
-        "artist_id": _req_str(artist, "id"),
-        "artist_name": _req_str(artist, "name"),
+        "artist_id": req_str(artist, "id"),
+        "artist_name": req_str(artist, "name"),
         "image_url": largest_image(artist.get("images")),
         "genres": _genres(artist),
-        "popularity": _opt_int(artist.get("popularity")),
+        "popularity": opt_int(artist.get("popularity")),
         "follower_count": _followers(artist),
         "time_range": time_range,
         "rank": rank,
@@ -224,7 +182,7 @@ def top_artist_row(item: Any, *, time_range: str, rank: int) -> Row:
 
 def recently_played_row(item: Any) -> Row:
     """user_recently_played row from a PlayHistoryObject."""
-    play = _obj(item, "play")
+    play = json_object(item, "play")
     played_at = parse_time(play.get("played_at"))
     if played_at is None:
         raise Malformed("missing or unparseable played_at")
@@ -237,22 +195,22 @@ def recently_played_row(item: Any) -> Row:
 
 def playlist_row(item: Any, *, me_id: str | None) -> Row:
     """user_playlists row from a SimplifiedPlaylistObject (or a full PlaylistObject)."""
-    playlist = _obj(item, "playlist")
+    playlist = json_object(item, "playlist")
     owner = playlist.get("owner") if isinstance(playlist.get("owner"), dict) else {}
     contents = playlist.get("items") if isinstance(playlist.get("items"), dict) else playlist.get("tracks")
-    owner_id = _opt_str(owner.get("id"))
+    owner_id = opt_str(owner.get("id"))
     return {
-        "playlist_id": _req_str(playlist, "id"),
-        "playlist_name": _req_str(playlist, "name"),
-        "description": _opt_str(playlist.get("description")),
+        "playlist_id": req_str(playlist, "id"),
+        "playlist_name": req_str(playlist, "name"),
+        "description": opt_str(playlist.get("description")),
         "image_url": largest_image(playlist.get("images")),
-        "track_count": _opt_int(contents.get("total")) if isinstance(contents, dict) else None,
+        "track_count": opt_int(contents.get("total")) if isinstance(contents, dict) else None,
         "follower_count": _followers(playlist),
-        "is_public": _opt_bool(playlist.get("public")),
+        "is_public": opt_bool(playlist.get("public")),
         "is_owner": me_id is not None and owner_id == me_id,
-        "owner_name": _opt_str(owner.get("display_name")) or owner_id,
+        "owner_name": opt_str(owner.get("display_name")) or owner_id,
         "playlist_url": _spotify_url(playlist),
-        "snapshot_id": _opt_str(playlist.get("snapshot_id")),
+        "snapshot_id": opt_str(playlist.get("snapshot_id")),
         "playlist_metadata": playlist,
     }
 
@@ -265,8 +223,8 @@ def playlist_entry_object(entry: dict[str, Any]) -> Any:
 
 def playlist_track_row(item: Any, *, playlist_id: str, position: int) -> Row:
     """user_playlist_tracks row from a PlaylistTrackObject. Null `item`s are filtered before this."""
-    entry = _obj(item, "playlist entry")
-    obj = _obj(playlist_entry_object(entry), "playlist entry item")
+    entry = json_object(item, "playlist entry")
+    obj = json_object(playlist_entry_object(entry), "playlist entry item")
     kind = item_type(entry, obj)
     # A real EpisodeObject has a `show`; the track-shaped one names the show as artist and album.
     fields = episode_fields(obj) if kind == "episode" and "show" in obj else track_fields(obj)
@@ -275,7 +233,7 @@ def playlist_track_row(item: Any, *, playlist_id: str, position: int) -> Row:
         "playlist_id": playlist_id,
         **fields,
         "added_at": parse_time(entry.get("added_at")),
-        "added_by": _opt_str(added_by.get("id")),
+        "added_by": opt_str(added_by.get("id")),
         "track_position": position,
         "item_type": kind,
         "track_metadata": entry,
@@ -284,29 +242,29 @@ def playlist_track_row(item: Any, *, playlist_id: str, position: int) -> Row:
 
 def saved_track_row(item: Any) -> Row:
     """user_saved_tracks row from a SavedTrackObject."""
-    saved = _obj(item, "saved track")
-    track = _obj(saved.get("track"), "track")
+    saved = json_object(item, "saved track")
+    track = json_object(saved.get("track"), "track")
     return {
         **track_fields(track),
         "saved_at": parse_time(saved.get("added_at")),
-        "popularity": _opt_int(track.get("popularity")),
+        "popularity": opt_int(track.get("popularity")),
         "track_metadata": saved,
     }
 
 
 def saved_album_row(item: Any) -> Row:
     """user_saved_albums row from a SavedAlbumObject."""
-    saved = _obj(item, "saved album")
-    album = _obj(saved.get("album"), "album")
+    saved = json_object(item, "saved album")
+    album = json_object(saved.get("album"), "album")
     return {
-        "album_id": _req_str(album, "id"),
-        "album_name": _req_str(album, "name"),
+        "album_id": req_str(album, "id"),
+        "album_name": req_str(album, "name"),
         "artist_name": artist_names(album.get("artists")),
         "image_url": largest_image(album.get("images")),
-        "release_date": _opt_str(album.get("release_date")),
-        "total_tracks": _opt_int(album.get("total_tracks")),
+        "release_date": opt_str(album.get("release_date")),
+        "total_tracks": opt_int(album.get("total_tracks")),
         "saved_at": parse_time(saved.get("added_at")),
-        "album_type": _opt_str(album.get("album_type")),
+        "album_type": opt_str(album.get("album_type")),
         "genres": _genres(album),
         "album_metadata": saved,
     }
@@ -314,13 +272,13 @@ def saved_album_row(item: Any) -> Row:
 
 def followed_artist_row(item: Any) -> Row:
     """user_followed_artists row from an ArtistObject."""
-    artist = _obj(item, "artist")
+    artist = json_object(item, "artist")
     return {
-        "artist_id": _req_str(artist, "id"),
-        "artist_name": _req_str(artist, "name"),
+        "artist_id": req_str(artist, "id"),
+        "artist_name": req_str(artist, "name"),
         "image_url": largest_image(artist.get("images")),
         "genres": _genres(artist),
-        "popularity": _opt_int(artist.get("popularity")),
+        "popularity": opt_int(artist.get("popularity")),
         "follower_count": _followers(artist),
         "artist_url": _spotify_url(artist),
         "artist_metadata": artist,
@@ -345,22 +303,10 @@ def parse_items(
     start: int = 0,
     playlist: bool = False,
 ) -> list[Row]:
-    """Parse a page: `parse_one(item, index)` gets the absolute 0-based index (offset + i).
-
-    Null entries and malformed items are skipped and counted in `stats`; indexes keep counting
-    over them so positions and ranks stay Spotify's.
-    """
-    rows: list[Row] = []
-    for index, item in enumerate(items, start=start):
-        if is_null_entry(item, playlist=playlist):
-            stats.skipped_null += 1
-            continue
-        try:
-            rows.append(parse_one(item, index))
-        except (Malformed, KeyError, TypeError, AttributeError, ValueError):
-            stats.skipped_malformed += 1
-    stats.items += len(rows)
-    return rows
+    """`rows.parse_items` with Spotify's null test (playlist entries can be null inside the entry)."""
+    return rows.parse_items(
+        items, parse_one, stats, start=start, is_null=lambda item: is_null_entry(item, playlist=playlist)
+    )
 
 
 def page_items(page: Any) -> list[Any]:

@@ -6,6 +6,7 @@ import dagster as dg
 from ..ingest.checks import CHECKS
 from ..ingest.registry import Endpoint, Provider, providers
 from ..ingest.sync import UserSync, sync_endpoint_blocking
+from ..orchestration.cadence import freshness_policy
 from ..orchestration.partitions import USER_PARTITIONS
 from .resources import BlendifyResource
 
@@ -14,17 +15,6 @@ from .resources import BlendifyResource
 SYNC_RETRY = dg.RetryPolicy(
     max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
-
-DESCRIPTIONS = {
-    "top_tracks": "Top tracks for each time range (short, medium, long term).",
-    "top_artists": "Top artists for each time range (short, medium, long term).",
-    "recently_played": "Plays since the last stored one, each stored once.",
-    "playlists": "Playlists the user owns or follows.",
-    "playlist_tracks": "Tracks of every readable playlist; unchanged playlists are not re-read.",
-    "saved_tracks": "Saved (liked) tracks; not re-read when the total and first page are unchanged.",
-    "saved_albums": "Saved albums; not re-read when the total and first page are unchanged.",
-    "followed_artists": "Followed artists.",
-}
 
 
 def endpoint_key(provider: Provider, endpoint: str) -> dg.AssetKey:
@@ -89,8 +79,9 @@ def build_endpoint_assets(provider: Provider, chain: list[Endpoint]) -> dg.Asset
             deps=[keys[e.after]] if e.after else [],
             skippable=True,  # materialisations are reported per user, for the users that succeeded
             kinds={"postgres", provider.group},
-            description=DESCRIPTIONS.get(e.name, e.name) + f" Table: {e.table}.",
+            description=f"{e.description} Table: {e.table}.",
             metadata={"table": e.table, "provider": provider.name},
+            freshness_policy=freshness_policy(provider.name, e.name),  # matches its schedule
         )
         for e in chain
     ]

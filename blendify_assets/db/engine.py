@@ -46,7 +46,9 @@ def ensure_database(url: str) -> None:
             ) from None
     except sa.exc.OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-        raise BlendifyError(f'cannot create database "{target.database}" on {describe(url)}: {reason}') from None
+        raise BlendifyError(
+            f'cannot create database "{target.database}" on {describe(url)}: {reason}'
+        ) from None
     finally:
         admin.dispose()
 

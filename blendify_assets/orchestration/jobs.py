@@ -1,5 +1,7 @@
 """One asset job per provider (a job's assets must share one partitions definition)."""
 
+import functools
+
 import dagster as dg
 
 from ..ingest.registry import providers
@@ -10,6 +12,7 @@ def sync_job_name(provider: str) -> str:
     return f"{providers()[provider].group}_sync"
 
 
+@functools.cache  # one object per job: the sensor and schedules target the same ones definitions.py lists
 def sync_jobs() -> dict:
     return {
         name: dg.define_asset_job(

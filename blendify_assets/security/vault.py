@@ -94,8 +94,13 @@ def write_local_keys(settings: Settings, keys: list[str]) -> None:
     _write_private(settings.local_key_file, ",".join(keys))
 
 
+_warned: set[Path] = set()
+
+
 def vault_from_settings(settings: Settings) -> Vault:
     if settings.encryption_keys:
         return Vault(settings.encryption_keys)
-    log.warning(LOCAL_KEY_WARNING.format(path=settings.local_key_file))
+    if settings.local_key_file not in _warned:  # once per process, however many vaults it builds
+        _warned.add(settings.local_key_file)
+        log.warning(LOCAL_KEY_WARNING.format(path=settings.local_key_file))
     return Vault(local_keys(settings))

@@ -1,0 +1,199 @@
+"""Sync many simulated users through Dagster the way production does, and measure it.
+
+    python benchmarks/dagster_scale.py [--users 1000] [--profile medium]
+
+A private BLENDIFY_HOME (embedded PostgreSQL), the simulator, and `dagster dev` (webserver, daemon,
+QueuedRunCoordinator, the connection sensor) as in `blendify dev`. All users are connected at once;
+the sensor turns the burst into partition-range runs. Figures (one JSON line):
+
+- wall_seconds / rows_per_second: first connection row -> last run finished.
+- dagster_share: per run, the time outside asset bodies (run wall minus the union of the bodies'
+  endpoint work, taken from sync_log) over the run's wall time, summed over runs; and
+  dagster_share_end_to_end: 1 - (union of all body time) / wall (includes queueing and launch).
+- new_connection_latency_seconds: one more user connected after the bulk is done -> every endpoint of
+  that user stored (sensor tick + run launch + sync), with its parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def union_seconds(intervals: list[tuple[float, float]]) -> float:
+    total, end = 0.0, float("-inf")
+    for start, stop in sorted(intervals):
+        if stop <= end:
+            continue
+        total += stop - max(start, end)
+        end = stop
+    return total
+
+
+def body_intervals(engine, run_ids: list[str]) -> dict[str, list[tuple[float, float]]]:
+    """Per run: one interval per (step endpoint), from its first user's start to its last user's end."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT run_id, endpoint, extract(epoch FROM min(started_at)), extract(epoch FROM max(finished_at)) "
+                "FROM sync_log WHERE run_id = ANY(:r) GROUP BY run_id, endpoint"
+            ),
+            {"r": run_ids},
+        ).all()
+    found: dict[str, list[tuple[float, float]]] = {}
+    for run_id, _endpoint, start, stop in rows:
+        found.setdefault(run_id, []).append((float(start), float(stop)))
+    return found
+
+
+def wait_runs_done(instance, since: float, expected_min: int, timeout: float) -> list:
+    import dagster as dg
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        records = [
+            r
+            for r in instance.get_run_records(dg.RunsFilter(tags={"blendify/trigger": "connection_sensor"}))
+            if r.create_timestamp.timestamp() >= since
+        ]
+        if len(records) >= expected_min and all(r.dagster_run.is_finished for r in records):
+            return records
+        time.sleep(2)
+    raise SystemExit(f"timed out after {timeout:.0f} s waiting for the sensor's runs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--profile", default="medium", choices=["tiny", "light", "medium", "heavy"])
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--timeout", type=float, default=7200)
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="blendify-dagster-scale-"))
+    for name in [n for n in os.environ if n.startswith(("BLENDIFY_", "SPOTIFY_", "APPLE_MUSIC_"))]:
+        del os.environ[name]
+    os.environ["BLENDIFY_HOME"] = str(home)
+
+    import dagster as dg
+
+    from blendify_assets.db import migrations
+    from blendify_assets.db.engine import get_engine, warehouse_url
+    from blendify_assets.definitions import defs
+    from blendify_assets.orchestration.demo_world import connect_users, patched_environ, simulator_env
+    from blendify_assets.orchestration.dev import child_env, start_dagster, stop_group
+    from blendify_assets.orchestration.runner import dagster_instance
+    from blendify_assets.security.vault import vault_from_settings
+    from blendify_assets.settings import load_settings
+    from blendify_assets.simulator import Simulator, SimulatorConfig
+
+    dg.Definitions.validate_loadable(defs)  # fail fast if the code location does not load
+    settings = load_settings()
+    engine = get_engine(settings)
+    migrations.upgrade(engine)
+    vault = vault_from_settings(settings)
+    instance = dagster_instance(settings)
+    port = free_port()
+    # users + 1: the last one is connected after the bulk, to time a single new connection
+    config = SimulatorConfig(users=args.users + 1, seed=args.seed, profile_mix=args.profile)
+    with Simulator.running(config) as sim, patched_environ(simulator_env(settings, sim)):
+        env = child_env(settings, warehouse_url(settings), simulator_env(settings, sim))
+        bulk, late = sim.world.users[:-1], sim.world.users[-1]
+        process = start_dagster(settings, env, "127.0.0.1", port, stdout=sys.stderr)  # stdout: the JSON line
+        try:
+            time.sleep(20)  # webserver + daemon + code server up; the sensor ticks every 15 s
+            t0 = time.time()
+            users = connect_users(engine, vault, sim, only=bulk)
+            records = wait_runs_done(instance, t0 - 1, 1, args.timeout)
+            # a burst is batched: wait until no run is left and every connection has a sync log
+            while True:
+                with engine.connect() as conn:
+                    done = conn.execute(
+                        sa.text("SELECT count(DISTINCT (user_id, provider)) FROM sync_log")
+                    ).scalar()
+                expected = sum(len(u.providers) for u in users)
+                records = wait_runs_done(instance, t0 - 1, 1, args.timeout)
+                if done >= expected:
+                    break
+                time.sleep(5)
+            wall = max(r.end_time for r in records) - t0
+            run_ids = [r.dagster_run.run_id for r in records]
+            with engine.connect() as conn:
+                rows = conn.execute(sa.text("SELECT coalesce(sum(rows_appended), 0) FROM sync_log")).scalar()
+                failed = conn.execute(
+                    sa.text("SELECT count(*) FROM sync_log WHERE status <> 'success'")
+                ).scalar()
+            bodies = body_intervals(engine, run_ids)
+            run_wall = sum(r.end_time - r.start_time for r in records)
+            in_bodies = sum(union_seconds(bodies.get(r.dagster_run.run_id, [])) for r in records)
+            all_bodies = union_seconds([i for v in bodies.values() for i in v])
+
+            # one new connection: row -> sensor tick -> run -> data
+            t1 = time.time()
+            new = connect_users(engine, vault, sim, only=[late])[0]
+            latest = wait_runs_done(instance, t1, len(new.providers), 600)
+            mine = [r for r in latest if r.dagster_run.tags.get("dagster/partition") == new.user_id]
+            with engine.connect() as conn:
+                stored = conn.execute(
+                    sa.text(
+                        "SELECT extract(epoch FROM max(finished_at)) FROM sync_log WHERE user_id = CAST(:u AS uuid)"
+                    ),
+                    {"u": new.user_id},
+                ).scalar()
+        finally:
+            stop_group(process)
+    spotify_run = next(
+        (r for r in mine if r.dagster_run.job_name == "spotify_sync"), mine[0] if mine else None
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "dagster_scale",
+                "users": args.users,
+                "profile": args.profile,
+                "connections": sum(len(u.providers) for u in users),
+                "runs": len(records),
+                "wall_seconds": round(wall, 1),
+                "rows": int(rows),
+                "rows_per_second": round(rows / wall, 1),
+                "failed_endpoint_checks": int(failed),
+                "dagster_share": round(1 - in_bodies / run_wall, 3),
+                "dagster_share_end_to_end": round(1 - all_bodies / wall, 3),
+                "extrapolated_1000_users_wall_seconds": round(wall * 1000 / args.users, 0)
+                if args.users != 1000
+                else None,
+                "new_connection_latency_seconds": round(float(stored) - t1, 1) if stored else None,
+                "latency_parts": {
+                    "row_to_run_created": round(spotify_run.create_timestamp.timestamp() - t1, 1),
+                    "run_created_to_start": round(
+                        spotify_run.start_time - spotify_run.create_timestamp.timestamp(), 1
+                    ),
+                    "run_seconds": round(spotify_run.end_time - spotify_run.start_time, 1),
+                }
+                if spotify_run
+                else None,
+                "machine_cpus": os.cpu_count(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The code location: it validates, and ingestion has exactly one trigger path, pools and freshness."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from blendify_assets.definitions import defs
+from blendify_assets.ingest.registry import providers
+from blendify_assets.orchestration.cadence import cadence
+
+
+def _ingestion_specs() -> list[tuple[str, dg.AssetSpec, dg.AssetsDefinition]]:
+    groups = {p.group: name for name, p in providers().items()}
+    found = []
+    for assets_def in defs.assets or []:
+        if not isinstance(assets_def, dg.AssetsDefinition):
+            continue
+        for spec in assets_def.specs:
+            if spec.group_name in groups:
+                found.append((groups[spec.group_name], spec, assets_def))
+    return found
+
+
+def test_definitions_load_and_validate() -> None:
+    dg.Definitions.validate_loadable(defs)
+    sensor = next(s for s in defs.sensors or [] if s.name == "connection_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert 15 <= sensor.minimum_interval_seconds <= 30
+    schedules = {s.name: s for s in defs.schedules or []}
+    assert {"spotify_daily_resync", "spotify_recently_played_poll"} <= set(schedules)
+    assert schedules["spotify_recently_played_poll"].cron_schedule == "*/30 * * * *"
+    assert schedules["apple_music_recently_played_poll"].cron_schedule == "5 * * * *"
+    assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in schedules.values())
+    for name in providers():
+        assert f"{providers()[name].group}_daily_resync" in schedules
+
+
+def test_ingestion_has_one_trigger_path_pools_and_freshness() -> None:
+    specs = _ingestion_specs()
+    assert len(specs) >= 8
+    for provider, spec, assets_def in specs:
+        assert spec.automation_condition is None, (
+            f"{spec.key} must be launched only by the sensor and schedules"
+        )
+        policy = spec.freshness_policy
+        assert isinstance(policy, dg.FreshnessPolicy), spec.key
+        every = cadence(provider, spec.key.path[-1]).every
+        assert every < policy.warn_window.to_timedelta() < policy.fail_window.to_timedelta() <= 3 * every
+        assert assets_def.op.pool == f"{providers()[provider].group}_api"
+        assert assets_def.op.retry_policy is not None

@@ -1,0 +1,135 @@
+"""`blendify dev --demo` in a real browser: the asset graph and a materialised partition render.
+
+The test starts the command on free 127.0.0.1 ports with a home of its own (its own embedded
+PostgreSQL, simulator and Dagster instance), and stops it, checking that nothing is left running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["data"]
+
+
+def wait_for(what: str, check, timeout: float, process: subprocess.Popen):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"blendify dev exited ({process.returncode}) while waiting for {what}"
+        try:
+            found = check()
+        except OSError:
+            found = None
+        if found:
+            return found
+        time.sleep(2)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+MATERIALIZED = """{ assetNodeOrError(assetKey: {path: ["spotify", "top_tracks"]}) {
+  ... on AssetNode { partitionStats { numMaterialized } } } }"""
+LATEST = """{ assetOrError(assetKey: {path: ["spotify", "top_tracks"]}) {
+  ... on Asset { assetMaterializations(limit: 1) { partition } } } }"""
+REPOSITORY = '{repositoryLocationName: "blendify", repositoryName: "__repository__"}'
+OVERVIEW = f"""{{ assetNodes {{ assetKey {{ path }} groupName }}
+  sensorsOrError(repositorySelector: {REPOSITORY}) {{ ... on Sensors {{ results {{ name sensorState {{ status }} }} }} }}
+  schedulesOrError(repositorySelector: {REPOSITORY}) {{
+    ... on Schedules {{ results {{ name scheduleState {{ status }} }} }} }} }}"""
+
+
+@pytest.fixture
+def dev_server(tmp_path: Path):
+    if CHROMIUM is None:
+        pytest.skip("no Chromium: install Debian's `chromium` (.ci/run does) to run the browser test")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BLENDIFY_", "SPOTIFY_", "APPLE_MUSIC_"))}
+    env["BLENDIFY_HOME"] = str(tmp_path / "home")  # its own embedded server, started and stopped by it
+    log = (tmp_path / "dev.log").open("w")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("blendify")), "dev", "--demo", "--users", "3", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        yield port, process
+    finally:
+        process.send_signal(signal.SIGINT)  # what Ctrl-C does
+        try:
+            process.wait(90)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise AssertionError("blendify dev did not stop within 90 s of SIGINT") from None
+        finally:
+            log.close()
+        time.sleep(1)
+        leftovers = subprocess.run(
+            ["pgrep", "-f", str(tmp_path)], capture_output=True, text=True
+        ).stdout.split()
+        assert not leftovers, f"processes left running: {leftovers}"
+
+
+def test_dev_demo_renders_the_asset_graph_and_a_materialised_partition(dev_server, tmp_path: Path) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    port, process = dev_server
+    overview = wait_for("the webserver", lambda: graphql(port, OVERVIEW), 180, process)
+    groups = {n["groupName"] for n in overview["assetNodes"]}
+    assert "spotify" in groups
+    sensors = {s["name"]: s["sensorState"]["status"] for s in overview["sensorsOrError"]["results"]}
+    assert sensors["connection_sensor"] == "RUNNING"
+    schedules = {s["name"] for s in overview["schedulesOrError"]["results"]}
+    assert {"spotify_daily_resync", "spotify_recently_played_poll"} <= schedules
+
+    def materialized() -> int:
+        node = graphql(port, MATERIALIZED)["assetNodeOrError"]
+        return node["partitionStats"]["numMaterialized"]
+
+    wait_for("a materialised spotify/top_tracks partition", materialized, 240, process)
+    user_id = graphql(port, LATEST)["assetOrError"]["assetMaterializations"][0]["partition"]
+
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS[1:], headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/locations/blendify/asset-groups/spotify")
+            for name in ("top_tracks", "recently_played", "saved_tracks"):  # asset graph nodes
+                page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+            page.get_by_text("partitions", exact=False).first.wait_for(timeout=30_000)
+            page.screenshot(path=str(tmp_path / "graph.png"))
+            page.goto(
+                f"http://127.0.0.1:{port}/assets/spotify/top_tracks?view=partitions&partition={user_id}"
+            )
+            page.get_by_text("rows_appended").first.wait_for(timeout=60_000)  # its materialisation metadata
+            body = page.inner_text("body")
+            assert user_id in body and "Latest materialization" in body and "Materialized (" in body
+            page.screenshot(path=str(tmp_path / "partition.png"))
+        finally:
+            browser.close()

@@ -12,6 +12,10 @@ from ..settings import Settings
 from .instance import set_pool_limits, write_dagster_home
 from .partitions import USER_PARTITIONS
 
+# Users per run. A run costs seconds of fixed Dagster work (launch, code load, planning) and a
+# retry re-checks its whole batch (cheaply: unchanged data appends nothing), so batches are large.
+USERS_PER_RUN = 250
+
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -51,7 +55,7 @@ def run_sync_in_process(
     provider: str,
     user_ids: Sequence[str],
     endpoints: Sequence[str] | None = None,
-    batch_size: int = 500,
+    batch_size: int = USERS_PER_RUN,
 ) -> list[dg.ExecuteInProcessResult]:
     """Materialise the provider's endpoint assets for these users: one run per contiguous batch."""
     from ..ingest.registry import providers

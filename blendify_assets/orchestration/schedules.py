@@ -17,9 +17,7 @@ from .cadence import DAILY, FREQUENT, Cadence
 from .connections import active_user_ids
 from .partitions import USER_PARTITIONS
 from .run_config import SYNC_RUN_CONFIG
-from .runner import contiguous_batches, range_tags
-
-BATCH_SIZE = 100  # users per run
+from .runner import USERS_PER_RUN, contiguous_batches, range_tags
 
 
 def resync_requests(
@@ -43,7 +41,7 @@ def resync_requests(
             tags=range_tags(batch) | {"blendify/trigger": schedule_name, "blendify/provider": provider},
             asset_selection=list(asset_selection) if asset_selection else None,
         )
-        for index, batch in enumerate(contiguous_batches(ordered, wanted, BATCH_SIZE))
+        for index, batch in enumerate(contiguous_batches(ordered, wanted, USERS_PER_RUN))
     ]
 
 

@@ -19,14 +19,13 @@ from ..assets.resources import BlendifyResource
 from .connections import ConnectionChange, changes_after
 from .partitions import USER_PARTITIONS
 from .run_config import SYNC_RUN_CONFIG
-from .runner import contiguous_batches, range_tags
+from .runner import USERS_PER_RUN, contiguous_batches, range_tags
 
 SENSOR_NAME = "connection_sensor"
 LOOKBACK = 100  # sequence numbers re-read behind the cursor (commits out of order)
 PAGE = 250  # rows per query
 MAX_PAGES = 8  # per provider per tick: a backlog drains in a few ticks, each well under the timeout
 BURST = 3  # a tick with more new connections than this batches them into range runs
-BATCH_SIZE = 100  # users per run in a burst (a run costs ~1.6 s of Dagster overhead here)
 
 
 @dataclass
@@ -76,7 +75,7 @@ def plan_runs(
         ]
     by_user = {c.user_id: c for c in changes}
     requests = []
-    for batch in contiguous_batches(partition_order, list(by_user), BATCH_SIZE):
+    for batch in contiguous_batches(partition_order, list(by_user), USERS_PER_RUN):
         seqs = sorted(by_user[u].change_seq for u in batch)
         requests.append(
             dg.RunRequest(

@@ -26,7 +26,7 @@ def ranges(data) -> list[tuple[str, str]]:
 def test_daily_resync_batches_active_users_and_leaves_out_reauth(
     instance, resources, connect, set_status, monkeypatch
 ) -> None:
-    monkeypatch.setattr(schedules_module, "BATCH_SIZE", 3)
+    monkeypatch.setattr(schedules_module, "USERS_PER_RUN", 3)
     users = [connect(f"u{i}@example.com") for i in range(8)]
     instance.add_dynamic_partitions("spotify_users", users)
     set_status(users[4], "spotify", "needs_reauth")

@@ -87,7 +87,7 @@ def test_a_commit_below_the_cursor_is_still_seen_once(instance, resources, conne
 
 
 def test_a_burst_becomes_few_range_runs(instance, resources, connect, set_status, monkeypatch) -> None:
-    monkeypatch.setattr(sensors, "BATCH_SIZE", 4)
+    monkeypatch.setattr(sensors, "USERS_PER_RUN", 4)
     monkeypatch.setattr(sensors, "PAGE", 3)  # several pages in one tick
     users = [connect(f"u{i:02d}@example.com") for i in range(10)]
     set_status(users[5], "spotify", "needs_reauth")

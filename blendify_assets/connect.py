@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from .db.accounts import TokenPayload, upsert_connection
 from .errors import BlendifyError, SettingsError
+from .ingest.registry import spotify_app
 from .providers.base import FetchStats, ProviderError
 from .providers.spotify.auth import (
     SpotifyApp,
@@ -106,18 +107,11 @@ def connect_spotify(
     timeout: float = 300.0,
 ) -> str:
     """Run the flow for `email`; `open_url` shows the authorisation page (a browser, or a test)."""
-    if not settings.spotify_client_id:
-        raise SettingsError("SPOTIFY_CLIENT_ID must be set to connect Spotify")
+    app = spotify_app(settings, "connect Spotify")
     if not settings.spotify_redirect_uri:
         raise SettingsError(
             "SPOTIFY_REDIRECT_URI must be set to connect Spotify, e.g. http://127.0.0.1:8888/callback"
         )
-    app = SpotifyApp(
-        client_id=settings.spotify_client_id,
-        client_secret=settings.spotify_client_secret,
-        redirect_uri=settings.spotify_redirect_uri,
-        accounts_url=settings.spotify_accounts_url,
-    )
     state, verifier = secrets.token_urlsafe(24), make_code_verifier()
     result, done = Callback(), threading.Event()
     try:

@@ -24,24 +24,29 @@ class Provider:
     client: Callable[[Settings, HttpClient, TokenSource], AbstractAsyncContextManager[Any]]
 
 
+def spotify_app(settings: Settings, purpose: str = "sync Spotify"):  # -> SpotifyApp
+    """The OAuth client from the environment; refreshing tokens needs at least the client id."""
+    from ..providers.spotify.auth import SpotifyApp
+
+    if not settings.spotify_client_id:
+        raise SettingsError(f"SPOTIFY_CLIENT_ID must be set to {purpose}")
+    return SpotifyApp(
+        client_id=settings.spotify_client_id,
+        client_secret=settings.spotify_client_secret,
+        redirect_uri=settings.spotify_redirect_uri,
+        accounts_url=settings.spotify_accounts_url,
+    )
+
+
 def _spotify() -> Provider:
     from ..providers.spotify import endpoints
-    from ..providers.spotify.auth import SpotifyApp
     from ..providers.spotify.client import SpotifyClient, spotify_http
 
     @asynccontextmanager
     async def client(
         settings: Settings, http: HttpClient, tokens: TokenSource
     ) -> AsyncIterator[SpotifyClient]:
-        if not settings.spotify_client_id:
-            raise SettingsError(
-                "SPOTIFY_CLIENT_ID must be set to sync Spotify (it is needed to refresh tokens)"
-            )
-        app = SpotifyApp(
-            client_id=settings.spotify_client_id,
-            client_secret=settings.spotify_client_secret,
-            accounts_url=settings.spotify_accounts_url,
-        )
+        app = spotify_app(settings)
         async with SpotifyClient(tokens, app, api_url=settings.spotify_api_url, http=http) as session:
             yield session
 

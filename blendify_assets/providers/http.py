@@ -357,3 +357,21 @@ class HttpClient:
         head = f"{self.profile.name} {path}: " + (f"HTTP {status} " if status is not None else "") + what
         detail = ": ".join(p for p in (info.code, info.message) if p) if info else ""
         return f"{head} ({detail})" if detail else head
+
+
+class ProviderSession:
+    """Base of one user's provider client: an async context manager that closes its HttpClient only
+    when it created it (a shared one belongs to the run)."""
+
+    http: HttpClient
+    _owns_http: bool
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self.http.aclose()
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -24,6 +24,7 @@ from blendify_assets.providers.http import (
     HttpClient,
     Params,
     ProviderProfile,
+    ProviderSession,
     RetryPolicy,
     Unauthorized,
     json_body,
@@ -102,7 +103,7 @@ class _AppleAuth:
         stats.token_refreshes += 1
 
 
-class AppleClient:
+class AppleClient(ProviderSession):
     """One user's Apple Music session. Use as `async with AppleClient(...) as client:`."""
 
     def __init__(
@@ -126,16 +127,6 @@ class AppleClient:
 
     def __repr__(self) -> str:
         return f"AppleClient(api_url={self.api_url!r})"
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self.http.aclose()
-
-    async def __aenter__(self) -> AppleClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def _auth_for(self, path: str) -> _AppleAuth:
         if not path.startswith(USER_PATHS):

@@ -17,6 +17,7 @@ from blendify_assets.providers.http import (
     HttpClient,
     Params,
     ProviderProfile,
+    ProviderSession,
     RetryPolicy,
     json_body,
 )
@@ -60,7 +61,7 @@ def spotify_http(
     )
 
 
-class SpotifyClient:
+class SpotifyClient(ProviderSession):
     """One user's Spotify session. Use as `async with SpotifyClient(...) as client:`."""
 
     def __init__(
@@ -99,16 +100,6 @@ class SpotifyClient:
 
     def __repr__(self) -> str:
         return f"SpotifyClient(api_url={self.api_url!r}, app={self.app!r})"
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self.http.aclose()
-
-    async def __aenter__(self) -> SpotifyClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     def url(self, path_or_url: str) -> str:
         """An absolute URL: paths are joined to the API base; `next` links pass through."""

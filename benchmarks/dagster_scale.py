@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -196,4 +197,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # A SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so `dagster dev` and the server are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     main()

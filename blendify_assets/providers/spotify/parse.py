@@ -164,8 +164,8 @@ def top_track_row(item: Any, *, time_range: str, rank: int) -> Row:
     }
 
 
-def top_artist_row(item: Any, *, time_range: str, rank: int) -> Row:
-    """user_top_artists row from an ArtistObject."""
+def _artist_fields(item: Any) -> Row:
+    """The columns every artist table shares, from an ArtistObject."""
     artist = json_object(item, "artist")
     return {
         "artist_id": req_str(artist, "id"),
@@ -174,10 +174,13 @@ def top_artist_row(item: Any, *, time_range: str, rank: int) -> Row:
         "genres": _genres(artist),
         "popularity": opt_int(artist.get("popularity")),
         "follower_count": _followers(artist),
-        "time_range": time_range,
-        "rank": rank,
         "artist_metadata": artist,
     }
+
+
+def top_artist_row(item: Any, *, time_range: str, rank: int) -> Row:
+    """user_top_artists row from an ArtistObject."""
+    return {**_artist_fields(item), "time_range": time_range, "rank": rank}
 
 
 def recently_played_row(item: Any) -> Row:
@@ -272,17 +275,8 @@ def saved_album_row(item: Any) -> Row:
 
 def followed_artist_row(item: Any) -> Row:
     """user_followed_artists row from an ArtistObject."""
-    artist = json_object(item, "artist")
-    return {
-        "artist_id": req_str(artist, "id"),
-        "artist_name": req_str(artist, "name"),
-        "image_url": largest_image(artist.get("images")),
-        "genres": _genres(artist),
-        "popularity": opt_int(artist.get("popularity")),
-        "follower_count": _followers(artist),
-        "artist_url": _spotify_url(artist),
-        "artist_metadata": artist,
-    }
+    row = _artist_fields(item)
+    return {**row, "artist_url": _spotify_url(row["artist_metadata"])}
 
 
 # --- driving a page ----------------------------------------------------------------------------------

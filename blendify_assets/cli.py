@@ -190,7 +190,7 @@ def connections() -> None:
 
 @connections.command("add")
 @click.option("--user", "email", required=True, help="The user's email.")
-@click.option("--provider", required=True, type=click.Choice(["spotify", "apple"]))
+@click.option("--provider", required=True, help="spotify or apple.")
 @click.option(
     "--tokens-json",
     required=True,
@@ -200,8 +200,9 @@ def connections() -> None:
 @pass_app
 def connections_add(app: App, email: str, provider: str, tokens_json: Any) -> None:
     """Connect a user to a provider (a second call re-authorises the same connection)."""
-    from .db.accounts import TokenPayload, normalise_email, upsert_connection
+    from .db.accounts import TokenPayload, check_provider, normalise_email, upsert_connection
 
+    check_provider(provider)
     normalise_email(email)
     payload = TokenPayload.parse(tokens_json.read())
     connection_id, created = upsert_connection(app.engine, app.vault, email, provider, payload)
@@ -304,17 +305,19 @@ def connect_spotify(app: App, email: str, no_browser: bool, timeout: int) -> Non
 
 @main.command()
 @click.option("--user", "email", required=True, help="The user's email.")
-@click.option("--provider", type=click.Choice(["spotify", "apple"]), help="Only this provider.")
+@click.option("--provider", help="Only this provider: spotify or apple.")
 @click.option("--endpoint", help="Only this endpoint (e.g. top_tracks, playlist_tracks).")
 @pass_app
 def sync(app: App, email: str, provider: str | None, endpoint: str | None) -> None:
     """Materialise the user's partitions now, through Dagster, in this process."""
-    from .db.accounts import user_id_for
+    from .db.accounts import check_provider, user_id_for
     from .definitions import defs
     from .ingest.registry import providers
     from .orchestration.runner import dagster_instance, run_sync_in_process
     from .reports import sync_summary
 
+    if provider is not None:
+        check_provider(provider)
     engine = app.engine
     with engine.connect() as conn:
         user_id = str(user_id_for(conn, email))

@@ -145,6 +145,13 @@ class TokenPayload:
         )
 
 
+def check_provider(provider: str) -> str:
+    """A bad provider is bad input the user can fix (exit 1), named with the choices."""
+    if provider not in PROVIDERS:
+        raise BlendifyError(f"unknown provider {provider!r}: choose one of {', '.join(PROVIDERS)}")
+    return provider
+
+
 def upsert_connection(
     engine: Engine, vault: Vault, email: str, provider: str, payload: TokenPayload
 ) -> tuple[uuid.UUID, bool]:
@@ -153,8 +160,7 @@ def upsert_connection(
     A second call for the same (user, provider) is a re-authorisation: tokens are replaced, the
     status returns to active and the connection sensor sees it again.
     """
-    if provider not in PROVIDERS:
-        raise BlendifyError(f"unknown provider {provider!r}: choose one of {', '.join(PROVIDERS)}")
+    check_provider(provider)
     expires_at = utcnow() + timedelta(seconds=payload.expires_in) if payload.expires_in else None
     with engine.begin() as conn:
         user_id = user_id_for(conn, email)

@@ -149,8 +149,8 @@ def test_connections_add_stores_tokens_encrypted_and_upserts(alice: str, blendif
         (
             ["--user", "alice@example.com", "--provider", "tidal"],
             json.dumps(TOKENS),
-            "'tidal' is not one of",
-            2,
+            "unknown provider 'tidal': choose one of spotify, apple",
+            1,
         ),
         (["--user", "bad email", "--provider", "spotify"], json.dumps(TOKENS), "not a valid email", 1),
     ],
@@ -162,6 +162,7 @@ def test_bad_connection_input_is_refused_and_writes_nothing(
     result = run("connections", "add", *args, "--tokens-json", "-", stdin=stdin)
     assert result.exit_code == code
     assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1  # one clear line
     assert "very-secret" not in result.output
     assert counts(blendify_env["BLENDIFY_DATABASE_URL"]) == before
 

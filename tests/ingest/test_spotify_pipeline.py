@@ -147,6 +147,8 @@ def test_bad_sync_arguments(env, sim) -> None:
     email = connect(sim, "user0001")
     assert cli("sync", "--user", email, "--endpoint", "nope").exit_code == 2
     assert cli("sync", "--user", "ghost@example.com").exit_code == 1
+    unknown = cli("sync", "--user", email, "--provider", "tidal")
+    assert unknown.exit_code == 1 and "unknown provider 'tidal'" in unknown.output
     missing = cli("sync", "--user", email, "--provider", "apple")
     assert missing.exit_code == 1 and "no apple connection" in missing.output
 

@@ -4,10 +4,11 @@ append what changed, report counts". Each run may cover many users."""
 import dagster as dg
 
 from ..ingest.checks import CHECKS
-from ..ingest.registry import Endpoint, Provider, providers
+from ..ingest.registry import Provider, providers
 from ..ingest.sync import UserSync, sync_endpoint_blocking
 from ..orchestration.cadence import freshness_policy
 from ..orchestration.partitions import USER_PARTITIONS
+from ..providers.base import EndpointSpec
 from .resources import BlendifyResource
 
 # Transient failures (5xx, timeouts, rate limits that outlasted the client's waits) retry the step;
@@ -60,17 +61,17 @@ def _check_results(key: dg.AssetKey, endpoint: str, outcomes: list[UserSync]) ->
     return results
 
 
-def _steps(provider: Provider) -> list[list[Endpoint]]:
+def _steps(provider: Provider) -> list[list[EndpointSpec]]:
     """Endpoints grouped into steps: an endpoint that reads another's fresh output (playlist tracks
     read the playlists just stored) shares its step, so one op runs them in order for every user."""
-    steps: dict[str, list[Endpoint]] = {}
+    steps: dict[str, list[EndpointSpec]] = {}
     for endpoint in provider.endpoints.values():
         head = endpoint.after or endpoint.name
         steps.setdefault(head, []).append(endpoint)
     return list(steps.values())
 
 
-def build_endpoint_assets(provider: Provider, chain: list[Endpoint]) -> dg.AssetsDefinition:
+def build_endpoint_assets(provider: Provider, chain: list[EndpointSpec]) -> dg.AssetsDefinition:
     keys = {e.name: endpoint_key(provider, e.name) for e in chain}
     specs = [
         dg.AssetSpec(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -12,14 +13,12 @@ from ..providers.base import EndpointSpec, TokenSource
 from ..providers.http import HttpClient
 from ..settings import Settings
 
-Endpoint = EndpointSpec  # the registry speaks the providers' contract
-
 
 @dataclass(frozen=True)
 class Provider:
     name: str  # the `provider` enum value in the warehouse
     group: str  # Dagster group and asset key prefix
-    endpoints: Mapping[str, Endpoint]
+    endpoints: Mapping[str, EndpointSpec]
     open_http: Callable[[Settings], HttpClient]  # one per run: the provider-wide concurrency bound
     client: Callable[[Settings, HttpClient, TokenSource], AbstractAsyncContextManager[Any]]
 
@@ -59,15 +58,12 @@ def _spotify() -> Provider:
     )
 
 
+@functools.cache
 def providers() -> dict[str, Provider]:
-    """Every provider by warehouse name ('spotify', 'apple')."""
-    found = {"spotify": _spotify()}
-    try:
-        from ..providers.apple_music.registry import provider as apple
-    except ImportError:  # Apple Music lands in its own issue
-        return found
-    found["apple"] = apple()
-    return found
+    """Every provider by warehouse name ('spotify', 'apple'), built once per process."""
+    from ..providers.apple_music.registry import provider as apple
+
+    return {"spotify": _spotify(), "apple": apple()}
 
 
 def provider(name: str) -> Provider:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from ..db.accounts import DatabaseTokenSource
 from ..errors import BlendifyError
-from ..providers.base import FetchStats, NeedsReauth, ProviderError, QuotaExceeded
+from ..providers.base import FetchStats, NeedsReauth, ProviderError
 from ..security.vault import Vault
 from ..settings import Settings
 from .checks import run_checks
@@ -115,8 +115,6 @@ async def _sync_one(
             return outcome
         except NeedsReauth as exc:
             return await fail("needs_reauth", str(exc), False)
-        except QuotaExceeded as exc:
-            return await fail("failed", str(exc), False)
         except (ProviderError, BlendifyError) as exc:
             return await fail("failed", str(exc), getattr(exc, "retryable", True))
         except sa.exc.DBAPIError as exc:

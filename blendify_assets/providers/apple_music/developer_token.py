@@ -26,12 +26,6 @@ RENEW_WHEN_LEFT_SECONDS = 30 * 24 * 3600
 MAX_LIFETIME_SECONDS = 180 * 24 * 3600  # Apple's ceiling (with a margin below its 15,777,000 s)
 
 
-class AppleSettingsError(SettingsError):
-    """A missing or unusable APPLE_MUSIC_* setting: retrying cannot help until someone fixes it."""
-
-    retryable = False
-
-
 @dataclass(frozen=True)
 class SigningKey:
     """Team id, key id and the loaded private key. repr() never shows the key."""
@@ -51,17 +45,17 @@ def load_private_key(
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise AppleSettingsError(
+        raise SettingsError(
             f"{variable}: cannot read {path} ({exc.strerror or type(exc).__name__})"
         ) from None
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
-        raise AppleSettingsError(
+        raise SettingsError(
             f"{variable}: {path} is not an unencrypted PEM private key (expected a MusicKit .p8 file)"
         ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise AppleSettingsError(
+        raise SettingsError(
             f"{variable}: {path} is not an EC P-256 key; Apple signs developer tokens with ES256"
         )
     return key
@@ -70,15 +64,13 @@ def load_private_key(
 def signing_key_from_settings(settings: Settings) -> SigningKey:
     """Read the three APPLE_MUSIC_* settings; SettingsError names the first one missing or wrong."""
     if not settings.apple_team_id:
-        raise AppleSettingsError(
-            "APPLE_MUSIC_TEAM_ID must be set to sync Apple Music (your 10-character Team ID)"
-        )
+        raise SettingsError("APPLE_MUSIC_TEAM_ID must be set to sync Apple Music (your 10-character Team ID)")
     if not settings.apple_key_id:
-        raise AppleSettingsError(
+        raise SettingsError(
             "APPLE_MUSIC_KEY_ID must be set to sync Apple Music (the MusicKit key's 10-character id)"
         )
     if settings.apple_private_key_path is None:
-        raise AppleSettingsError(
+        raise SettingsError(
             "APPLE_MUSIC_PRIVATE_KEY_PATH must be set to sync Apple Music (the MusicKit .p8 file)"
         )
     return SigningKey(

@@ -164,18 +164,26 @@ class SpotifyAuth:
         self._source = source
         self._lock = asyncio.Lock()
         self._reauth: NeedsReauth | None = None
+        self._tokens: Tokens | None = None
 
     def __repr__(self) -> str:
         return f"SpotifyAuth(client_id={self._app.client_id!r})"
 
+    def _current(self, *, reload: bool = False) -> Tokens:
+        """The tokens, read from the store once per session and again only when they may have
+        changed elsewhere (a 401, a refresh): the database store costs a query per read."""
+        if reload or self._tokens is None:
+            self._tokens = self._source.current()
+        return self._tokens
+
     async def headers(self, stats: FetchStats) -> dict[str, str]:
-        tokens = self._source.current()
+        tokens = self._current()
         if _expires_soon(tokens):
             tokens = await self.refresh(tokens, stats)
         return {"Authorization": f"Bearer {tokens.access_token}"}
 
     async def on_unauthorized(self, sent: Mapping[str, str], stats: FetchStats) -> None:
-        current = self._source.current()
+        current = self._current(reload=True)
         if sent.get("Authorization") == f"Bearer {current.access_token}":
             await self.refresh(current, stats)
         # else another request already refreshed: resending with the stored token is enough
@@ -187,7 +195,7 @@ class SpotifyAuth:
         async with self._lock:
             if self._reauth is not None:
                 raise self._reauth
-            current = self._source.current()
+            current = self._current(reload=True)
             if current.access_token != stale.access_token:
                 return current
 
@@ -195,7 +203,8 @@ class SpotifyAuth:
                 return await refresh_tokens(self._http, self._app, tokens, stats)
 
             try:
-                return await self._source.refresh(exchange, stale)
+                self._tokens = await self._source.refresh(exchange, stale)
+                return self._tokens
             except NeedsReauth as exc:
                 self._reauth = exc
                 self._source.mark_needs_reauth(str(exc))

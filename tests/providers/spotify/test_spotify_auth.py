@@ -128,6 +128,27 @@ async def test_no_refresh_while_token_is_fresh() -> None:
     assert fake.token_requests == [] and source.refresh_calls == 0
 
 
+async def test_the_token_store_is_read_once_per_session_not_per_request() -> None:
+    """The database store costs a query (and a decryption) per read: 20 requests, one read."""
+
+    class CountingSource(InMemoryTokenSource):
+        reads = 0
+
+        def current(self) -> Tokens:
+            CountingSource.reads += 1
+            return super().current()
+
+    fake = FakeSpotify()
+    source = CountingSource(fresh(minutes=30))
+    app = SpotifyApp(client_id="cid", accounts_url="https://accounts.test")
+    http = spotify_http(policy=FAST, transport=httpx.MockTransport(fake))
+    client = SpotifyClient(source, app, api_url="https://api.test/v1", http=http)
+    stats = FetchStats()
+    for _ in range(20):
+        await client.get("/me", stats)
+    assert fake.api_requests == 20 and CountingSource.reads == 1
+
+
 async def test_401_refreshes_once_even_for_many_concurrent_requests() -> None:
     fake = FakeSpotify()
     fake.valid = "server-side-expired"  # the stored token looks fresh but the server rejects it

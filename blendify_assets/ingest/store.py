@@ -1,5 +1,11 @@
 """Writing one endpoint check: snapshots by COPY, change detection by hash, the sync log — in one
-transaction, so a dropped connection or a crash leaves nothing half-written behind."""
+transaction, so a dropped connection or a crash leaves nothing half-written behind.
+
+A scope whose content is unchanged appends nothing, unless the provider's version of it moved (a
+renamed playlist: new snapshot_id, same tracks). Then a snapshots row records the new version and
+points at the rows already stored (`content_fetched_at`), so the next check compares against the
+version the provider now reports and does not re-read the scope again.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ class StoreResult:
     changed: bool = False
     scopes_changed: list[str] = field(default_factory=list)
     scopes_unchanged: list[str] = field(default_factory=list)
+    versions_recorded: list[str] = field(default_factory=list)  # content unchanged, provider version moved
     sync_log_id: int | None = None
 
 
@@ -72,16 +79,38 @@ def _row_values(
         yield (user_id, provider, fetched_at, *(_cell(c, row.get(c), json_columns) for c in spec.columns))
 
 
-def _latest_hashes(conn: Connection, user_id: uuid.UUID, provider: str, table: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class _Latest:
+    """The latest snapshot of one scope: what it holds and where its rows are."""
+
+    content_hash: str
+    version: str | None
+    row_count: int
+    content_fetched_at: datetime
+
+
+def _latest(conn: Connection, user_id: uuid.UUID, provider: str, table: str) -> dict[str, _Latest]:
     rows = conn.execute(
         sa.text(
-            "SELECT DISTINCT ON (scope) scope, content_hash FROM snapshots "
+            "SELECT DISTINCT ON (scope) scope, content_hash, version, row_count, "
+            "coalesce(content_fetched_at, fetched_at) FROM snapshots "
             "WHERE user_id = :u AND provider = CAST(:p AS provider) AND table_name = :t "
             "ORDER BY scope, fetched_at DESC"
         ),
         {"u": user_id, "p": provider, "t": table},
     )
-    return dict(rows.all())
+    return {scope: _Latest(digest, version, count, at) for scope, digest, version, count, at in rows}
+
+
+def _insert_snapshot(conn: Connection, **values: Any) -> None:
+    conn.execute(
+        sa.text(
+            "INSERT INTO snapshots (user_id, provider, table_name, scope, fetched_at, row_count, content_hash, "
+            "version, sync_log_id, content_fetched_at) "
+            "VALUES (:u, CAST(:p AS provider), :t, :s, :f, :n, :h, :v, :l, :c)"
+        ),
+        {"c": None} | values,
+    )
 
 
 def _append_scope(
@@ -92,15 +121,9 @@ def _append_scope(
         conn, spec.name, ("user_id", "provider", "fetched_at", *spec.columns),
         _row_values(spec, user_id, provider, fetched_at, scope.rows),
     )  # fmt: skip
-    conn.execute(
-        sa.text(
-            "INSERT INTO snapshots (user_id, provider, table_name, scope, fetched_at, row_count, content_hash, "
-            "version, sync_log_id) VALUES (:u, CAST(:p AS provider), :t, :s, :f, :n, :h, :v, :l)"
-        ),
-        {
-            "u": user_id, "p": provider, "t": spec.name, "s": scope.scope, "f": fetched_at,
-            "n": len(scope.rows), "h": digest, "v": scope.version, "l": sync_log_id,
-        },
+    _insert_snapshot(
+        conn, u=user_id, p=provider, t=spec.name, s=scope.scope, f=fetched_at, n=len(scope.rows), h=digest,
+        v=scope.version, l=sync_log_id,
     )  # fmt: skip
 
 
@@ -136,6 +159,8 @@ def _details(fetch: EndpointFetch, result: StoreResult) -> dict[str, Any]:
         details["not_reread"] = fetch.unchanged_scopes
     if result.scopes_changed:
         details["scopes_changed"] = result.scopes_changed
+    if result.versions_recorded:
+        details["versions_recorded"] = result.versions_recorded
     if fetch.notes:
         details["notes"] = fetch.notes
     return details
@@ -158,21 +183,27 @@ def store_fetch(
     started_at: datetime, run_id: str | None = None,
 ) -> StoreResult:  # fmt: skip
     """Store one successful check. Every appended row shares one fetched_at; scopes equal to their
-    latest snapshot append nothing; the sync log row commits with them or not at all."""
+    latest snapshot append nothing (only a version row when the provider's version moved); the sync
+    log row commits with them or not at all."""
     result = StoreResult()
     with engine.begin() as conn:
         fetched_at = conn.execute(sa.text("SELECT clock_timestamp() AT TIME ZONE 'UTC'")).scalar_one()
         changed_scopes: list[tuple[ScopeSnapshot, str]] = []
+        moved_versions: list[tuple[ScopeSnapshot, _Latest]] = []
         if spec.events:
             result.rows_appended = _append_events(
                 conn, spec, user_id, provider, fetched_at, fetch.events or []
             )
         else:
-            latest = _latest_hashes(conn, user_id, provider, spec.name)
+            latest = _latest(conn, user_id, provider, spec.name)
             for scope in fetch.scopes:
                 digest = content_hash(spec, scope.rows)
-                if latest.get(scope.scope) == digest:
+                previous = latest.get(scope.scope)
+                if previous is not None and previous.content_hash == digest:
                     result.scopes_unchanged.append(scope.scope)
+                    if previous.version != scope.version:
+                        moved_versions.append((scope, previous))
+                        result.versions_recorded.append(scope.scope)
                 else:
                     changed_scopes.append((scope, digest))
                     result.scopes_changed.append(scope.scope)
@@ -186,6 +217,11 @@ def store_fetch(
         )  # fmt: skip
         for scope, digest in changed_scopes:
             _append_scope(conn, spec, user_id, provider, fetched_at, scope, digest, result.sync_log_id)
+        for scope, previous in moved_versions:
+            _insert_snapshot(
+                conn, u=user_id, p=provider, t=spec.name, s=scope.scope, f=fetched_at, n=previous.row_count,
+                h=previous.content_hash, v=scope.version, l=result.sync_log_id, c=previous.content_fetched_at,
+            )  # fmt: skip
     return result
 
 

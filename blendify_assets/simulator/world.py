@@ -639,6 +639,28 @@ class World:
             pl.version += 1
             ap.version += 1
 
+    def rename_playlist(self, uid: str, playlist_id: str, name: str) -> None:
+        """Rename one of the user's playlists (Spotify or Apple): a new version, the same tracks.
+
+        Both services give the playlist a new version marker (snapshot_id / versionHash) for an edit
+        of its details, which is exactly what a sync must not mistake for new contents.
+        """
+        with self.lock:
+            user = self.user(uid)
+            spotify = self.playlists.get(playlist_id)
+            if spotify is not None and spotify.owner_uid == uid:
+                spotify.name = name
+                spotify.version += 1
+            elif user.apple is not None and (
+                pl := next((p for p in user.apple.playlists if p.id == playlist_id), None)
+            ):
+                pl.name = name
+                pl.version += 1
+                user.apple.version += 1
+            else:
+                raise KeyError(f"{uid} owns no playlist {playlist_id!r}")
+            self.change_counter += 1
+
     # --- views the APIs serve -------------------------------------------------------------------
 
     def user(self, uid: str) -> SimUser:

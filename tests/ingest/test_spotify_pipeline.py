@@ -167,3 +167,22 @@ def test_quota_exceeded_fails_fast_and_transient_errors_are_survived(env, sim) -
     assert sim.request_log.count("/me/tracks") == 1  # no waiting, no retry, no Dagster retry
     status = rows(env, "SELECT status FROM provider_connections")
     assert status == [("active",)]  # a spent quota is not the user's fault
+
+
+def test_a_renamed_playlist_is_read_once_then_left_alone(env, sim) -> None:
+    """A rename gives a new snapshot_id and the same items: one re-read, then none, no rows added."""
+    email = connect(sim, "user0001")
+    assert cli("sync", "--user", email).exit_code == 0
+    owned = next(p for p in sim.world.spotify_truth("user0001")["playlists"] if p["is_owner"] and p["total"])
+    sim.world.rename_playlist("user0001", owned["id"], "Renamed on the phone")
+    items = f"/playlists/{owned['id']}/items"
+    stored = rows(env, "SELECT count(*) FROM user_playlist_tracks")[0][0]
+
+    sim.request_log.clear()
+    assert cli("sync", "--user", email).exit_code == 0
+    assert sim.request_log.count(items) >= 1  # the new snapshot_id is read once
+    sim.request_log.clear()
+    assert cli("sync", "--user", email).exit_code == 0
+    assert sim.request_log.count(items) == 0  # and then recognised
+    assert rows(env, "SELECT count(*) FROM user_playlist_tracks")[0][0] == stored
+    assert_warehouse_matches(env, sim.world.spotify_truth("user0001"), email)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from blendify_assets.ingest.state import load_state
 from blendify_assets.ingest.store import record_failure, store_fetch
 from blendify_assets.ingest.tables import TABLES
 from blendify_assets.providers.base import EndpointFetch, FetchStats, ScopeSnapshot
@@ -103,6 +104,45 @@ def test_an_emptied_list_is_a_current_state(engine, user) -> None:
     store(engine, user, EndpointFetch("saved_tracks", saved.name, scopes=[ScopeSnapshot("", [])]), saved.name)
     assert scalar(engine, "SELECT count(*) FROM latest_user_saved_tracks") == 0
     assert scalar(engine, "SELECT count(*) FROM user_saved_tracks") == 3  # history kept
+
+
+def test_a_version_that_moves_without_the_content_is_recorded_without_rows(engine, user) -> None:
+    """A renamed playlist: new snapshot_id, same tracks. The version is stored (so the playlist is
+    not re-read on every later sync), no track row is appended, and the current state still reads."""
+    spec = TABLES["user_playlist_tracks"]
+    rows = [
+        track(i, playlist_id="p1", added_at=NOW, added_by="me", track_position=i, item_type="track")
+        for i in range(4)
+    ]
+
+    def tracks(version: str) -> EndpointFetch:
+        return EndpointFetch(
+            "playlist_tracks", spec.name, scopes=[ScopeSnapshot("p1", rows, version=version)]
+        )
+
+    def versions() -> dict[str, str]:
+        state = load_state(engine, spec, user_id=user, provider="spotify", endpoint="playlist_tracks")
+        return state.scope_versions
+
+    store(engine, user, tracks("v1"), spec.name)
+    renamed = store(engine, user, tracks("v2"), spec.name)
+    assert renamed.rows_appended == 0 and not renamed.changed
+    assert versions() == {"p1": "v2"}
+    assert scalar(engine, "SELECT count(*) FROM user_playlist_tracks") == 4
+    assert store(engine, user, tracks("v2"), spec.name).rows_appended == 0
+    assert scalar(engine, "SELECT count(*) FROM snapshots") == 2  # v1 with its rows, v2 pointing at them
+    # The current state reads the v1 rows through the v2 row; a real change still appends.
+    playlist = {"playlist_id": "p1", "playlist_name": "Renamed", "snapshot_id": "v2", "is_owner": True}
+    store(engine, user, EndpointFetch("playlists", "user_playlists", scopes=[ScopeSnapshot("", [playlist])]),
+          "user_playlists")  # fmt: skip
+    with engine.connect() as conn:
+        current = conn.execute(
+            sa.text("SELECT track_id FROM latest_user_playlist_tracks ORDER BY track_position")
+        )
+        assert list(current.scalars()) == ["t0", "t1", "t2", "t3"]
+    moved = store(engine, user, EndpointFetch("playlist_tracks", spec.name,
+                                              scopes=[ScopeSnapshot("p1", rows[::-1], version="v3")]), spec.name)  # fmt: skip
+    assert moved.rows_appended == 4 and versions() == {"p1": "v3"}
 
 
 def test_plays_are_appended_once_across_overlapping_fetches(engine, user) -> None:

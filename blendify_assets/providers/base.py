@@ -87,6 +87,13 @@ class TransientError(ProviderError):
     """5xx, timeouts or unparseable bodies that outlasted the retries."""
 
 
+class UnreadableResponse(ProviderError):
+    """Every item of a non-empty list failed to parse: the provider answers in a shape Blendify
+    does not read. Storing the empty result would erase the current state and report success."""
+
+    retryable = False
+
+
 class Forbidden(ProviderError):
     """403 on one resource (e.g. a playlist the user neither owns nor collaborates on)."""
 

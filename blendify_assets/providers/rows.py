@@ -3,7 +3,8 @@
 - Strings and stored JSON have U+0000 removed: Postgres text and jsonb reject it.
 - Timestamps are timezone-aware UTC datetimes.
 - ISRCs are stripped and upper-cased; empty means None.
-- A malformed item raises `Malformed`; `parse_items` skips and counts it, never the whole page.
+- A malformed item raises `Malformed`; `parse_items` skips and counts it, never the whole page,
+  unless every item of a non-empty list is malformed: that fails the check (`UnreadableResponse`).
 
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from blendify_assets.providers.base import FetchStats, Row
+from blendify_assets.providers.base import FetchStats, Row, UnreadableResponse
 from blendify_assets.providers.http import strip_nul
 
 
@@ -76,6 +77,15 @@ def string_list(value: Any) -> list[str] | None:
     return [strip_nul(v) for v in value if isinstance(v, str)]
 
 
+def unreadable(count: int, reason: str | None) -> UnreadableResponse:
+    """The failure for a list none of whose `count` items could be read."""
+    why = f" (first: {reason})" if reason else ""
+    return UnreadableResponse(
+        f"none of the {count} items of a list could be read{why}: the response is not in the shape "
+        "Blendify reads, so nothing was stored and the current state was kept"
+    )
+
+
 def parse_items(
     items: Iterable[Any],
     parse_one: Callable[[Any, int], Row],
@@ -84,19 +94,27 @@ def parse_items(
     start: int = 0,
     is_null: Callable[[Any], bool] = lambda item: item is None,
 ) -> list[Row]:
-    """Parse items; `parse_one(item, index)` gets the absolute 0-based index (start + i).
+    """Parse one list; `parse_one(item, index)` gets the absolute 0-based index (start + i).
 
     Null and malformed items are skipped and counted in `stats`; indexes keep counting over them
-    so positions and ranks stay the provider's.
+    so positions and ranks stay the provider's. If the list has items and every one of them is
+    malformed, UnreadableResponse is raised: an empty result would pass for an emptied list.
     """
     rows: list[Row] = []
+    malformed = 0
+    reason: str | None = None
     for index, item in enumerate(items, start=start):
         if is_null(item):
             stats.skipped_null += 1
             continue
         try:
             rows.append(parse_one(item, index))
-        except (Malformed, KeyError, TypeError, AttributeError, ValueError):
+        except (Malformed, KeyError, TypeError, AttributeError, ValueError) as exc:
             stats.skipped_malformed += 1
+            malformed += 1
+            if reason is None:
+                reason = str(exc) if isinstance(exc, Malformed) else f"{type(exc).__name__}: {exc}"
     stats.items += len(rows)
+    if malformed and not rows:
+        raise unreadable(malformed, reason)
     return rows

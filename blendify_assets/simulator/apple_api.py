@@ -3,8 +3,9 @@
 Library lists are alphabetical, default 25 / max 100, and their `next` links are root-relative and
 do NOT carry `limit` (a client that follows them verbatim drops to 25-item pages, as on Apple).
 Recently played tracks: `types` required, max 30, unique songs, no timestamps; items the user
-played from a library-only copy come back as `library-songs` without ISRC. Apple's 429 has no
-Retry-After (see faults.py).
+played from a library-only copy come back as `library-songs` without ISRC. Replay's period
+summaries name their song, album or artist by identifier only, unless `include` asks for it.
+Apple's 429 has no Retry-After (see faults.py).
 """
 
 from __future__ import annotations
@@ -324,6 +325,20 @@ class AppleApi:
         )
         return self._collection([render(i) for i in chunk], nxt)
 
+    @staticmethod
+    def included(request: Request, kind: str) -> bool:
+        """Whether the request asks for a period summary's `kind` (song, album, artist) in full.
+
+        Apple answers related resources as bare identifiers unless `include` names the relationship:
+        plainly (`include=song,artist`, as MusadoraKit sends it) or scoped to the resource type that
+        holds it (`include[song-period-summaries]=song`).
+        """
+        q = request.query_params
+        for name in ("include", f"include[{kind}-period-summaries]"):
+            if kind in (v.strip() for value in q.getlist(name) for v in value.split(",")):
+                return True
+        return False
+
     def music_summaries(self, request: Request, user: SimUser) -> bytes:
         if request.query_params.get("filter[year]") != "latest":
             raise AppleError(
@@ -340,18 +355,22 @@ class AppleApi:
         out_views: dict[str, Any] = {}
         for v in views:
             kind = v.split("-")[1][:-1]  # artist | album | song
+            full = self.included(request, kind)
             data = []
             for rank, idx in enumerate(summary[kind + "s"]):
                 if kind == "song":
-                    obj = json.loads(self.catalog_song(idx, sf))
                     key = c.tracks[idx].apple_id
+                    obj = json.loads(self.catalog_song(idx, sf)) if full else None
                 elif kind == "album":
-                    obj, key = self.catalog_album(idx, sf), c.albums[idx].apple_id
+                    key = c.albums[idx].apple_id
+                    obj = self.catalog_album(idx, sf) if full else None
                 else:
-                    obj, key = self.catalog_artist(idx, sf), c.artists[idx].apple_id
+                    key = c.artists[idx].apple_id
+                    obj = self.catalog_artist(idx, sf) if full else None
+                related = obj or {"id": key, "type": f"{kind}s", "href": f"/v1/catalog/{sf}/{kind}s/{key}"}
                 data.append({"id": f"year-{year}-{kind}-{key}", "type": f"{kind}-period-summaries",
                              "attributes": {"rank": rank + 1},
-                             "relationships": {kind: {"data": [obj]}}})  # fmt: skip
+                             "relationships": {kind: {"data": [related]}}})  # fmt: skip
             out_views[v] = {"href": f"/v1/me/music-summaries/year-{year}/view/{v}",
                             "attributes": {"title": v.replace("-", " ").title()}, "data": data}  # fmt: skip
         resource = {"id": f"year-{year}", "type": "music-summaries", "href": f"/v1/me/music-summaries/year-{year}",

@@ -3,7 +3,9 @@
 Routes are matched against the API path below the provider base ("/me/tracks",
 "/v1/me/library/songs", "/api/token") and the full request path: a pattern with glob characters
 (`*?[`) is a glob, anything else a substring; "*" matches everything. `latency` delays and lets the
-request go on; every other kind answers in place of the API. `rate_limit_window` adds Spotify's
+request go on; every other kind answers in place of the API. `malformed_items` answers 200 with a
+well-formed list whose items are not in the documented shape (Apple: bare {id, type} identifiers,
+as Apple relates resources it was not asked to include; Spotify: objects without their track). `rate_limit_window` adds Spotify's
 rolling-window limit: more than `max_requests` in `window_seconds` gives 429.
 """
 
@@ -17,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 KINDS = ("latency", "rate_limit", "quota_exceeded", "http_500", "http_502", "http_503", "timeout",
-         "malformed_json", "revoke_token")  # fmt: skip
+         "malformed_json", "malformed_items", "revoke_token")  # fmt: skip
 
 
 def route_matches(pattern: str, api_path: str, full_path: str) -> bool:

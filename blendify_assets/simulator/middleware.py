@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from blendify_assets.simulator.apple_api import apple_error_response
 from blendify_assets.simulator.apple_auth import AppleAuth
 from blendify_assets.simulator.faults import Fault, Faults
+from blendify_assets.simulator.jsonenc import dumps
 from blendify_assets.simulator.request_log import RequestLog, RequestRecord
 from blendify_assets.simulator.spotify_accounts import SpotifyAuth
 from blendify_assets.simulator.spotify_api import error_response
@@ -112,6 +113,15 @@ class SimMiddleware:
             return Response(
                 b'{"href":"x","items":[{"added_at":"2026-01-0', 200, media_type="application/json"
             )
+        if kind == "malformed_items":
+            if apple:
+                items = [{"id": f"i.unreadable{n}", "type": "library-songs"} for n in range(3)]
+                return Response(
+                    dumps({"data": items, "meta": {"total": 3}}), 200, media_type="application/json"
+                )
+            body = {"href": scope["path"], "items": [{"unexpected": n} for n in range(3)], "limit": 50,
+                    "offset": 0, "total": 3, "next": None, "previous": None}  # fmt: skip
+            return Response(dumps(body), 200, media_type="application/json")
         if kind == "revoke_token":
             user = scope.get("sim.user") or self._user(scope, provider)
             if apple:

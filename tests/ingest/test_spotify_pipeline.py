@@ -186,3 +186,18 @@ def test_a_renamed_playlist_is_read_once_then_left_alone(env, sim) -> None:
     assert sim.request_log.count(items) == 0  # and then recognised
     assert rows(env, "SELECT count(*) FROM user_playlist_tracks")[0][0] == stored
     assert_warehouse_matches(env, sim.world.spotify_truth("user0001"), email)
+
+
+def test_a_list_whose_every_item_is_unreadable_fails_and_keeps_the_current_state(env, sim) -> None:
+    """Skipping every item of a non-empty list is not a success: it would store an empty list."""
+    email = connect(sim, "user0001")
+    assert cli("sync", "--user", email, "--endpoint", "saved_tracks").exit_code == 0
+    before = rows(env, "SELECT count(*) FROM latest_user_saved_tracks")[0][0]
+    sim.clock.advance(hours=30)  # new saves: the first page changes, so the list is read again
+    sim.faults.add("/me/tracks", "malformed_items")
+    result = cli("sync", "--user", email, "--endpoint", "saved_tracks")
+    assert result.exit_code == 1
+    error = rows(env, "SELECT status, error FROM sync_log ORDER BY id DESC LIMIT 1")[0]
+    assert error[0] == "failed" and "none of the 3 items of a list could be read" in error[1]
+    assert "could be read" in " ".join(result.output.split())
+    assert rows(env, "SELECT count(*) FROM latest_user_saved_tracks")[0][0] == before

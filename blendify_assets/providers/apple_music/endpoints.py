@@ -36,7 +36,7 @@ from blendify_assets.providers.base import (
     SyncState,
 )
 from blendify_assets.providers.http import ClientError
-from blendify_assets.providers.rows import parse_items, parse_time
+from blendify_assets.providers.rows import parse_items, parse_time, unreadable
 
 WHOLE_LIST = ""
 RECENT_TYPES = "songs,library-songs"
@@ -191,6 +191,8 @@ async def recently_played(client: AppleClient, state: SyncState, *, clock: Clock
                 if head is not None:
                     complete = False
                     break
+    if not items and fetch.stats.skipped_malformed:
+        raise unreadable(fetch.stats.skipped_malformed, "items without an id")
     ids: list[str] = [_item_id(i) for i in items]  # type: ignore[misc]
 
     if previous is not None:
@@ -242,15 +244,28 @@ def _duration(item: Any) -> int | None:
 # --- Replay ---------------------------------------------------------------------------------------
 
 
+def replay_params(view: str, kind: str) -> dict[str, str]:
+    """The query for one Replay view, asking for its songs or artists in full.
+
+    Without `include`, Apple relates each period summary to a bare {id, type}: nothing to store.
+    Both spellings are sent: the plain one MusadoraKit ships (`include=song`) and the one scoped to
+    the resource type that holds the relationship (`include[song-period-summaries]=song`).
+    """
+    return {
+        "filter[year]": "latest",
+        "views": view,
+        "include": kind,
+        f"include[{kind}-period-summaries]": kind,
+    }
+
+
 async def _replay(
-    client: AppleClient, endpoint: str, table: str, view: str, row: Callable[..., Row]
+    client: AppleClient, endpoint: str, table: str, view: str, kind: str, row: Callable[..., Row]
 ) -> EndpointFetch:
     """The latest Replay year's view as the long_term top list (the only year Apple serves)."""
     fetch = EndpointFetch(endpoint=endpoint, table=table)
     try:
-        body = await client.get(
-            "/v1/me/music-summaries", fetch.stats, {"filter[year]": "latest", "views": view}
-        )
+        body = await client.get("/v1/me/music-summaries", fetch.stats, replay_params(view, kind))
     except ClientError as exc:
         if exc.status != 404:
             raise
@@ -270,13 +285,15 @@ async def _replay(
 
 async def replay_top_songs(client: AppleClient, state: SyncState) -> EndpointFetch:
     """Replay's top songs of the latest year -> top tracks, long_term."""
-    return await _replay(client, "replay_top_songs", "user_top_tracks", "top-songs", parse.replay_song_row)
+    return await _replay(
+        client, "replay_top_songs", "user_top_tracks", "top-songs", "song", parse.replay_song_row
+    )
 
 
 async def replay_top_artists(client: AppleClient, state: SyncState) -> EndpointFetch:
     """Replay's top artists of the latest year -> top artists, long_term."""
     return await _replay(
-        client, "replay_top_artists", "user_top_artists", "top-artists", parse.replay_artist_row
+        client, "replay_top_artists", "user_top_artists", "top-artists", "artist", parse.replay_artist_row
     )
 
 

@@ -51,11 +51,15 @@ def _rows(
     *,
     playlist=False,
 ) -> list[Row]:
-    rows: list[Row] = []
-    for offset, page in pages:
-        items = parse.page_items(page)
-        rows.extend(parse.parse_items(items, parse_one, fetch.stats, start=offset, playlist=playlist))
-    return rows
+    """One list's pages parsed as one list: positions are the pages' offsets, and a list whose every
+    item is malformed fails the check (see `rows.parse_items`)."""
+    indexed = [(offset + i, item) for offset, page in pages for i, item in enumerate(parse.page_items(page))]
+    return parse.parse_items(
+        [item for _, item in indexed],
+        lambda item, k: parse_one(item, indexed[k][0]),
+        fetch.stats,
+        playlist=playlist,
+    )
 
 
 # --- top lists ------------------------------------------------------------------------------------------
@@ -262,13 +266,8 @@ async def followed_artists(client: SpotifyClient, state: SyncState) -> EndpointF
         return body.get("artists") if isinstance(body, dict) and isinstance(body.get("artists"), dict) else {}
 
     pages = await cursor_pages(client, "/me/following", fetch.stats, {"type": "artist"}, unwrap=unwrap)
-    rows: list[Row] = []
-    for page in pages:
-        rows.extend(
-            parse.parse_items(
-                parse.page_items(page), lambda item, i: parse.followed_artist_row(item), fetch.stats
-            )
-        )
+    items = [item for page in pages for item in parse.page_items(page)]
+    rows = parse.parse_items(items, lambda item, i: parse.followed_artist_row(item), fetch.stats)
     fetch.scopes = [ScopeSnapshot(scope=WHOLE_LIST, rows=rows, expected_count=_total(pages[0]))]
     return fetch
 

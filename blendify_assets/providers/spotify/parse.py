@@ -21,7 +21,8 @@ Conventions (one place, so every table agrees):
   `*_metadata` is the item exactly as received from the HTTP layer.
 - Every field Spotify removed in 2026 (popularity, followers, available_markets, ...) is optional.
 
-A malformed item raises `Malformed`; `parse_items` skips and counts it, never the whole page.
+A malformed item raises `Malformed`; `parse_items` skips and counts it, never the whole page (a
+list whose every item is malformed fails the check instead).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from blendify_assets.providers.apple_music import endpoints
 from blendify_assets.providers.apple_music.client import AppleClient, apple_http
 from blendify_assets.providers.apple_music.developer_token import DeveloperToken, SigningKey
-from blendify_assets.providers.base import NeedsReauth, RateLimited, SyncState, Tokens
+from blendify_assets.providers.base import FetchStats, NeedsReauth, RateLimited, SyncState, Tokens
 from blendify_assets.providers.http import RetryPolicy, Unauthorized
 from blendify_assets.providers.tokens import InMemoryTokenSource
 from blendify_assets.simulator import Simulator, SimulatorConfig, UserProfile
@@ -139,3 +139,55 @@ def test_recently_played_polls_store_each_play_once(sim) -> None:
     lost, _ = run(sim, "user0001", endpoints.recently_played,
                   SyncState(last_played_at=first.events[0]["played_at"]))  # fmt: skip
     assert lost.events == [] and lost.notes["baseline_reset"] is True
+
+
+def get_json(sim: Any, uid: str, path: str, params: dict[str, str]) -> Any:
+    """One raw GET with the real client (developer token + the user's Music-User-Token)."""
+    source = InMemoryTokenSource(Tokens(sim.apple.issue_user_token(uid)))
+
+    async def go():
+        async with apple_http(policy=FAST) as http:
+            client = AppleClient(source, developer(sim), api_url=sim.apple_music_api_url, http=http)
+            return await client.get(path, FetchStats(), params)
+
+    return asyncio.run(go())
+
+
+def test_replay_names_songs_and_artists_by_identifier_unless_included(sim) -> None:
+    """Apple's music-summaries relate bare {id, type} unless `include` asks; both spellings work."""
+    base = {"filter[year]": "latest", "views": "top-songs,top-artists"}
+
+    def first(body: Any, view: str, kind: str) -> dict:
+        return body["data"][0]["views"][view]["data"][0]["relationships"][kind]["data"][0]
+
+    bare = get_json(sim, "user0001", "/v1/me/music-summaries", base)
+    assert set(first(bare, "top-songs", "song")) == {"id", "type", "href"}
+    assert set(first(bare, "top-artists", "artist")) == {"id", "type", "href"}
+    truth = sim.world.apple_truth("user0001")["music_summary"]
+    assert first(bare, "top-songs", "song") | {"type": "songs"} == first(bare, "top-songs", "song")
+    assert first(bare, "top-songs", "song")["id"] == truth["top_songs"][0]
+    for include in (
+        {"include": "song,artist"},
+        {"include[song-period-summaries]": "song", "include[artist-period-summaries]": "artist"},
+    ):
+        full = get_json(sim, "user0001", "/v1/me/music-summaries", base | include)
+        assert first(full, "top-songs", "song")["attributes"]["isrc"]
+        assert first(full, "top-artists", "artist")["attributes"]["name"]
+
+
+def test_replay_top_lists_are_stored_in_full(sim) -> None:
+    songs, _ = run(sim, "user0001", endpoints.replay_top_songs)
+    artists, _ = run(sim, "user0001", endpoints.replay_top_artists)
+    truth = sim.world.apple_truth("user0001")["music_summary"]
+    assert [r["track_id"] for r in songs.scopes[0].rows] == truth["top_songs"]
+    assert all(r["isrc"] and r["track_name"] for r in songs.scopes[0].rows)
+    assert [r["artist_id"] for r in artists.scopes[0].rows] == truth["top_artists"]
+    assert songs.stats.requests == 1 and artists.stats.requests == 1
+
+
+def test_a_list_of_bare_identifiers_is_a_failure_not_an_empty_library(sim) -> None:
+    from blendify_assets.providers.base import UnreadableResponse
+
+    sim.faults.add("/v1/me/library/artists", "malformed_items", provider="apple")
+    with pytest.raises(UnreadableResponse, match="none of the 3 items of a list could be read"):
+        run(sim, "user0001", endpoints.library_artists)

@@ -3,12 +3,18 @@
 Prints one JSON line:
 - full_requests_ratio: requests of a full fetch of the 8 Apple endpoints / the minimum possible.
   Target 1.00. The minimum, per endpoint (each endpoint is its own asset and must run alone):
-  library lists ceil(n/100) pages each; playlist tracks max(1, ceil(n/100)) per playlist (an empty
-  playlist still costs its 404); recently played ceil(window/30); Replay one request per view; and
-  where ISRCs are resolved (library songs, playlist tracks) one storefront request plus
-  ceil(distinct catalog ids/300) catalog lookups.
+  library lists ceil(n/100) pages each, plus for songs, albums and artists the one request for the
+  recently added head that lets later checks skip an unchanged list; playlist tracks
+  max(1, ceil(n/100)) per playlist (an empty playlist still costs its 404); recently played
+  ceil(window/30); Replay one request per view; and where ISRCs are resolved (library songs,
+  playlist tracks) one storefront request plus ceil(distinct catalog ids/300) catalog lookups.
 - isrc_coverage: library songs stored with an ISRC / library songs that have a catalog match.
   Target 1.00.
+- resync_requests_ratio: requests of a re-sync with nothing changed (fed the versions and notes the
+  warehouse keeps after the full sync) / the full sync. Target <= 0.15. The library is realistic:
+  most playlists carry no versionHash (`playlists_with_version_hash`), only lastModifiedDate.
+- week_of_daily_syncs_ratio: a week of daily syncs with nothing changed (the weekly full read and six
+  re-syncs) / seven full syncs: what the weekly full read costs on top.
 
 Run: python benchmarks/apple_requests.py [--seed 7]
 """
@@ -43,10 +49,13 @@ def lookups(catalog_ids: set[str]) -> int:
 def minimal_requests(truth: dict[str, Any]) -> dict[str, int]:
     songs = {s["id"]: s for s in truth["library_songs"]}
     playlist_ids = {songs[t]["catalog_id"] for p in truth["library_playlists"] for t in p["track_ids"]}
+    head = 1  # the recently added head, read with every library list
     return {
-        "library_songs": pages(len(songs), 100) + lookups({s["catalog_id"] for s in songs.values()} - {None}),
-        "library_albums": pages(len(truth["library_albums"]), 100),
-        "library_artists": pages(len(truth["library_artists"]), 100),
+        "library_songs": pages(len(songs), 100)
+        + head
+        + lookups({s["catalog_id"] for s in songs.values()} - {None}),
+        "library_albums": pages(len(truth["library_albums"]), 100) + head,
+        "library_artists": pages(len(truth["library_artists"]), 100) + head,
         "library_playlists": pages(len(truth["library_playlists"]), 100),
         "playlist_tracks": sum(pages(len(p["track_ids"]), 100) for p in truth["library_playlists"])
         + lookups(playlist_ids - {None}),
@@ -54,6 +63,18 @@ def minimal_requests(truth: dict[str, Any]) -> dict[str, int]:
         "replay_top_songs": 1,
         "replay_top_artists": 1,
     }
+
+
+def resync_state(fetch: EndpointFetch) -> SyncState:
+    """The SyncState the ingest engine reads back after storing `fetch`: the scopes' versions, the
+    newest play, and the notes it keeps for the next check."""
+    state = SyncState(
+        scope_versions={s.scope: s.version for s in fetch.scopes if s.version is not None},
+        previous=fetch.notes.get("state") or {},
+    )
+    if fetch.events:
+        state.last_played_at = max(row["played_at"] for row in fetch.events)
+    return state
 
 
 async def run(seed: int) -> dict[str, Any]:
@@ -81,8 +102,15 @@ async def run(seed: int) -> dict[str, Any]:
             independent = [n for n in ENDPOINTS if n not in ("library_playlists", "playlist_tracks")]
             results = await asyncio.gather(playlists_then_tracks(), *(fetch(n) for n in independent))
             full = {f.endpoint: f for f in [*results[0], *results[1:]]}
+
+            # Nothing changed: each endpoint gets what the warehouse would hand it after the full sync.
+            states = {name: resync_state(f) for name, f in full.items()}
+            states["playlist_tracks"].playlists = playlist_refs(full["library_playlists"].scopes[0].rows)
+            again = await asyncio.gather(*(fetch(name, states[name]) for name in full))
+            resync = {f.endpoint: f.stats.requests for f in again}
     minimal = minimal_requests(truth)
     used = {name: fetch.stats.requests for name, fetch in full.items()}
+    full_total, resync_total = sum(used.values()), sum(resync.values())
     songs = full["library_songs"].scopes[0].rows
     matched = [s for s in truth["library_songs"] if s["catalog_id"]]
     stored_isrc = {r["track_id"] for r in songs if r["isrc"]}
@@ -97,6 +125,14 @@ async def run(seed: int) -> dict[str, Any]:
         "isrc_coverage": round(
             sum(1 for s in matched if s["catalog_id"] in stored_isrc) / max(1, len(matched)), 4
         ),
+        "resync_requests": resync_total,
+        "resync_requests_ratio": round(resync_total / full_total, 3),
+        "resync_per_endpoint": resync,
+        "week_of_daily_syncs_ratio": round((full_total + 6 * resync_total) / (7 * full_total), 3),
+        "playlists_with_version_hash": [
+            sum(1 for p in truth["library_playlists"] if p["version_hash"]),
+            len(truth["library_playlists"]),
+        ],
         "rows": sum(len(s.rows) for f in full.values() for s in f.scopes)
         + len(full["recently_played"].events or []),
     }

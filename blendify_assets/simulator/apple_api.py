@@ -2,6 +2,8 @@
 
 Library lists are alphabetical, default 25 / max 100, and their `next` links are root-relative and
 do NOT carry `limit` (a client that follows them verbatim drops to 25-item pages, as on Apple).
+Library playlists carry `lastModifiedDate` (moving on every edit) and, on few of them,
+`playParams.versionHash`. Recently added lists library albums and playlists, newest first.
 Recently played tracks: `types` required, max 30, unique songs, no timestamps; items the user
 played from a library-only copy come back as `library-songs` without ISRC. Replay's period
 summaries name their song, album or artist by identifier only, unless `include` asks for it.
@@ -188,13 +190,16 @@ class AppleApi:
                                "url": f"https://music.apple.com/{sf}/artist/{a.apple_id}"}}  # fmt: skip
 
     def library_playlist(self, pl: Any) -> dict:
+        """A library playlist: `lastModifiedDate` moves on every edit; `versionHash` on few of them."""
+        play = {"id": pl.id, "kind": "playlist", "isLibrary": True,
+                "globalId": f"pl.u-{ids.base62(ids.digest(pl.id), 14)}"}  # fmt: skip
+        if pl.version_hash is not None:
+            play["versionHash"] = pl.version_hash
         return {"id": pl.id, "type": "library-playlists", "href": f"/v1/me/library/playlists/{pl.id}",
                 "attributes": {"canEdit": True, "dateAdded": ms_to_iso(pl.date_added_ms),
+                               "lastModifiedDate": ms_to_iso(pl.modified_ms),
                                "description": {"standard": pl.description}, "hasCatalog": True,
-                               "isPublic": pl.is_public, "name": pl.name,
-                               "playParams": {"id": pl.id, "kind": "playlist", "isLibrary": True,
-                                              "globalId": f"pl.u-{ids.base62(ids.digest(pl.id), 14)}",
-                                              "versionHash": pl.version_hash}}}  # fmt: skip
+                               "isPublic": pl.is_public, "name": pl.name, "playParams": play}}  # fmt: skip
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -275,6 +280,21 @@ class AppleApi:
             attrs["genreNames"] = []
         return dumps({"id": a["id"], "type": "library-albums", "href": f"/v1/me/library/albums/{a['id']}",
                       "attributes": attrs})  # fmt: skip
+
+    def recently_added(self, request: Request, user: SimUser) -> bytes:
+        """Library albums and playlists, most recently added to first; default 10 (max taken as 25)."""
+        limit, offset = _limit(request, 10, 25), _offset(request)
+
+        def render(item: tuple[str, Any]) -> bytes:
+            kind, obj = item
+            return self._library_album(obj) if kind == "library-albums" else self._library_playlist_bytes(obj)
+
+        items = self.world.apple_sorted(user, "recently_added")
+        chunk = items[offset : offset + limit]
+        nxt = (
+            f"/v1/me/library/recently-added?offset={offset + limit}" if offset + limit < len(items) else None
+        )
+        return self._collection([render(i) for i in chunk], nxt)
 
     def playlist_tracks(self, request: Request, user: SimUser) -> bytes:
         pid = request.path_params["playlist_id"]
@@ -427,6 +447,7 @@ class AppleApi:
             Route("/v1/me/library/artists", h(self.library("artists"))),
             Route("/v1/me/library/playlists", h(self.library("playlists"))),
             Route("/v1/me/library/playlists/{playlist_id}/tracks", h(self.playlist_tracks)),
+            Route("/v1/me/library/recently-added", h(self.recently_added)),
             Route("/v1/me/recent/played/tracks", h(self.recent_tracks)),
             Route("/v1/me/history/heavy-rotation", h(self.heavy_rotation)),
             Route("/v1/me/music-summaries", h(self.music_summaries)),

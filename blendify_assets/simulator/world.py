@@ -29,7 +29,9 @@ Ground truth (what a perfect sync stores) is plain data:
                         "isrc": str | None (via the catalog twin), "duration_ms"}],   # API order (alphabetical)
      "library_albums": [{"id", "name", "artist_name", "catalog_id": str | None}],
      "library_artists": [{"id", "name"}],
-     "library_playlists": [{"id", "name", "version_hash", "track_ids": [library song id, ...]}],
+     "library_playlists": [{"id", "name", "version_hash": str | None (most have none), "last_modified",
+                            "track_ids": [library song id, ...]}],
+     "recently_added": [{"id", "type": "library-albums"|"library-playlists"}],   # newest first
      "recently_played": [{"id", "type": "songs"|"library-songs", "isrc": str | None}],  # head first
      "heavy_rotation": [{"id", "type": "albums"|"library-playlists"}],
      "music_summary": {"year": int, "top_songs": [catalog id], "top_albums": [...], "top_artists": [...]}}
@@ -130,10 +132,21 @@ class ApplePlaylist:
     date_added_ms: int
     is_public: bool
     version: int = 1
+    modified_ms: int = 0  # lastModifiedDate: moves with every edit (tracks, name, description)
 
     @property
-    def version_hash(self) -> str:
-        return ids.version_hash(self.id, self.version)
+    def has_version_hash(self) -> bool:
+        """Apple's own example shows `playParams.versionHash` only on a personal mix: most library
+        playlists carry none. Here one in five does (chosen by id, so the world stays the same)."""
+        return ids.digest("apple-version-hash", self.id) % 5 == 0
+
+    @property
+    def version_hash(self) -> str | None:
+        return ids.version_hash(self.id, self.version) if self.has_version_hash else None
+
+    def edited(self, ms: int) -> None:
+        self.version += 1
+        self.modified_ms = max(ms, self.modified_ms + 1000)  # Apple's dates have whole seconds
 
 
 @dataclass
@@ -467,6 +480,7 @@ class World:
                     is_public=rng.random() < 0.3,
                 )
             )
+            lib.playlists[-1].modified_ms = lib.playlists[-1].date_added_ms
         user.apple = lib
         for _ in range(APPLE_RECENT_DEPTH + 20):
             self._apple_play(user, rng)
@@ -636,7 +650,7 @@ class World:
         elif kind == "apple_playlist_edit" and ap is not None and ap.playlists:
             pl = rng.choice(ap.playlists)
             pl.song_ids.append(rng.choice(sorted(ap.songs)))
-            pl.version += 1
+            pl.edited(ms)
             ap.version += 1
 
     def rename_playlist(self, uid: str, playlist_id: str, name: str) -> None:
@@ -655,7 +669,7 @@ class World:
                 pl := next((p for p in user.apple.playlists if p.id == playlist_id), None)
             ):
                 pl.name = name
-                pl.version += 1
+                pl.edited(self.now_ms)
                 user.apple.version += 1
             else:
                 raise KeyError(f"{uid} owns no playlist {playlist_id!r}")
@@ -718,7 +732,8 @@ class World:
         return pl.owner_uid == user.uid or user.uid in pl.collaborators
 
     def apple_sorted(self, user: SimUser, what: str) -> list:
-        """Alphabetical library lists (songs, albums, artists, playlists), cached per library version."""
+        """Alphabetical library lists (songs, albums, artists, playlists) and the recently added
+        albums and playlists (newest first), cached per library version."""
         assert user.apple is not None
         key = (user.uid, what)
         hit = self._apple_sorted.get(key)
@@ -732,6 +747,13 @@ class World:
             items = sorted(self.library_albums(user).values(), key=lambda a: (a["name"].casefold(), a["id"]))
         elif what == "artists":
             items = sorted(self.library_artists(user).values(), key=lambda a: (a["name"].casefold(), a["id"]))
+        elif what == "recently_added":
+            # Albums move up whenever a song of theirs is added; each shows its first dateAdded.
+            added = [
+                (a["last_added_ms"], a["id"], "library-albums", a) for a in self.library_albums(user).values()
+            ]
+            added += [(p.date_added_ms, p.id, "library-playlists", p) for p in user.apple.playlists]
+            items = [(kind, obj) for _, _, kind, obj in sorted(added, key=lambda x: (-x[0], x[1]))]
         else:
             items = sorted(user.apple.playlists, key=lambda p: (p.name.casefold(), p.id))
         self._apple_sorted[key] = (user.apple.version, items)
@@ -758,9 +780,11 @@ class World:
                 album_idx = album.idx
             lid = ids.apple_library_id(self.seed, "l", user.index, key)
             entry = out.setdefault(lid, {"id": lid, "name": name, "artist_name": artist, "catalog_id": catalog_id,
-                                         "album_idx": album_idx, "songs": 0, "added_ms": s.added_ms})  # fmt: skip
+                                         "album_idx": album_idx, "songs": 0, "added_ms": s.added_ms,
+                                         "last_added_ms": s.added_ms})  # fmt: skip
             entry["songs"] += 1
             entry["added_ms"] = min(entry["added_ms"], s.added_ms)
+            entry["last_added_ms"] = max(entry["last_added_ms"], s.added_ms)
         return out
 
     def library_artists(self, user: SimUser) -> dict[str, dict]:
@@ -883,7 +907,10 @@ class World:
                                    for a in self.apple_sorted(user, "albums")],
                 "library_artists": [{"id": a["id"], "name": a["name"]} for a in self.apple_sorted(user, "artists")],
                 "library_playlists": [{"id": p.id, "name": p.name, "version_hash": p.version_hash,
+                                       "last_modified": ms_to_iso(p.modified_ms),
                                        "track_ids": list(p.song_ids)} for p in self.apple_sorted(user, "playlists")],
+                "recently_added": [{"id": obj["id"] if kind == "library-albums" else obj.id, "type": kind}  # type: ignore[attr-defined, index]
+                                   for kind, obj in self.apple_sorted(user, "recently_added")],
                 "recently_played": recent,
                 "heavy_rotation": [{"id": obj.apple_id if kind == "albums" else obj.id, "type": kind}  # type: ignore[attr-defined]
                                    for kind, obj in self.heavy_rotation(user)],

@@ -1,16 +1,26 @@
 """One async function per Apple Music endpoint: SyncState in, EndpointFetch out.
 
-Library lists are alphabetical with no "since" parameter, so they are read in full every time and
-change detection is left to the snapshot hash (an insertion anywhere would slip past a
-total-plus-first-page fingerprint). Playlist contents are re-read only when Apple's versionHash
-moved. Recently played is diffed against the previous poll (see `recent.py`).
+Apple gives no "since" for library lists (alphabetical) and a version for few playlists, so each
+check starts from the cheapest signal Apple does give, and reads in full only when it moved:
+
+- Library songs, albums and artists: the first page (its `meta.total` and items) and the head of
+  `/v1/me/library/recently-added` (an album moves to the top whenever a song of it is added). An
+  addition changes the head, a removal the total; if neither moved, the list is not re-read.
+- Playlist contents: re-read only when the playlist's version moved: `playParams.versionHash`
+  where Apple gives one (few playlists), else `attributes.lastModifiedDate`, which moves on edits.
+- Both are heuristics over what Apple documents, so every list is also read in full once a week
+  (`FULL_READ_EVERY`), whatever the signals say; edits they cannot see last at most that long.
+
+Recently played is diffed against the previous poll (see `recent.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -23,13 +33,16 @@ from blendify_assets.providers.apple_music.paging import (
     PLAYLIST_TRACKS_LIMIT,
     RECENT_LIMIT,
     Collection,
+    first_page,
     follow,
     page_data,
+    page_total,
     read_collection,
 )
 from blendify_assets.providers.base import (
     EndpointFetch,
     EndpointSpec,
+    FetchStats,
     PlaylistRef,
     Row,
     ScopeSnapshot,
@@ -40,6 +53,8 @@ from blendify_assets.providers.rows import parse_items, parse_time, unreadable
 
 WHOLE_LIST = ""
 RECENT_TYPES = "songs,library-songs"
+RECENTLY_ADDED_HEAD = 10  # Apple's default page of /v1/me/library/recently-added
+FULL_READ_EVERY = timedelta(days=7)  # read every list in full at least this often, whatever the signals say
 Clock = Callable[[], datetime]
 
 
@@ -73,63 +88,167 @@ def _catalog_ids(items: list[Any], *, only_without_isrc: bool = False) -> list[s
     return ids
 
 
+# --- change signals -------------------------------------------------------------------------------
+
+
+def full_read_due(state: SyncState, now: datetime) -> bool:
+    """Whether the weekly full read is due (never read in full, or FULL_READ_EVERY ago or more)."""
+    last = parse_time(state.previous.get("full_read_at"))
+    return last is None or not timedelta(0) <= now - last < FULL_READ_EVERY
+
+
+def _remember(fetch: EndpointFetch, state: SyncState, now: datetime, *, read_in_full: bool) -> None:
+    """Carry the time of the last full read to the next check (it comes back as state.previous)."""
+    fetch.notes["state"] = {
+        "full_read_at": now.isoformat() if read_in_full else state.previous.get("full_read_at")
+    }
+
+
+def _signature(resource: Any, *keys: str) -> list[Any]:
+    """Stable fields of a resource for a version marker (never artwork, whose URLs may change)."""
+    if not isinstance(resource, dict):
+        return [None]
+    attrs = resource.get("attributes") if isinstance(resource.get("attributes"), dict) else {}
+    return [resource.get("type"), resource.get("id"), *(attrs.get(k) for k in keys)]
+
+
+def library_version(first: Any | None, recently_added: list[Any]) -> str | None:
+    """A version marker for an alphabetical library list: its total, its first page, and the head
+    of the recently added list. None when Apple reports no total (then the list is always read)."""
+    total = 0 if first is None else page_total(first)
+    if total is None:
+        return None
+    items = [] if first is None else page_data(first)
+    text = json.dumps(
+        [total, [_signature(i, "name") for i in items], [_signature(i, "dateAdded") for i in recently_added]],
+        sort_keys=True,
+        default=str,
+    )
+    return f"library:{total}:{hashlib.sha256(text.encode()).hexdigest()[:24]}"
+
+
+async def _recently_added(client: AppleClient, stats: FetchStats) -> list[Any]:
+    try:
+        page = await client.get("/v1/me/library/recently-added", stats, {"limit": RECENTLY_ADDED_HEAD})
+    except ClientError as exc:
+        if exc.status != 404:
+            raise
+        page = None  # an empty library
+    stats.pages += 1
+    return page_data(page)
+
+
+async def _library_check(
+    client: AppleClient, path: str, fetch: EndpointFetch, state: SyncState, now: datetime
+) -> tuple[Any | None, str | None] | None:
+    """Probe a library list: None when it is unchanged (nothing more to read), else the first
+    page already fetched and the version marker to store with the full read."""
+    first, head = await gather_all(
+        [first_page(client, path, fetch.stats, limit=LIBRARY_LIMIT), _recently_added(client, fetch.stats)]
+    )
+    version = library_version(first, head)
+    unchanged = (
+        version is not None
+        and state.scope_versions.get(WHOLE_LIST) == version
+        and not full_read_due(state, now)
+    )
+    _remember(fetch, state, now, read_in_full=not unchanged)
+    if unchanged:
+        fetch.stats.pages += 1
+        fetch.unchanged_scopes = [WHOLE_LIST]
+        return None
+    return first, version
+
+
 # --- library ------------------------------------------------------------------------------------------
 
 
 async def _library(
-    client: AppleClient, endpoint: str, table: str, what: str, row: Callable[[Any], Row]
+    client: AppleClient,
+    state: SyncState,
+    clock: Clock,
+    endpoint: str,
+    table: str,
+    what: str,
+    row: Callable[[Any, dict[str, str]], Row],
+    *,
+    resolve_isrcs: bool = False,
 ) -> EndpointFetch:
+    """A library list, read in full only when its change signals moved (or weekly)."""
     fetch = EndpointFetch(endpoint=endpoint, table=table)
-    collection = await read_collection(client, f"/v1/me/library/{what}", fetch.stats, limit=LIBRARY_LIMIT)
-    rows = parse_items(_unique(collection, fetch), lambda item, i: row(item), fetch.stats)
-    fetch.scopes = [ScopeSnapshot(scope=WHOLE_LIST, rows=rows, expected_count=collection.total)]
-    return fetch
-
-
-async def library_songs(client: AppleClient, state: SyncState) -> EndpointFetch:
-    """Library songs -> saved tracks, with ISRCs from their catalog twins (300 ids a request)."""
-    fetch = EndpointFetch(endpoint="library_songs", table="user_saved_tracks")
-    collection = await read_collection(client, "/v1/me/library/songs", fetch.stats, limit=LIBRARY_LIMIT)
+    path = f"/v1/me/library/{what}"
+    checked = await _library_check(client, path, fetch, state, clock())
+    if checked is None:
+        return fetch
+    first, version = checked
+    collection = await read_collection(client, path, fetch.stats, limit=LIBRARY_LIMIT, first=first)
     items = _unique(collection, fetch)
-    catalog_ids = _catalog_ids(items)
-    isrcs = await catalog_isrcs(client, catalog_ids, fetch.stats)
-    rows = parse_items(items, lambda item, i: parse.library_song_row(item, isrcs), fetch.stats)
-    fetch.scopes = [ScopeSnapshot(scope=WHOLE_LIST, rows=rows, expected_count=collection.total)]
-    fetch.notes.update(catalog_matched=len(set(catalog_ids)), isrc_resolved=len(isrcs))
+    isrcs: dict[str, str] = {}
+    if resolve_isrcs:
+        catalog_ids = _catalog_ids(items)
+        isrcs = await catalog_isrcs(client, catalog_ids, fetch.stats)
+        fetch.notes.update(catalog_matched=len(set(catalog_ids)), isrc_resolved=len(isrcs))
+    rows = parse_items(items, lambda item, i: row(item, isrcs), fetch.stats)
+    fetch.scopes = [
+        ScopeSnapshot(scope=WHOLE_LIST, rows=rows, version=version, expected_count=collection.total)
+    ]
     return fetch
 
 
-async def library_albums(client: AppleClient, state: SyncState) -> EndpointFetch:
+async def library_songs(client: AppleClient, state: SyncState, *, clock: Clock = _utcnow) -> EndpointFetch:
+    """Library songs -> saved tracks, with ISRCs from their catalog twins (300 ids a request)."""
+    return await _library(
+        client, state, clock, "library_songs", "user_saved_tracks", "songs", parse.library_song_row,
+        resolve_isrcs=True,
+    )  # fmt: skip
+
+
+async def library_albums(client: AppleClient, state: SyncState, *, clock: Clock = _utcnow) -> EndpointFetch:
     """Library albums -> saved albums (dateAdded is the saved time)."""
-    return await _library(client, "library_albums", "user_saved_albums", "albums", parse.library_album_row)
+    return await _library(
+        client, state, clock, "library_albums", "user_saved_albums", "albums",
+        lambda item, _: parse.library_album_row(item),
+    )  # fmt: skip
 
 
-async def library_artists(client: AppleClient, state: SyncState) -> EndpointFetch:
+async def library_artists(client: AppleClient, state: SyncState, *, clock: Clock = _utcnow) -> EndpointFetch:
     """Library artists -> followed artists (Apple has no follows; library artists are the closest)."""
     return await _library(
-        client, "library_artists", "user_followed_artists", "artists", parse.library_artist_row
-    )
+        client, state, clock, "library_artists", "user_followed_artists", "artists",
+        lambda item, _: parse.library_artist_row(item),
+    )  # fmt: skip
 
 
 async def library_playlists(client: AppleClient, state: SyncState) -> EndpointFetch:
-    """Library playlists -> playlists; snapshot_id is Apple's versionHash."""
-    return await _library(
-        client, "library_playlists", "user_playlists", "playlists", parse.library_playlist_row
+    """Library playlists -> playlists, read in full (usually one page); snapshot_id is the
+    playlist's version: versionHash, else lastModifiedDate (see `parse.playlist_version`)."""
+    fetch = EndpointFetch(endpoint="library_playlists", table="user_playlists")
+    path = "/v1/me/library/playlists"
+    collection = await read_collection(client, path, fetch.stats, limit=LIBRARY_LIMIT)
+    rows = parse_items(
+        _unique(collection, fetch), lambda item, i: parse.library_playlist_row(item), fetch.stats
     )
+    fetch.scopes = [ScopeSnapshot(scope=WHOLE_LIST, rows=rows, expected_count=collection.total)]
+    return fetch
 
 
 # --- playlist contents ------------------------------------------------------------------------------
 
 
-async def playlist_tracks(client: AppleClient, state: SyncState) -> EndpointFetch:
-    """Tracks of every library playlist whose versionHash changed since its stored snapshot.
+async def playlist_tracks(client: AppleClient, state: SyncState, *, clock: Clock = _utcnow) -> EndpointFetch:
+    """Tracks of every library playlist whose version (versionHash, else lastModifiedDate) moved
+    since its stored snapshot; a playlist with neither is read every time, and every playlist once
+    a week.
 
     An empty playlist answers 404 on /tracks: that is an empty snapshot, not a failure.
     """
     fetch = EndpointFetch(endpoint="playlist_tracks", table="user_playlist_tracks")
+    now = clock()
+    due = full_read_due(state, now)
+    _remember(fetch, state, now, read_in_full=due)
     todo: list[PlaylistRef] = []
     for ref in state.playlists:
-        if ref.version is not None and state.scope_versions.get(ref.playlist_id) == ref.version:
+        if not due and ref.version is not None and state.scope_versions.get(ref.playlist_id) == ref.version:
             fetch.unchanged_scopes.append(ref.playlist_id)
         else:
             todo.append(ref)
@@ -307,7 +426,8 @@ ENDPOINTS: dict[str, EndpointSpec] = {
             "library_songs",
             "user_saved_tracks",
             library_songs,
-            description="Library songs (Apple's saved tracks), ISRCs resolved through the catalog in batches of 300.",
+            description="Library songs (Apple's saved tracks), ISRCs resolved through the catalog in batches of 300; "
+            "not re-read while the total, first page and recently added head are unchanged.",
         ),
         EndpointSpec("library_albums", "user_saved_albums", library_albums, description="Library albums."),
         EndpointSpec(
@@ -320,14 +440,14 @@ ENDPOINTS: dict[str, EndpointSpec] = {
             "library_playlists",
             "user_playlists",
             library_playlists,
-            description="Library playlists, with Apple's versionHash as the snapshot version.",
+            description="Library playlists; the snapshot version is versionHash, else lastModifiedDate.",
         ),
         EndpointSpec(
             "playlist_tracks",
             "user_playlist_tracks",
             playlist_tracks,
             after="library_playlists",
-            description="Tracks of each library playlist; unchanged versionHash values are not re-read.",
+            description="Tracks of each library playlist; playlists whose version did not move are not re-read.",
         ),
         EndpointSpec(
             "recently_played",

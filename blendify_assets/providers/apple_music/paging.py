@@ -76,16 +76,37 @@ async def follow(
         page = await client.get(next_path, stats, {**base, **query, "limit": limit})
 
 
-async def read_collection(
+async def first_page(
     client: Getter, path: str, stats: FetchStats, *, limit: int, params: Params | None = None
-) -> Collection:
-    """A whole collection in order; 404 on the first page means empty."""
+) -> Any | None:
+    """A collection's first page, or None when it answers 404 (an empty collection)."""
     base = {k: v for k, v in (params or {}).items() if v is not None}
     try:
-        first = await client.get(path, stats, {**base, "limit": limit})
+        return await client.get(path, stats, {**base, "limit": limit})
     except ClientError as exc:
         if exc.status != 404:
             raise
+        return None
+
+
+_UNREAD = object()
+
+
+async def read_collection(
+    client: Getter,
+    path: str,
+    stats: FetchStats,
+    *,
+    limit: int,
+    params: Params | None = None,
+    first: Any = _UNREAD,
+) -> Collection:
+    """A whole collection in order; 404 on the first page means empty. `first`: the first page
+    (or None for a 404) when the caller already holds it."""
+    base = {k: v for k, v in (params or {}).items() if v is not None}
+    if first is _UNREAD:
+        first = await first_page(client, path, stats, limit=limit, params=base)
+    if first is None:
         return Collection(total=0, not_found=True)
     total = page_total(first)
     if total is None or not next_link(first):

@@ -134,10 +134,20 @@ def library_artist_row(resource: Any) -> Row:
     }
 
 
+MODIFIED_PREFIX = "modified:"
+
+
 def playlist_version(resource: Any) -> str | None:
-    """Apple's playParams.versionHash: it changes whenever the playlist's contents change."""
-    play = attributes(resource).get("playParams")
-    return opt_str(play.get("versionHash")) if isinstance(play, dict) else None
+    """The playlist's version: `playParams.versionHash` where Apple gives one (few playlists), else
+    `attributes.lastModifiedDate` (as 'modified:<date>'), which moves whenever the playlist is
+    edited. None when Apple gives neither: such a playlist is read on every check."""
+    attrs = attributes(resource)
+    play = attrs.get("playParams")
+    version_hash = opt_str(play.get("versionHash")) if isinstance(play, dict) else None
+    if version_hash:
+        return version_hash
+    modified = opt_str(attrs.get("lastModifiedDate"))
+    return MODIFIED_PREFIX + modified if modified else None
 
 
 def library_playlist_row(resource: Any) -> Row:

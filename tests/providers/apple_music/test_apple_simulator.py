@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -105,9 +106,11 @@ def test_limit_on_every_page_and_empty_playlists_are_empty(sim) -> None:
     assert {s.scope: len(s.rows) for s in tracks.scopes} == {k: len(p["track_ids"]) for k, p in truth.items()}
     assert any(s.rows == [] and s.expected_count == 0 for s in tracks.scopes)  # the 404 one
     songs, _ = run(sim, "user0001", endpoints.library_songs)
-    assert songs.stats.pages == 2 and len(songs.scopes[0].rows) == songs.scopes[0].expected_count
+    assert songs.stats.pages == 3  # two pages of songs, and the recently added head
+    assert len(songs.scopes[0].rows) == songs.scopes[0].expected_count
     again, _ = run(sim, "user0001", endpoints.playlist_tracks,
-                   SyncState(playlists=refs, scope_versions={r.playlist_id: r.version for r in refs}))  # fmt: skip
+                   SyncState(playlists=refs, scope_versions={r.playlist_id: r.version for r in refs},
+                             previous=tracks.notes["state"]))  # fmt: skip
     assert again.stats.requests == 0 and len(again.unchanged_scopes) == len(refs)
     for record in sim.request_log.filter("/v1/me/library/"):
         assert "limit" in parse_qs(record.query), record
@@ -191,3 +194,69 @@ def test_a_list_of_bare_identifiers_is_a_failure_not_an_empty_library(sim) -> No
     sim.faults.add("/v1/me/library/artists", "malformed_items", provider="apple")
     with pytest.raises(UnreadableResponse, match="none of the 3 items of a list could be read"):
         run(sim, "user0001", endpoints.library_artists)
+
+
+def recheck(fetch, **extra) -> SyncState:
+    """The SyncState the ingest engine reads back after storing `fetch`."""
+    versions = {s.scope: s.version for s in fetch.scopes if s.version is not None}
+    return SyncState(scope_versions=versions, previous=fetch.notes.get("state", {}), **extra)
+
+
+def test_library_playlists_carry_last_modified_and_few_a_version_hash() -> None:
+    """As on Apple: `lastModifiedDate` on every library playlist, moving on edits; versionHash rare."""
+    profile = UserProfile.medium(apple=True, apple_playlists=20)
+    with Simulator.running(SimulatorConfig(users=1, seed=3, profiles=(profile,))) as big:
+        body = get_json(big, "user0001", "/v1/me/library/playlists", {"limit": "100"})
+        attrs = {p["id"]: p["attributes"] for p in body["data"]}
+        assert len(attrs) == 20 and all(a["lastModifiedDate"] for a in attrs.values())
+        hashed = [pid for pid, a in attrs.items() if "versionHash" in a["playParams"]]
+        assert 0 < len(hashed) < 10  # most have none
+        plain = next(pid for pid in attrs if pid not in hashed)
+        big.clock.advance(hours=1)
+        big.world.rename_playlist("user0001", plain, "Late night")
+        after = get_json(big, "user0001", "/v1/me/library/playlists", {"limit": "100"})
+        moved = {p["id"]: p["attributes"]["lastModifiedDate"] for p in after["data"]}
+        assert moved[plain] > attrs[plain]["lastModifiedDate"]
+        assert all(moved[pid] == a["lastModifiedDate"] for pid, a in attrs.items() if pid != plain)
+
+
+def test_playlists_are_reread_only_when_their_version_moves(sim) -> None:
+    """Without a versionHash, lastModifiedDate decides: nothing is re-read until an edit."""
+    playlists, _ = run(sim, "user0001", endpoints.library_playlists)
+    refs = endpoints.playlist_refs(playlists.scopes[0].rows)
+    assert all(r.version for r in refs) and any(r.version.startswith("modified:") for r in refs)
+    full, _ = run(sim, "user0001", endpoints.playlist_tracks, SyncState(playlists=refs))
+    again, _ = run(sim, "user0001", endpoints.playlist_tracks, recheck(full, playlists=refs))
+    assert again.stats.requests == 0 and sorted(again.unchanged_scopes) == sorted(r.playlist_id for r in refs)
+
+    edited = next(r.playlist_id for r in refs if r.version.startswith("modified:"))
+    sim.clock.advance(minutes=5)
+    sim.world.rename_playlist("user0001", edited, "Renamed")
+    playlists, _ = run(sim, "user0001", endpoints.library_playlists)
+    moved = endpoints.playlist_refs(playlists.scopes[0].rows)
+    later, _ = run(sim, "user0001", endpoints.playlist_tracks, recheck(full, playlists=moved))
+    assert [s.scope for s in later.scopes] == [edited]
+
+
+def test_library_lists_are_probed_and_read_in_full_when_they_move_or_weekly(sim) -> None:
+    full, _ = run(sim, "user0001", endpoints.library_songs)
+    sim.request_log.clear()
+    same, _ = run(sim, "user0001", endpoints.library_songs, recheck(full))
+    assert same.stats.requests == 2 and same.unchanged_scopes == [""] and not same.scopes
+    paths = sorted(r.path for r in sim.request_log)
+    assert paths == [
+        "/v1/me/library/recently-added",
+        "/v1/me/library/songs",
+    ]  # no second page, no catalog lookup
+
+    before = len(sim.world.apple_truth("user0001")["library_songs"])
+    sim.clock.advance(days=2)  # songs are added to the library
+    truth = sim.world.apple_truth("user0001")["library_songs"]
+    assert len(truth) > before
+    added, _ = run(sim, "user0001", endpoints.library_songs, recheck(full))
+    assert [r["track_id"] for r in added.scopes[0].rows] == [s["catalog_id"] or s["id"] for s in truth]
+
+    week_later = datetime.fromisoformat(added.notes["state"]["full_read_at"]) + endpoints.FULL_READ_EVERY
+    again, _ = run(sim, "user0001", functools.partial(endpoints.library_songs, clock=lambda: week_later),
+                   recheck(added))  # fmt: skip
+    assert again.scopes and len(again.scopes[0].rows) == len(truth)  # unchanged, but a week has passed

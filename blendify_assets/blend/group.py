@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from blendify_assets.blend.identity import IdentityIndex, TrackInfo, TrackKey, build_identity
 from blendify_assets.blend.model import Evidence, MemberTaste, track_points
+from blendify_assets.blend.normalize import primary_artist_key, title_key
 
 MIN_MEMBERS = 2
 MAX_MEMBERS = 10
@@ -26,6 +27,15 @@ class Holding:
     evidence: Evidence
     points: float
     relevance: float
+
+    def order_key(self) -> tuple[float, float, str, str]:
+        """Most relevant first; ties: most recently played or liked, then title and artist."""
+        return (
+            -round(self.points, 9),
+            -self.evidence.last_active,
+            title_key(self.info.track_name),
+            primary_artist_key(self.info.artist_name),
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -44,6 +54,7 @@ class GroupTaste:
     identity: IdentityIndex
     holdings: Mapping[str, Mapping[str, Holding]]
     ranked: Mapping[str, tuple[str, ...]]
+    """Each member's recordings, most relevant first (``Holding.order_key``; cluster id last)."""
 
     def member(self, user_id: str) -> MemberTaste:
         return next(m for m in self.members if m.user_id == user_id)
@@ -91,5 +102,5 @@ def build_group(
         mine = resolve_member(m, identity)
         for cid, h in mine.items():
             holdings[cid][m.user_id] = h
-        ranked[m.user_id] = tuple(sorted(mine, key=lambda c: (-mine[c].points, c)))
+        ranked[m.user_id] = tuple(sorted(mine, key=lambda c: (*mine[c].order_key(), c)))
     return GroupTaste(ordered, identity, holdings, ranked)

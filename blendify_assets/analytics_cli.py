@@ -96,7 +96,11 @@ def blends_create(
 @blends.command("show")
 @click.argument("blend_id")
 def blends_show(blend_id: str) -> None:
-    """The latest generation: position, track, artist, whose taste, score, and why."""
+    """The latest generation: position, track, artist, whose taste, score, and why.
+
+    The score (0-100) is how strongly the people a track is there for are into it now: 100 is
+    their most relevant track; for a discovery, how close it is to the taste of those it is new to.
+    """
     from .blends_service import latest_generation
     from .cli import out, print_table
 
@@ -119,7 +123,7 @@ def blends_show(blend_id: str) -> None:
                 t["track_name"],
                 t["artist_name"],
                 f"{t['source_label']} ({t['source_provider']})",
-                f"{t['similarity_score']:.2f}" if t["similarity_score"] is not None else None,
+                f"{t['similarity_score']:.0f}" if t["similarity_score"] is not None else None,
                 _match(t["blend_metadata"]),
                 _reason(t["blend_metadata"]),
             )
@@ -233,16 +237,18 @@ def overlap(email1: str, email2: str, limit: int) -> None:
 
 def _held(member: dict[str, Any]) -> str:
     """One member's hold on a shared track (a ``Holding.to_dict()``), in a few words."""
+    from .blend.picks import top_phrase
+
     bits = [member["provider"]]
     ranks = member.get("top_ranks") or {}
     if ranks:
         rng, rank = min(ranks.items(), key=lambda kv: kv[1])
-        bits.append(f"top #{rank} {rng.replace('_term', '')}")
+        bits.append(top_phrase(rng, rank, member["provider"]))
     if member.get("play_count"):
         plays = member["play_count"]
         bits.append(f"{plays} play" if plays == 1 else f"{plays} plays")
     if "saved_at" in member:
-        bits.append("liked")
+        bits.append("in their library" if member["provider"] == "apple" else "liked")
     if member.get("playlist_count"):
         bits.append(f"{member['playlist_count']} playlists")
     return ", ".join(bits)

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from .blend import ALGORITHMS
+from .blend.picks import top_phrase
 
 COMMANDS: list[click.Command] = []
 
@@ -237,8 +238,6 @@ def overlap(email1: str, email2: str, limit: int) -> None:
 
 def _held(member: dict[str, Any]) -> str:
     """One member's hold on a shared track (a ``Holding.to_dict()``), in a few words."""
-    from .blend.picks import top_phrase
-
     bits = [member["provider"]]
     ranks = member.get("top_ranks") or {}
     if ranks:

@@ -73,24 +73,29 @@ def blends_create(
     description: str | None,
     creator: str | None,
 ) -> None:
-    """Create a blend, generate its first tracks now, and print its id."""
-    from .blends_service import create_blend, generate_blend_tracks
+    """Create a blend, generate its first tracks now, and print its id.
+
+    Blend and first generation are one transaction, so the new-blends sensor (``blendify dev``)
+    finds it generated and only schedules its daily refresh.
+    """
+    from .blends_service import create_and_generate
     from .cli import out
 
-    engine = _app().engine
-    blend_id = create_blend(
-        engine, name, _split(users_), algorithm, _weights(weights), size, description, creator
+    result = create_and_generate(
+        _app().engine, name, _split(users_), algorithm, _weights(weights), size, description, creator
     )
-    result = generate_blend_tracks(engine, blend_id)
+    blend_id = result.blend_id
     click.echo(blend_id)
     if not result.tracks:
-        out.print("no tracks yet: none of the members has synced music to pick from", style="yellow")
+        out.print(f"no tracks yet: {result.note}", style="yellow")
         return
     members = ", ".join(f"{label} {n}" for label, n in result.per_member.items())
     out.print(
         f"{result.tracks} tracks ({algorithm}): {result.shared} shared, {result.discovery} discoveries, "
         f"{result.cross_provider} matched across providers; by member: {members}"
     )
+    if result.note:
+        out.print(result.note, style="yellow")
     out.print(f"see them with `blendify blends show {blend_id}`")
 
 

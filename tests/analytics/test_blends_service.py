@@ -113,6 +113,7 @@ def test_members_without_data_give_an_empty_generation_and_nothing_is_written(
     blend_id = create_blend(engine, "Empty", ["new1@example.com", "new2@example.com"], "balanced")
     result = generate_blend_tracks(engine, blend_id)
     assert result.tracks == 0 and result.created_at is None
+    assert result.note == "none of the members has synced music to pick from yet"
     assert latest_generation(engine, blend_id).tracks == []
 
 

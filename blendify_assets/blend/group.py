@@ -102,5 +102,21 @@ def build_group(
         mine = resolve_member(m, identity)
         for cid, h in mine.items():
             holdings[cid][m.user_id] = h
-        ranked[m.user_id] = tuple(sorted(mine, key=lambda c: (*mine[c].order_key(), c)))
+        ranked[m.user_id] = _ranked(mine)
     return GroupTaste(ordered, identity, holdings, ranked)
+
+
+def _ranked(mine: Mapping[str, Holding]) -> tuple[str, ...]:
+    """Clusters by ``Holding.order_key`` (then cluster id), the full key worked out only for ties."""
+    by_points = sorted(mine, key=lambda c: -round(mine[c].points, 9))
+    out: list[str] = []
+    i = 0
+    while i < len(by_points):
+        j = i + 1
+        level = round(mine[by_points[i]].points, 9)
+        while j < len(by_points) and round(mine[by_points[j]].points, 9) == level:
+            j += 1
+        run = by_points[i:j]
+        out.extend(run if len(run) == 1 else sorted(run, key=lambda c: (*mine[c].order_key(), c)))
+        i = j
+    return tuple(out)

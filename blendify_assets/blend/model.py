@@ -60,6 +60,9 @@ LIKE_HALF_LIFE_DAYS = 90.0
 LIKE_FLOOR = 0.25
 PLAYLIST_FIRST, PLAYLIST_MORE, PLAYLIST_CAP = 0.3, 0.15, 0.6
 _EPOCH = datetime(1970, 1, 1)
+_NO_RANKS: Mapping[str, int] = {}
+_NO_PROVIDERS: Mapping[str, str] = {}
+_NO_PLAYLISTS: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -236,8 +239,24 @@ def build_member_taste(
             continue
         playlists[take(row)].add(str(row.get("playlist_id")))
 
-    evidence = {key: _evidence(key, tracks[key], ranks, plays, recent, last_played, saved, playlists, now)
-                for key in tracks}  # fmt: skip
+    evidence: dict[TrackKey, Evidence] = {}
+    for key, info in tracks.items():
+        top = ranks.get(key, _NO_RANKS)
+        played = last_played.get(key)
+        liked = saved.get(key)
+        active = played if liked is None or (played is not None and played > liked) else liked
+        evidence[key] = Evidence(
+            top_ranks=top,
+            top_providers=dict.fromkeys(top, info.provider) if top else _NO_PROVIDERS,
+            play_count=plays.get(key, 0),
+            recent_plays=recent.get(key, 0.0),
+            last_played_at=played.isoformat() if played else None,
+            saved_at=liked.isoformat() if liked else None,
+            saved=key in saved,
+            like_age_days=max(0.0, (now - liked).total_seconds() / 86_400) if liked and now else None,
+            playlists=frozenset(playlists[key]) if key in playlists else _NO_PLAYLISTS,
+            last_active=(active - _EPOCH).total_seconds() if active else 0.0,
+        )
     points = {key: track_points(e) for key, e in evidence.items()}
     artists, names, genres, artist_genres = _artist_and_genre_weights(data, tracks, points)
     return MemberTaste(
@@ -253,36 +272,6 @@ def build_member_taste(
         max_points=max(points.values(), default=0.0),
         skipped=dict(skipped),
         as_of=now.isoformat() if now else None,
-    )
-
-
-def _evidence(
-    key: TrackKey,
-    info: TrackInfo,
-    ranks: Mapping[TrackKey, Mapping[str, int]],
-    plays: Mapping[TrackKey, int],
-    recent: Mapping[TrackKey, float],
-    last_played: Mapping[TrackKey, datetime],
-    saved: Mapping[TrackKey, datetime | None],
-    playlists: Mapping[TrackKey, set[str]],
-    now: datetime | None,
-) -> Evidence:
-    top = ranks.get(key, {})
-    played = last_played.get(key)
-    liked = saved.get(key)
-    age = max(0.0, (now - liked).total_seconds() / 86_400) if liked and now else None
-    active = max((t for t in (played, liked) if t is not None), default=None)
-    return Evidence(
-        top_ranks=top,
-        top_providers=dict.fromkeys(top, info.provider),
-        play_count=plays.get(key, 0),
-        recent_plays=recent.get(key, 0.0),
-        last_played_at=played.isoformat() if played else None,
-        saved_at=liked.isoformat() if liked else None,
-        saved=key in saved,
-        like_age_days=age,
-        playlists=frozenset(playlists.get(key, ())),
-        last_active=(active - _EPOCH).total_seconds() if active else 0.0,
     )
 
 

@@ -184,12 +184,12 @@ def number_value(token: str, previous: str = "") -> str | None:
     """The number a title word stands for ("2", "02", "ii", "two", "second", "2nd" -> "2"), else None."""
     if token.isdigit():
         return str(int(token))
-    ordinal = _ORDINAL_DIGITS.match(token)
-    if ordinal:
-        return str(int(ordinal.group(1)))
+    if token[:1].isdigit():
+        ordinal = _ORDINAL_DIGITS.match(token)
+        return str(int(ordinal.group(1))) if ordinal else None
     if token in _NUMBER_WORDS:
         return _NUMBER_WORDS[token]
-    if len(token) > 1 or previous in NUMBERING_WORDS:
+    if not token.strip("ivx") and (len(token) > 1 or previous in NUMBERING_WORDS):
         value = _roman(token)
         if value is not None:
             return str(value)

@@ -125,6 +125,7 @@ def blend_tracks(context: dg.AssetExecutionContext, blendify: BlendifyResource):
                 "generation": dg.MetadataValue.text(
                     result.created_at.isoformat() if result.created_at else "none"
                 ),
+                **({"note": dg.MetadataValue.text(result.note)} if result.note else {}),
             },
         )
     if failed:

@@ -91,7 +91,7 @@ def quota_blend(
                 else:
                     take(cid, user)
 
-    return _order(group, picked, weights, algorithm)
+    return _order(group, picked, algorithm)
 
 
 def _shared_key(group: GroupTaste, cid: str) -> tuple[object, ...]:
@@ -101,9 +101,7 @@ def _shared_key(group: GroupTaste, cid: str) -> tuple[object, ...]:
     return (-len(holders), -round(sum(h.relevance for h in holders), 9), *best.order_key()[1:], cid)
 
 
-def _order(
-    group: GroupTaste, picked: Mapping[str, list[str]], weights: Mapping[str, float], algorithm: str
-) -> list[BlendPick]:
+def _order(group: GroupTaste, picked: Mapping[str, list[str]], algorithm: str) -> list[BlendPick]:
     owner = {cid: u for u, cids in picked.items() for cid in cids}
     shared = sorted((c for c in owner if len(group.holdings[c]) > 1), key=lambda c: _shared_key(group, c))
     tiers = [

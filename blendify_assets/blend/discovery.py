@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 
-from blendify_assets.blend.group import GroupTaste
+from blendify_assets.blend.group import GroupTaste, sort_ties_apart
 from blendify_assets.blend.normalize import credited_artist_keys
 from blendify_assets.blend.order import Flow, flow_order
 from blendify_assets.blend.picks import BlendPick, describe, names
@@ -68,9 +68,9 @@ def discovery_blend(group: GroupTaste, *, size: int, max_per_artist: int, head: 
             why = {"artist": best_artist, "artist_closeness": round(artist_close, 4)}
             why |= {"genres": genres[:5], "genre_closeness": round(genre_close, 4)}
             mine.append((score, cid, why))
-        order = {cid: group.holdings[cid][m.user_id].order_key()[1:] for _, cid, _ in mine}
-        mine.sort(key=lambda t: (-t[0], *order[t[1]], t[1]))
-        candidates[m.user_id] = mine
+        candidates[m.user_id] = sort_ties_apart(
+            mine, lambda t: -t[0], lambda t, u=m.user_id: (*group.holdings[t[1]][u].order_key()[1:], t[1])
+        )
 
     seats = largest_remainder(dict.fromkeys(candidates, 1.0), size)
     picks = _select(group, candidates, seats, size, ArtistCap(max_per_artist))

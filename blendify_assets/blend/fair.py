@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from blendify_assets.blend.group import GroupTaste, Holding
+from blendify_assets.blend.group import GroupTaste, Holding, sort_ties_apart
 from blendify_assets.blend.order import Flow, flow_order
 from blendify_assets.blend.picks import BlendPick, describe, names
 from blendify_assets.blend.selection import ArtistCap, largest_remainder
@@ -51,9 +51,7 @@ def quota_blend(
         picked[user].append(cid)
         cap.take(group.holdings[cid][user].info)
 
-    shared = sorted(
-        (cid for cid, hs in group.holdings.items() if len(hs) > 1), key=lambda c: _shared_key(group, c)
-    )
+    shared = _shared_order(group, [cid for cid, hs in group.holdings.items() if len(hs) > 1])
     shared_used = dict.fromkeys(seats, 0)
     for cid in shared:
         holders = group.holdings[cid]
@@ -94,16 +92,23 @@ def quota_blend(
     return _order(group, picked, algorithm)
 
 
-def _shared_key(group: GroupTaste, cid: str) -> tuple[object, ...]:
+def _shared_order(group: GroupTaste, cids: list[str]) -> list[str]:
     """Most holders, then highest summed relevance; ties: latest play or like, title, artist."""
-    holders = group.holdings[cid].values()
-    best = max(holders, key=lambda h: (h.evidence.last_active, h.info.key))
-    return (-len(holders), -round(sum(h.relevance for h in holders), 9), *best.order_key()[1:], cid)
+
+    def primary(cid: str) -> tuple[int, float]:
+        holders = group.holdings[cid].values()
+        return (-len(holders), -round(sum(h.relevance for h in holders), 9))
+
+    def tie(cid: str) -> tuple[object, ...]:
+        best = max(group.holdings[cid].values(), key=lambda h: (h.evidence.last_active, h.info.key))
+        return (*best.order_key()[1:], cid)
+
+    return sort_ties_apart(cids, primary, tie)
 
 
 def _order(group: GroupTaste, picked: Mapping[str, list[str]], algorithm: str) -> list[BlendPick]:
     owner = {cid: u for u, cids in picked.items() for cid in cids}
-    shared = sorted((c for c in owner if len(group.holdings[c]) > 1), key=lambda c: _shared_key(group, c))
+    shared = _shared_order(group, [c for c in owner if len(group.holdings[c]) > 1])
     tiers = [
         [c for c in shared if len(group.holdings[c]) == n]
         for n in sorted({len(group.holdings[c]) for c in shared}, reverse=True)

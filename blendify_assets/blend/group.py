@@ -7,12 +7,15 @@ Spotify member and an Apple Music member who love the same song share it here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from blendify_assets.blend.identity import IdentityIndex, TrackInfo, TrackKey, build_identity
 from blendify_assets.blend.model import Evidence, MemberTaste, track_points
 from blendify_assets.blend.normalize import primary_artist_key, title_key
+
+T = TypeVar("T")
 
 MIN_MEMBERS = 2
 MAX_MEMBERS = 10
@@ -107,16 +110,27 @@ def build_group(
 
 
 def _ranked(mine: Mapping[str, Holding]) -> tuple[str, ...]:
-    """Clusters by ``Holding.order_key`` (then cluster id), the full key worked out only for ties."""
-    by_points = sorted(mine, key=lambda c: -round(mine[c].points, 9))
-    out: list[str] = []
+    """Clusters by ``Holding.order_key`` (then cluster id)."""
+    points = {c: -round(h.points, 9) for c, h in mine.items()}
+    return tuple(sort_ties_apart(list(mine), points.__getitem__, lambda c: (*mine[c].order_key()[1:], c)))
+
+
+def sort_ties_apart(
+    items: list[T], primary: Callable[[T], object], tie_key: Callable[[T], object]
+) -> list[T]:
+    """Sorted by ``primary``; items with equal ``primary`` by ``tie_key``, worked out only for them.
+
+    The tie-break keys (normalised titles, dates) cost more than the scores, and most items do not
+    tie, so this is cheaper than one sort on the full key.
+    """
+    items = sorted(items, key=primary)
+    out: list[T] = []
     i = 0
-    while i < len(by_points):
+    while i < len(items):
+        level = primary(items[i])
         j = i + 1
-        level = round(mine[by_points[i]].points, 9)
-        while j < len(by_points) and round(mine[by_points[j]].points, 9) == level:
+        while j < len(items) and primary(items[j]) == level:
             j += 1
-        run = by_points[i:j]
-        out.extend(run if len(run) == 1 else sorted(run, key=lambda c: (*mine[c].order_key(), c)))
+        out.extend(items[i:j] if j == i + 1 else sorted(items[i:j], key=tie_key))
         i = j
-    return tuple(out)
+    return out

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from rapidfuzz import fuzz, process
 
@@ -47,8 +48,9 @@ class TrackInfo:
     duration_ms: int | None = None
     isrc: str | None = None
 
-    @property
+    @cached_property
     def key(self) -> TrackKey:
+        """(provider, track_id); cached, as clustering and grouping look it up many times."""
         return (self.provider, self.track_id)
 
     @classmethod

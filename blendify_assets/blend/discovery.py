@@ -69,7 +69,7 @@ def discovery_blend(group: GroupTaste, *, size: int, max_per_artist: int, head: 
             why |= {"genres": genres[:5], "genre_closeness": round(genre_close, 4)}
             mine.append((score, cid, why))
         candidates[m.user_id] = sort_ties_apart(
-            mine, lambda t: -t[0], lambda t, u=m.user_id: (*group.holdings[t[1]][u].order_key()[1:], t[1])
+            mine, lambda t: -t[0], lambda t, u=m.user_id: (*group.holdings[t[1]][u].tie_key(), t[1])
         )
 
     seats = largest_remainder(dict.fromkeys(candidates, 1.0), size)

@@ -101,7 +101,7 @@ def _shared_order(group: GroupTaste, cids: list[str]) -> list[str]:
 
     def tie(cid: str) -> tuple[object, ...]:
         best = max(group.holdings[cid].values(), key=lambda h: (h.evidence.last_active, h.info.key))
-        return (*best.order_key()[1:], cid)
+        return (*best.tie_key(), cid)
 
     return sort_ties_apart(cids, primary, tie)
 

@@ -31,10 +31,10 @@ class Holding:
     points: float
     relevance: float
 
-    def order_key(self) -> tuple[float, float, str, str]:
-        """Most relevant first; ties: most recently played or liked, then title and artist."""
+    def tie_key(self) -> tuple[float, str, str]:
+        """Between equally relevant tracks, what a listener understands: the most recently played
+        or liked first, then title and artist in alphabetical order."""
         return (
-            -round(self.points, 9),
             -self.evidence.last_active,
             title_key(self.info.track_name),
             primary_artist_key(self.info.artist_name),
@@ -57,7 +57,7 @@ class GroupTaste:
     identity: IdentityIndex
     holdings: Mapping[str, Mapping[str, Holding]]
     ranked: Mapping[str, tuple[str, ...]]
-    """Each member's recordings, most relevant first (``Holding.order_key``; cluster id last)."""
+    """Each member's recordings, most relevant first; ties by ``Holding.tie_key``, then cluster id."""
 
     def member(self, user_id: str) -> MemberTaste:
         return next(m for m in self.members if m.user_id == user_id)
@@ -110,9 +110,9 @@ def build_group(
 
 
 def _ranked(mine: Mapping[str, Holding]) -> tuple[str, ...]:
-    """Clusters by ``Holding.order_key`` (then cluster id)."""
+    """Clusters by points, highest first; ties by ``Holding.tie_key``, then cluster id."""
     points = {c: -round(h.points, 9) for c, h in mine.items()}
-    return tuple(sort_ties_apart(list(mine), points.__getitem__, lambda c: (*mine[c].order_key()[1:], c)))
+    return tuple(sort_ties_apart(list(mine), points.__getitem__, lambda c: (*mine[c].tie_key(), c)))
 
 
 def sort_ties_apart(

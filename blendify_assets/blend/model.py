@@ -279,11 +279,8 @@ def newest_timestamp(rows: Mapping[str, Iterable[Row]]) -> datetime | None:
     """The member's "now": the newest fetched_at, played_at or saved_at in their rows."""
     raw: set[object] = set()
     for items in rows.values():
-        for row in items:
-            for column in ("fetched_at", "played_at", "saved_at"):
-                value = row.get(column)
-                if value is not None:
-                    raw.add(value)
+        for column in ("fetched_at", "played_at", "saved_at"):
+            raw.update({row.get(column) for row in items})
     times = [t for t in map(parse_time, raw) if t is not None]
     return max(times, default=None)
 

@@ -62,7 +62,9 @@ def day(iso: object) -> str | None:
 def names(ids: Sequence[str]) -> str:
     """ "A", "A and B", "A, B and C"."""
     ids = list(ids)
-    return ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} and {ids[-1]}"
+    if len(ids) < 2:
+        return "".join(ids)
+    return f"{', '.join(ids[:-1])} and {ids[-1]}"
 
 
 def describe(h: Holding) -> str:

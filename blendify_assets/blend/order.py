@@ -8,8 +8,9 @@ the warehouse knows about each track's artists, across the whole group::
                     + 0.3 x shared fans     (cosine of the members' weights for their primary artists)
                     + 0.2 x shared credit   (1 if a credited artist appears on both, e.g. a feature)
 
-and 0.4 when both are by the same primary artist: close, but a different artist with the same
-sound is closer, so one artist's tracks do not bunch together.
+and -0.25 when both are by the same primary artist: two songs by one artist in a row are avoided
+(they come together only when that member has nothing else left), so an artist's tracks are spread
+out rather than bunched, while related artists (same genres, same fans, features) sit together.
 
 Fairness decides *whose* turn each position is (``selection.fair_turns``); flow only decides
 *which* of that member's picks fills it: the one closest to the previous track, plus 0.15 x its
@@ -36,7 +37,7 @@ from blendify_assets.blend.selection import fair_turns, interleave
 T = TypeVar("T")
 
 GENRE_WEIGHT, FANS_WEIGHT, CREDIT_WEIGHT = 0.5, 0.3, 0.2
-SAME_ARTIST = 0.4
+SAME_ARTIST = -0.25
 STRENGTH_WEIGHT = 0.15
 
 

@@ -83,7 +83,8 @@ def describe(h: Holding) -> str:
         if e.play_count == 1:
             bits.append(f"played once{f' on {last}' if last else ''}")
         else:
-            bits.append(f"played {e.play_count} times{f' (last on {last})' if last else ''}")
+            count = "twice" if e.play_count == 2 else f"{e.play_count} times"
+            bits.append(f"played {count}{f' (last on {last})' if last else ''}")
     if e.saved:
         when = day(e.saved_at)
         if h.info.provider == "apple":

@@ -296,3 +296,18 @@ def test_neighbouring_tracks_flow_without_changing_whose_turn_it_is() -> None:
     assert changes == 1, f"the blend should switch genre once, not {changes} times: {genres}"
     assert [p.source_user_id for p in picks] == ["ann", "ben"] * 4, "turns still alternate"
     assert Counter(p.source_user_id for p in picks) == {"ann": 4, "ben": 4}
+
+
+def test_one_artists_tracks_are_spread_out_not_bunched() -> None:
+    """Issue 10 (10): the same artist twice in a row only when nothing else is left."""
+    songs = [
+        track("q1", "Queen One", "Queen", isrc="GBAAA0000011"),
+        track("q2", "Queen Two", "Queen", isrc="GBAAA0000012"),
+        track("m1", "Muse One", "Muse", isrc="GBAAA0000013"),
+        track("m2", "Muse Two", "Muse", isrc="GBAAA0000014"),
+    ]
+    alice = library("alice", songs, provider="apple")  # Apple Music: no genres to go by
+    bob = library("bob", songs, provider="apple")
+    picks = balanced([alice, bob], size=4)
+    artists = [p.track.artist_name for p in picks]
+    assert all(a != b for a, b in itertools.pairwise(artists)), artists

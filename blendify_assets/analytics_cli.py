@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from .blend import ALGORITHMS
+from .blend.picks import top_phrase
 
 COMMANDS: list[click.Command] = []
 
@@ -72,31 +73,40 @@ def blends_create(
     description: str | None,
     creator: str | None,
 ) -> None:
-    """Create a blend, generate its first tracks now, and print its id."""
-    from .blends_service import create_blend, generate_blend_tracks
+    """Create a blend, generate its first tracks now, and print its id.
+
+    Blend and first generation are one transaction, so the new-blends sensor (``blendify dev``)
+    finds it generated and only schedules its daily refresh.
+    """
+    from .blends_service import create_and_generate
     from .cli import out
 
-    engine = _app().engine
-    blend_id = create_blend(
-        engine, name, _split(users_), algorithm, _weights(weights), size, description, creator
+    result = create_and_generate(
+        _app().engine, name, _split(users_), algorithm, _weights(weights), size, description, creator
     )
-    result = generate_blend_tracks(engine, blend_id)
+    blend_id = result.blend_id
     click.echo(blend_id)
     if not result.tracks:
-        out.print("no tracks yet: none of the members has synced music to pick from", style="yellow")
+        out.print(f"no tracks yet: {result.note}", style="yellow")
         return
     members = ", ".join(f"{label} {n}" for label, n in result.per_member.items())
     out.print(
         f"{result.tracks} tracks ({algorithm}): {result.shared} shared, {result.discovery} discoveries, "
         f"{result.cross_provider} matched across providers; by member: {members}"
     )
+    if result.note:
+        out.print(result.note, style="yellow")
     out.print(f"see them with `blendify blends show {blend_id}`")
 
 
 @blends.command("show")
 @click.argument("blend_id")
 def blends_show(blend_id: str) -> None:
-    """The latest generation: position, track, artist, whose taste, score, and why."""
+    """The latest generation: position, track, artist, whose taste, score, and why.
+
+    The score (0-100) is how strongly the people a track is there for are into it now: 100 is
+    their most relevant track; for a discovery, how close it is to the taste of those it is new to.
+    """
     from .blends_service import latest_generation
     from .cli import out, print_table
 
@@ -119,7 +129,7 @@ def blends_show(blend_id: str) -> None:
                 t["track_name"],
                 t["artist_name"],
                 f"{t['source_label']} ({t['source_provider']})",
-                f"{t['similarity_score']:.2f}" if t["similarity_score"] is not None else None,
+                f"{t['similarity_score']:.0f}" if t["similarity_score"] is not None else None,
                 _match(t["blend_metadata"]),
                 _reason(t["blend_metadata"]),
             )
@@ -237,12 +247,12 @@ def _held(member: dict[str, Any]) -> str:
     ranks = member.get("top_ranks") or {}
     if ranks:
         rng, rank = min(ranks.items(), key=lambda kv: kv[1])
-        bits.append(f"top #{rank} {rng.replace('_term', '')}")
+        bits.append(top_phrase(rng, rank, member["provider"]))
     if member.get("play_count"):
         plays = member["play_count"]
         bits.append(f"{plays} play" if plays == 1 else f"{plays} plays")
     if "saved_at" in member:
-        bits.append("liked")
+        bits.append("in their library" if member["provider"] == "apple" else "liked")
     if member.get("playlist_count"):
         bits.append(f"{member['playlist_count']} playlists")
     return ", ".join(bits)

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from .analytics.tastes import load_tastes
 from .blend import ALGORITHMS, MAX_MEMBERS, MIN_MEMBERS, BlendPick, generate_blend
 from .blend import algorithms as _algorithms
+from .blend.picks import names
 from .db.accounts import normalise_email, utcnow
 from .errors import BlendifyError
 
@@ -36,7 +37,11 @@ class BlendNotFound(BlendifyError):
 
 @dataclass(frozen=True)
 class GenerationResult:
-    """What one generation appended (``created_at`` is None when nothing could be picked)."""
+    """What one generation appended (``created_at`` is None when nothing could be picked).
+
+    ``note`` says what a listener should know about it: why nothing was picked, or which members
+    have no music yet.
+    """
 
     blend_id: uuid.UUID
     algorithm: str
@@ -47,6 +52,7 @@ class GenerationResult:
     cross_provider: int
     per_member: Mapping[str, int] = field(default_factory=dict)
     """Tracks attributed to each member, by label (display name, else email)."""
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,8 +81,57 @@ def create_blend(
     """Write a blend and its participants; nothing is written unless every input is valid.
 
     ``weights`` follow ``member_emails`` in order (weighted blends only); the creator defaults to
-    the first member.
+    the first member. The first generation is left to the new-blends sensor; use
+    :func:`create_and_generate` to have the tracks at once.
     """
+    spec = _checked(name, member_emails, algorithm, weights, size, description, creator_email)
+    with engine.begin() as conn:
+        return _insert_blend(conn, spec)
+
+
+def create_and_generate(
+    engine: Engine,
+    name: str,
+    member_emails: Sequence[str],
+    algorithm: str,
+    weights: Sequence[float] | None = None,
+    size: int = 50,
+    description: str | None = None,
+    creator_email: str | None = None,
+) -> GenerationResult:
+    """Create a blend and generate its first tracks in one transaction (``create_blend``'s rules).
+
+    The new-blends sensor sees only committed blends, so it finds this one already generated and
+    does not generate it a second time; it only registers the blend for the daily refresh.
+    """
+    spec = _checked(name, member_emails, algorithm, weights, size, description, creator_email)
+    with engine.begin() as conn:
+        return _generate(conn, _insert_blend(conn, spec))
+
+
+@dataclass(frozen=True)
+class _BlendSpec:
+    """A blend's checked inputs."""
+
+    name: str
+    emails: list[str]
+    algorithm: str
+    weights: list[float]
+    size: int
+    description: str | None
+    creator: str
+
+
+def _checked(
+    name: str,
+    member_emails: Sequence[str],
+    algorithm: str,
+    weights: Sequence[float] | None,
+    size: int,
+    description: str | None,
+    creator_email: str | None,
+) -> _BlendSpec:
+    """Every input checked before anything is written; one clear error otherwise."""
     name = (name or "").strip()
     if not name:
         raise BlendifyError("a blend needs a name")
@@ -92,33 +147,35 @@ def create_blend(
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SIZE:
         raise BlendifyError(f"size must be a whole number from 1 to {MAX_SIZE}; got {size!r}")
     creator = normalise_email(creator_email) if creator_email else emails[0]
+    return _BlendSpec(name, emails, algorithm, member_weights, size, description, creator)
 
-    with engine.begin() as conn:
-        found = dict(
-            conn.execute(
-                sa.text("SELECT email, id FROM users WHERE email = ANY(:e)"), {"e": [*emails, creator]}
-            ).all()
-        )
-        unknown = [e for e in dict.fromkeys([*emails, creator]) if e not in found]
-        if unknown:
-            raise BlendifyError(f"no such user: {', '.join(unknown)} (add with `blendify users add`)")
-        blend_id = conn.execute(
-            sa.text(
-                "INSERT INTO blends (name, description, created_by_user_id, algorithm_type, algorithm_config) "
-                "VALUES (:n, :d, :c, :a, CAST(:cfg AS jsonb)) RETURNING id"
-            ),
-            {
-                "n": name,
-                "d": description,
-                "c": found[creator],
-                "a": algorithm,
-                "cfg": json.dumps({"size": size}),
-            },
-        ).scalar_one()
+
+def _insert_blend(conn: Connection, spec: _BlendSpec) -> uuid.UUID:
+    found = dict(
         conn.execute(
-            sa.text("INSERT INTO blend_participants (blend_id, user_id, weight) VALUES (:b, :u, :w)"),
-            [{"b": blend_id, "u": found[e], "w": w} for e, w in zip(emails, member_weights, strict=True)],
-        )
+            sa.text("SELECT email, id FROM users WHERE email = ANY(:e)"), {"e": [*spec.emails, spec.creator]}
+        ).all()
+    )
+    unknown = [e for e in dict.fromkeys([*spec.emails, spec.creator]) if e not in found]
+    if unknown:
+        raise BlendifyError(f"no such user: {', '.join(unknown)} (add with `blendify users add`)")
+    blend_id = conn.execute(
+        sa.text(
+            "INSERT INTO blends (name, description, created_by_user_id, algorithm_type, algorithm_config) "
+            "VALUES (:n, :d, :c, :a, CAST(:cfg AS jsonb)) RETURNING id"
+        ),
+        {
+            "n": spec.name,
+            "d": spec.description,
+            "c": found[spec.creator],
+            "a": spec.algorithm,
+            "cfg": json.dumps({"size": spec.size}),
+        },
+    ).scalar_one()
+    conn.execute(
+        sa.text("INSERT INTO blend_participants (blend_id, user_id, weight) VALUES (:b, :u, :w)"),
+        [{"b": blend_id, "u": found[e], "w": w} for e, w in zip(spec.emails, spec.weights, strict=True)],
+    )
     return blend_id
 
 
@@ -155,45 +212,71 @@ def generate_blend_tracks(engine: Engine, blend_id: uuid.UUID | str) -> Generati
     """
     bid = _blend_uuid(blend_id)
     with engine.begin() as conn:
-        blend = _lock_blend(conn, bid)
-        members = _members(conn, bid)
-        if not MIN_MEMBERS <= len(members) <= MAX_MEMBERS:
-            raise BlendifyError(
-                f"blend {bid} has {len(members)} member(s); a blend needs {MIN_MEMBERS} to {MAX_MEMBERS}"
-            )
-        ids = [str(m["user_id"]) for m in members]
-        tastes = load_tastes(conn, ids)
-        weights = {str(m["user_id"]): float(m["weight"] or 1.0) for m in members}
-        algorithm = str(blend["algorithm_type"])
-        try:
-            picks = generate_blend(
-                algorithm,
-                tastes,
-                weights=weights if algorithm == "weighted" else None,
-                config=algorithm_options(algorithm, blend["algorithm_config"]),
-            )
-        except ValueError as exc:
-            raise BlendifyError(f"blend {bid}: {exc}") from None
-        labels = {str(m["user_id"]): str(m["label"]) for m in members}
-        created_at = None
-        if picks:
-            created_at = _next_created_at(conn, bid)
-            conn.execute(
-                sa.text(
-                    "INSERT INTO blend_tracks (blend_id, track_id, track_name, artist_name, album_name, "
-                    "album_art_url, duration_ms, position, source_provider, source_user_id, "
-                    "similarity_score, blend_metadata, created_at) VALUES (:blend_id, :track_id, "
-                    ":track_name, :artist_name, :album_name, :album_art_url, :duration_ms, :position, "
-                    "CAST(:source_provider AS provider), :source_user_id, :similarity_score, "
-                    "CAST(:blend_metadata AS jsonb), :created_at)"
-                ),
-                [_row(bid, p, labels, created_at) for p in picks],
-            )
-            conn.execute(
-                sa.text("UPDATE blends SET total_tracks = :n, updated_at = :t WHERE id = :b"),
-                {"n": len(picks), "t": created_at, "b": bid},
-            )
-    return _result(bid, algorithm, created_at, picks, labels)
+        return _generate(conn, bid)
+
+
+def _generate(conn: Connection, bid: uuid.UUID) -> GenerationResult:
+    blend = _lock_blend(conn, bid)
+    members = _members(conn, bid)
+    if not MIN_MEMBERS <= len(members) <= MAX_MEMBERS:
+        raise BlendifyError(
+            f"blend {bid} has {len(members)} member(s); a blend needs {MIN_MEMBERS} to {MAX_MEMBERS}"
+        )
+    ids = [str(m["user_id"]) for m in members]
+    tastes = load_tastes(conn, ids)
+    weights = {str(m["user_id"]): float(m["weight"] or 1.0) for m in members}
+    algorithm = str(blend["algorithm_type"])
+    options = algorithm_options(algorithm, blend["algorithm_config"])
+    try:
+        picks = generate_blend(
+            algorithm, tastes, weights=weights if algorithm == "weighted" else None, config=options
+        )
+    except ValueError as exc:
+        raise BlendifyError(f"blend {bid}: {exc}") from None
+    labels = {str(m["user_id"]): str(m["label"]) for m in members}
+    created_at = None
+    if picks:
+        created_at = _next_created_at(conn, bid)
+        conn.execute(
+            sa.text(
+                "INSERT INTO blend_tracks (blend_id, track_id, track_name, artist_name, album_name, "
+                "album_art_url, duration_ms, position, source_provider, source_user_id, "
+                "similarity_score, blend_metadata, created_at) VALUES (:blend_id, :track_id, "
+                ":track_name, :artist_name, :album_name, :album_art_url, :duration_ms, :position, "
+                "CAST(:source_provider AS provider), :source_user_id, :similarity_score, "
+                "CAST(:blend_metadata AS jsonb), :created_at)"
+            ),
+            [_row(bid, p, labels, created_at) for p in picks],
+        )
+        conn.execute(
+            sa.text("UPDATE blends SET total_tracks = :n, updated_at = :t WHERE id = :b"),
+            {"n": len(picks), "t": created_at, "b": bid},
+        )
+    silent = [labels[t.user_id] for t in tastes if not t.tracks]
+    note = _note(algorithm, options, bool(picks), silent, len(members))
+    return _result(bid, algorithm, created_at, picks, labels, note)
+
+
+def _note(
+    algorithm: str, options: Mapping[str, object], picked: bool, silent: list[str], n: int
+) -> str | None:
+    """What actually happened, in a sentence: why a generation is empty, or who has no music yet."""
+    without = ""
+    if silent:
+        verb = "has" if len(silent) == 1 else "have"
+        without = f"{names(silent)} {verb} no synced music yet"
+    if picked:
+        return f"{without}, so no tracks are theirs" if silent else None
+    if len(silent) == n:
+        return "none of the members has synced music to pick from yet"
+    if algorithm == "discovery":
+        head = options.get("head", _algorithms.DEFAULT_DISCOVERY_HEAD)
+        found = (
+            f"no discoveries: beyond each member's {head} most relevant tracks, nothing one of them "
+            "has is by an artist or in a genre the others like"
+        )
+        return f"{found}; {without}" if silent else found
+    return f"nothing could be picked; {without}" if silent else "nothing could be picked"
 
 
 def algorithm_options(algorithm: str, config: object) -> dict[str, object]:
@@ -274,6 +357,7 @@ def _result(
     created_at: datetime | None,
     picks: list[BlendPick],
     labels: Mapping[str, str],
+    note: str | None,
 ) -> GenerationResult:
     per_member = Counter(labels[p.source_user_id] for p in picks)
     return GenerationResult(
@@ -289,6 +373,7 @@ def _result(
             if len({m["provider"] for m in p.blend_metadata["members"].values()}) > 1  # type: ignore[union-attr,index]
         ),
         per_member={labels[u]: per_member.get(labels[u], 0) for u in labels},
+        note=note,
     )
 
 
@@ -297,21 +382,24 @@ def _result(
 
 def blends_created_since(
     engine: Engine, since: datetime | None, lookback: timedelta, limit: int = 1000
-) -> list[tuple[str, datetime]]:
-    """(id, created_at) of blends created after ``since - lookback``, oldest first.
+) -> list[tuple[str, datetime, bool]]:
+    """(id, created_at, generated) of blends created after ``since - lookback``, oldest first.
 
     ``created_at`` is the creating transaction's start, so a blend can commit after a later one;
-    the lookback lets a reader that remembers ``since`` still see it.
+    the lookback lets a reader that remembers ``since`` still see it. ``generated`` is whether it
+    already has a generation (``create_and_generate`` writes the first one with the blend).
     """
-    sql = "SELECT id::text, created_at FROM blends"
+    sql = (
+        "SELECT b.id::text, b.created_at, "
+        "EXISTS (SELECT 1 FROM blend_tracks t WHERE t.blend_id = b.id) AS generated FROM blends b"
+    )
     params: dict[str, object] = {"n": limit}
     if since is not None:
-        sql += " WHERE created_at > :after"
+        sql += " WHERE b.created_at > :after"
         params["after"] = since - lookback
     with engine.connect() as conn:
-        return [
-            (bid, at) for bid, at in conn.execute(sa.text(sql + " ORDER BY created_at, id LIMIT :n"), params)
-        ]
+        rows = conn.execute(sa.text(sql + " ORDER BY b.created_at, b.id LIMIT :n"), params)
+        return [(bid, at, bool(done)) for bid, at, done in rows]
 
 
 def latest_generation(engine: Engine, blend_id: uuid.UUID | str) -> Generation:

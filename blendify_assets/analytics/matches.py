@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..blend import FORMULA, PairOverlap, build_identity, pair_overlap, prepare, top_k_similar
+from ..blend.overlap import KIND_WEIGHTS
 from ..db.accounts import utcnow
 from ..ingest.store import copy_rows
 from .tastes import build_tastes, load_rows
@@ -60,7 +61,7 @@ def compute_taste_matches(engine: Engine, k: int = DEFAULT_K, dagster_run_id: st
     identity = build_identity(t for m in tastes for t in m.tracks.values())
     prepared = {m.user_id: prepare(m, identity) for m in tastes}
     clock.lap("tastes")
-    neighbours = top_k_similar({u: p[0] for u, p in prepared.items()}, k)
+    neighbours = top_k_similar({u: p[0] for u, p in prepared.items()}, k, component_weights=KIND_WEIGHTS)
     clock.lap("top_k")
     uses = Counter((min(u, o), max(u, o)) for u, top in neighbours.items() for o, _ in top)
     computed_at = utcnow().replace(tzinfo=None)

@@ -18,15 +18,16 @@ from ..blend import MemberTaste, build_member_taste
 TRACK_COLUMNS = "provider::text AS provider, track_id, track_name, artist_name, album_name, album_art_url, duration_ms, isrc"
 
 SOURCE_QUERIES: Mapping[str, str] = {
-    "top_tracks": f"SELECT user_id, {TRACK_COLUMNS}, time_range::text AS time_range, rank FROM latest_user_top_tracks",
+    "top_tracks": f"SELECT user_id, {TRACK_COLUMNS}, time_range::text AS time_range, rank, fetched_at FROM latest_user_top_tracks",
     "recently_played": f"SELECT user_id, {TRACK_COLUMNS}, played_at FROM user_recently_played",
-    "saved_tracks": f"SELECT user_id, {TRACK_COLUMNS}, saved_at FROM latest_user_saved_tracks",
-    "playlist_tracks": f"SELECT user_id, {TRACK_COLUMNS}, playlist_id, item_type FROM latest_user_playlist_tracks",
-    "top_artists": "SELECT user_id, artist_name, genres, time_range::text AS time_range, rank FROM latest_user_top_artists",
-    "followed_artists": "SELECT user_id, artist_name, genres FROM latest_user_followed_artists",
-    "saved_albums": "SELECT user_id, artist_name, album_name, genres FROM latest_user_saved_albums",
+    "saved_tracks": f"SELECT user_id, {TRACK_COLUMNS}, saved_at, fetched_at FROM latest_user_saved_tracks",
+    "playlist_tracks": f"SELECT user_id, {TRACK_COLUMNS}, playlist_id, item_type, fetched_at FROM latest_user_playlist_tracks",
+    "top_artists": "SELECT user_id, artist_name, genres, time_range::text AS time_range, rank, fetched_at FROM latest_user_top_artists",
+    "followed_artists": "SELECT user_id, artist_name, genres, fetched_at FROM latest_user_followed_artists",
+    "saved_albums": "SELECT user_id, artist_name, album_name, genres, fetched_at FROM latest_user_saved_albums",
 }
-"""Only the columns the taste model reads: never the jsonb API payloads."""
+"""Only the columns the taste model reads, never the jsonb API payloads. ``fetched_at`` dates the
+member's data, so a like's age is measured from their latest snapshot, not from the clock."""
 
 Rows = dict[str, list[dict[str, object]]]
 

@@ -5,8 +5,10 @@ Trigger paths (one each, so nothing runs twice):
 - after syncs: declarative automation on these assets only (``after_syncs``), evaluated by the
   ``analytics_automation`` sensor, which is on by default. Ingestion assets carry no automation
   condition; their sensor and schedules belong to the orchestration layer.
-- new blends: ``new_blends_sensor`` reads ``blends`` past its cursor, adds the partitions and
-  requests the first generation at once (the automation above then refreshes them daily).
+- new blends: ``new_blends_sensor`` reads ``blends`` past its cursor and adds the partitions (so
+  the automation above refreshes them daily); it requests a first generation only for blends that
+  have none. ``blendify blends create`` writes the blend and its first generation in one
+  transaction, so a blend is never generated twice on creation.
 """
 
 from datetime import datetime, timedelta
@@ -123,6 +125,7 @@ def blend_tracks(context: dg.AssetExecutionContext, blendify: BlendifyResource):
                 "generation": dg.MetadataValue.text(
                     result.created_at.isoformat() if result.created_at else "none"
                 ),
+                **({"note": dg.MetadataValue.text(result.note)} if result.note else {}),
             },
         )
     if failed:
@@ -145,26 +148,36 @@ blend_generation_job = dg.define_asset_job(
     job=blend_generation_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="New blends: add their partitions and request their first generation.",
+    description="New blends: add their partitions; request a first generation for those without one.",
 )
 def new_blends_sensor(context: dg.SensorEvaluationContext, blendify: BlendifyResource):
-    """Cursor = the newest blends.created_at seen; a short lookback catches late commits."""
+    """Cursor = the newest blends.created_at seen; a short lookback catches late commits.
+
+    A blend created with its first generation (``blendify blends create``) only gets its
+    partition; one created bare (``create_blend``) also gets a run, so each is generated once.
+    """
     since = datetime.fromisoformat(context.cursor) if context.cursor else None
     rows = blends_created_since(blendify.engine, since, SENSOR_LOOKBACK, SENSOR_PAGE)
     if not rows:
         return dg.SkipReason("no blends yet")
-    new = [bid for bid, _ in rows if not context.instance.has_dynamic_partition(blends.name, bid)]
-    newest = max(at for _, at in rows)
+    new = [
+        (bid, generated)
+        for bid, _, generated in rows
+        if not context.instance.has_dynamic_partition(blends.name, bid)
+    ]
+    newest = max(at for _, at, _ in rows)
     cursor = max(since, newest).isoformat() if since else newest.isoformat()
     if not new:
         return dg.SensorResult(cursor=cursor, skip_reason=dg.SkipReason("no new blends"))
+    to_generate = [bid for bid, generated in new if not generated]
     return dg.SensorResult(
-        dynamic_partitions_requests=[blends.build_add_request(new)],
+        dynamic_partitions_requests=[blends.build_add_request([bid for bid, _ in new])],
         run_requests=[
             dg.RunRequest(run_key=f"blend-{bid}", partition_key=bid, tags={"blendify/trigger": "new_blend"})
-            for bid in new
+            for bid in to_generate
         ],
         cursor=cursor,
+        skip_reason=None if to_generate else dg.SkipReason("new blends already generated at creation"),
     )
 
 

@@ -4,15 +4,17 @@ No Spotify ``/recommendations`` (gone for new apps since 2024): candidates come 
 own long tails. A candidate is a recording that exactly one member (its source) holds, outside the
 source's ``head`` most relevant tracks, so it is absent from every other member's data.
 
-Score, in 0-1 (the pick's ``similarity_score``), over the other members O of the group::
+Score, in 0-1, over the other members O of the group (the pick's ``similarity_score`` is it x 100:
+how close the track is to the taste of the people it is new to)::
 
     0.5 x artist closeness  = mean over O of their weight for the track's best-liked credited artist
   + 0.3 x genre closeness   = mean over O of the mean of their genre weights over the artist's genres
   + 0.2 x source relevance  = how much the source member likes it
 
 Candidates with neither artist nor genre closeness are left out: a discovery must be near the
-group's taste, not random. Seats are equal per source member (largest remainder); picks are
-interleaved so no member dominates a stretch.
+group's taste, not random. Ties: the source's latest play or like, then title and artist. Seats are
+equal per source member (largest remainder); picks come in fair turns so no member dominates a
+stretch, each turn taking the pick that flows best from the track before (``blend.order``).
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 
-from blendify_assets.blend.group import GroupTaste
+from blendify_assets.blend.group import GroupTaste, sort_ties_apart
 from blendify_assets.blend.normalize import credited_artist_keys
-from blendify_assets.blend.picks import BlendPick, describe
-from blendify_assets.blend.selection import ArtistCap, interleave, largest_remainder
+from blendify_assets.blend.order import Flow, flow_order
+from blendify_assets.blend.picks import BlendPick, describe, names
+from blendify_assets.blend.selection import ArtistCap, largest_remainder
 
 
 def discovery_blend(group: GroupTaste, *, size: int, max_per_artist: int, head: int) -> list[BlendPick]:
@@ -65,13 +68,20 @@ def discovery_blend(group: GroupTaste, *, size: int, max_per_artist: int, head: 
             why = {"artist": best_artist, "artist_closeness": round(artist_close, 4)}
             why |= {"genres": genres[:5], "genre_closeness": round(genre_close, 4)}
             mine.append((score, cid, why))
-        mine.sort(key=lambda t: (-t[0], t[1]))
-        candidates[m.user_id] = mine
+        candidates[m.user_id] = sort_ties_apart(
+            mine, lambda t: -t[0], lambda t, u=m.user_id: (*group.holdings[t[1]][u].tie_key(), t[1])
+        )
 
     seats = largest_remainder(dict.fromkeys(candidates, 1.0), size)
     picks = _select(group, candidates, seats, size, ArtistCap(max_per_artist))
-    ordered = interleave(picks)
-    return [_pick(group, i + 1, entry) for i, entry in enumerate(ordered)]  # type: ignore[arg-type]
+    ordered = flow_order(
+        Flow(group),
+        [],
+        picks,
+        track=lambda entry: group.holdings[entry[2]][entry[0]].info,
+        strength=lambda entry: entry[1],
+    )
+    return [_pick(group, i + 1, entry) for i, entry in enumerate(ordered)]
 
 
 def _select(
@@ -114,18 +124,20 @@ def _pick(group: GroupTaste, position: int, entry: tuple[str, float, str, dict[s
     user, score, cid, why = entry
     h = group.holdings[cid][user]
     others = [m for m in group.members if m.user_id != user]
+    new_to = names([m.user_id for m in others])
     artist = str(why["artist"])
     fans = [m.user_id for m in others if m.artists.get(artist, 0.0) > 0]
     if fans:
         name = next(m.artist_names.get(artist, artist) for m in others if m.user_id == fans[0])
-        likes = "likes" if len(fans) == 1 else "like"
-        reason = (
-            f"new to {_members(len(others))}; {', '.join(fans)} {likes} {name}; from {user}: {describe(h)}"
-        )
+        if len(fans) == len(others):
+            who = "who likes" if len(fans) == 1 else "who both like" if len(fans) == 2 else "who all like"
+            close = f"new to {new_to}, {who} {name}"
+        else:
+            close = f"new to {new_to}; {names(fans)} {'likes' if len(fans) == 1 else 'like'} {name}"
     else:
-        reason = (
-            f"new to {_members(len(others))}; genres {', '.join(why['genres'])}; from {user}: {describe(h)}"  # type: ignore[arg-type]
-        )
+        genres = ", ".join(why["genres"])  # type: ignore[arg-type]
+        close = f"new to {new_to}, close to genres they like ({genres})"
+    reason = f"{close}; from {user}: {describe(h)}"
     metadata = {
         "algorithm": "discovery",
         "kind": "discovery",
@@ -138,8 +150,4 @@ def _pick(group: GroupTaste, position: int, entry: tuple[str, float, str, dict[s
         "match": group.identity.match[cid].to_dict(),
         "reason": reason,
     }
-    return BlendPick(position, h.info, user, score, metadata)
-
-
-def _members(n: int) -> str:
-    return f"{n} member" if n == 1 else f"{n} members"
+    return BlendPick(position, h.info, user, round(100 * score, 1), metadata)

@@ -4,16 +4,19 @@
    member's count of attributed tracks is within one track of ``size x weight / total weight``
    (balanced = equal weights). A member with too few tracks gives its unused seats to the others.
 2. Shared tier: recordings that several members hold, most holders first, then highest summed
-   relevance. Each is attributed to the holder whose seats are least filled; at most
-   ``shared_share`` of a member's seats go to shared tracks, so everyone's own favourites still
-   appear ("maximise the joy" over "minimise the misery", as Spotify Blend chose).
+   relevance (ties: the latest play or like, then title). Each is attributed to the holder whose
+   seats are least filled; at most ``shared_share`` of a member's seats go to shared tracks, so
+   everyone's own favourites still appear ("maximise the joy" over "minimise the misery", as
+   Spotify Blend chose).
 3. Personal tier: round-robin over members, each taking its most relevant recording not yet
    picked and whose artist is under the cap.
-4. Order: shared tracks first (most holders first); then the personal picks interleaved by
-   smooth weighted round-robin, so no member dominates a stretch.
+4. Order (``blend.order``): shared tracks first (most holders first), then the personal picks in
+   fair turns (smooth weighted round-robin, so no member dominates a stretch); each position takes
+   the pick that flows best from the track before it.
 
-``similarity_score`` = the weighted mean over members of their affinity for the pick: the member's
-relevance if they hold it, else half their weight for its primary artist, else 0.
+``similarity_score`` (0-100) = how strongly the members who hold the track are into it now: the
+mean of their relevance (their points for it / their best track's points) x 100. 100 = every
+holder's most relevant track right now; a personal pick scores its member's relevance.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from blendify_assets.blend.group import GroupTaste, Holding
-from blendify_assets.blend.normalize import credited_artist_keys
-from blendify_assets.blend.picks import BlendPick, describe
-from blendify_assets.blend.selection import ArtistCap, interleave, largest_remainder
+from blendify_assets.blend.group import GroupTaste, Holding, sort_ties_apart
+from blendify_assets.blend.order import Flow, flow_order
+from blendify_assets.blend.picks import BlendPick, describe, names
+from blendify_assets.blend.selection import ArtistCap, largest_remainder
 
 
 def quota_blend(
@@ -48,10 +51,7 @@ def quota_blend(
         picked[user].append(cid)
         cap.take(group.holdings[cid][user].info)
 
-    shared = [cid for cid, hs in group.holdings.items() if len(hs) > 1]
-    shared.sort(
-        key=lambda c: (-len(group.holdings[c]), -sum(h.relevance for h in group.holdings[c].values()), c)
-    )
+    shared = _shared_order(group, [cid for cid, hs in group.holdings.items() if len(hs) > 1])
     shared_used = dict.fromkeys(seats, 0)
     for cid in shared:
         holders = group.holdings[cid]
@@ -89,57 +89,56 @@ def quota_blend(
                 else:
                     take(cid, user)
 
-    return _order(group, picked, weights, algorithm)
+    return _order(group, picked, algorithm)
 
 
-def _order(
-    group: GroupTaste, picked: Mapping[str, list[str]], weights: Mapping[str, float], algorithm: str
-) -> list[BlendPick]:
+def _shared_order(group: GroupTaste, cids: list[str]) -> list[str]:
+    """Most holders, then highest summed relevance; ties: latest play or like, title, artist."""
+
+    def primary(cid: str) -> tuple[int, float]:
+        holders = group.holdings[cid].values()
+        return (-len(holders), -round(sum(h.relevance for h in holders), 9))
+
+    def tie(cid: str) -> tuple[object, ...]:
+        best = max(group.holdings[cid].values(), key=lambda h: (h.evidence.last_active, h.info.key))
+        return (*best.tie_key(), cid)
+
+    return sort_ties_apart(cids, primary, tie)
+
+
+def _order(group: GroupTaste, picked: Mapping[str, list[str]], algorithm: str) -> list[BlendPick]:
     owner = {cid: u for u, cids in picked.items() for cid in cids}
-    multi = sorted(
-        (c for c in owner if len(group.holdings[c]) > 1),
-        key=lambda c: (-len(group.holdings[c]), -sum(h.relevance for h in group.holdings[c].values()), c),
-    )
-    singles = interleave({u: [c for c in cids if len(group.holdings[c]) == 1] for u, cids in picked.items()})
-    order = [*multi, *singles]
-    total_w = sum(weights.values())
-    return [
-        _pick(group, i + 1, str(cid), owner[str(cid)], weights, total_w, algorithm)
-        for i, cid in enumerate(order)
+    shared = _shared_order(group, [c for c in owner if len(group.holdings[c]) > 1])
+    tiers = [
+        [c for c in shared if len(group.holdings[c]) == n]
+        for n in sorted({len(group.holdings[c]) for c in shared}, reverse=True)
     ]
+    turns = {u: [c for c in cids if len(group.holdings[c]) == 1] for u, cids in picked.items()}
+    order = flow_order(
+        Flow(group),
+        tiers,
+        turns,
+        track=lambda c: group.holdings[c][owner[c]].info,
+        strength=lambda c: fit_score(group, c) / 100,
+    )
+    return [_pick(group, i + 1, cid, owner[cid], algorithm) for i, cid in enumerate(order)]
 
 
-def group_affinity(group: GroupTaste, cid: str, weights: Mapping[str, float], total_w: float) -> float:
-    """The weighted mean affinity of the module docstring, in 0-1."""
-    holders = group.holdings[cid]
-    any_copy = next(iter(holders.values())).info
-    primary = (credited_artist_keys(any_copy.artist_name) or ("",))[0]
-    score = 0.0
-    for m in group.members:
-        h = holders.get(m.user_id)
-        score += weights[m.user_id] * (h.relevance if h else 0.5 * m.artists.get(primary, 0.0))
-    return round(score / total_w, 4) if total_w > 0 else 0.0
+def fit_score(group: GroupTaste, cid: str) -> float:
+    """``similarity_score`` of the module docstring, 0-100."""
+    holders = group.holdings[cid].values()
+    return round(100 * sum(h.relevance for h in holders) / len(holders), 1)
 
 
-def _pick(
-    group: GroupTaste,
-    position: int,
-    cid: str,
-    user: str,
-    weights: Mapping[str, float],
-    total_w: float,
-    algorithm: str,
-) -> BlendPick:
+def _pick(group: GroupTaste, position: int, cid: str, user: str, algorithm: str) -> BlendPick:
     holders = group.holdings[cid]
     source: Holding = holders[user]
     kind = "shared" if len(holders) > 1 else "personal"
     if kind == "shared":
-        reason = f"shared by {len(holders)} members: " + "; ".join(
-            f"{u}: {describe(h)}" for u, h in sorted(holders.items())
-        )
+        ids = sorted(holders, key=lambda u: (-holders[u].relevance, u))  # who loves it most first
+        reason = f"shared by {names(ids)}: " + "; ".join(f"{u}: {describe(holders[u])}" for u in ids)
     else:
-        rank = group.ranked[user].index(cid) + 1
-        reason = f"{user}'s #{rank} track: {describe(source)}"
+        reason = f"{user}'s pick: {describe(source)}"
     metadata = {
         "algorithm": algorithm,
         "kind": kind,
@@ -150,4 +149,4 @@ def _pick(
         "match": group.identity.match[cid].to_dict(),
         "reason": reason,
     }
-    return BlendPick(position, source.info, user, group_affinity(group, cid, weights, total_w), metadata)
+    return BlendPick(position, source.info, user, fit_score(group, cid), metadata)

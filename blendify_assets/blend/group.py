@@ -7,11 +7,15 @@ Spotify member and an Apple Music member who love the same song share it here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from blendify_assets.blend.identity import IdentityIndex, TrackInfo, TrackKey, build_identity
 from blendify_assets.blend.model import Evidence, MemberTaste, track_points
+from blendify_assets.blend.normalize import primary_artist_key, title_key
+
+T = TypeVar("T")
 
 MIN_MEMBERS = 2
 MAX_MEMBERS = 10
@@ -26,6 +30,15 @@ class Holding:
     evidence: Evidence
     points: float
     relevance: float
+
+    def tie_key(self) -> tuple[float, str, str]:
+        """Between equally relevant tracks, what a listener understands: the most recently played
+        or liked first, then title and artist in alphabetical order."""
+        return (
+            -self.evidence.last_active,
+            title_key(self.info.track_name),
+            primary_artist_key(self.info.artist_name),
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -44,6 +57,7 @@ class GroupTaste:
     identity: IdentityIndex
     holdings: Mapping[str, Mapping[str, Holding]]
     ranked: Mapping[str, tuple[str, ...]]
+    """Each member's recordings, most relevant first; ties by ``Holding.tie_key``, then cluster id."""
 
     def member(self, user_id: str) -> MemberTaste:
         return next(m for m in self.members if m.user_id == user_id)
@@ -91,5 +105,32 @@ def build_group(
         mine = resolve_member(m, identity)
         for cid, h in mine.items():
             holdings[cid][m.user_id] = h
-        ranked[m.user_id] = tuple(sorted(mine, key=lambda c: (-mine[c].points, c)))
+        ranked[m.user_id] = _ranked(mine)
     return GroupTaste(ordered, identity, holdings, ranked)
+
+
+def _ranked(mine: Mapping[str, Holding]) -> tuple[str, ...]:
+    """Clusters by points, highest first; ties by ``Holding.tie_key``, then cluster id."""
+    points = {c: -round(h.points, 9) for c, h in mine.items()}
+    return tuple(sort_ties_apart(list(mine), points.__getitem__, lambda c: (*mine[c].tie_key(), c)))
+
+
+def sort_ties_apart(
+    items: list[T], primary: Callable[[T], object], tie_key: Callable[[T], object]
+) -> list[T]:
+    """Sorted by ``primary``; items with equal ``primary`` by ``tie_key``, worked out only for them.
+
+    The tie-break keys (normalised titles, dates) cost more than the scores, and most items do not
+    tie, so this is cheaper than one sort on the full key.
+    """
+    items = sorted(items, key=primary)
+    out: list[T] = []
+    i = 0
+    while i < len(items):
+        level = primary(items[i])
+        j = i + 1
+        while j < len(items) and primary(items[j]) == level:
+            j += 1
+        out.extend(items[i:j] if j == i + 1 else sorted(items[i:j], key=tie_key))
+        i = j
+    return out

@@ -6,7 +6,8 @@ Three tiers, strongest first, as the cross-service matchers in the prior art do:
 2. ``exact`` - equal normalised title and primary artist, durations within 2 s. Confidence 0.95
    (0.8 when a duration is missing; x0.9 when both carry different ISRCs).
 3. ``fuzzy`` - rapidfuzz ``ratio`` >= 90 on the title (same primary artist) or on the primary artist
-   (same title), durations within 2 s, and the same version words and numbers ("Live", "Part 2").
+   (same title), durations within 2 s, and the same version words and numbers ("Live"; "Part 2" =
+   "Part II" = "Part Two", never "Part I": see ``normalize.version_words``).
    Confidence 0.9 x (0.6 title + 0.4 artist similarity) x 0.95 when the durations differ by more
    than 1 s; never above 0.9.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from rapidfuzz import fuzz, process
 
@@ -46,8 +48,9 @@ class TrackInfo:
     duration_ms: int | None = None
     isrc: str | None = None
 
-    @property
+    @cached_property
     def key(self) -> TrackKey:
+        """(provider, track_id); cached, as clustering and grouping look it up many times."""
         return (self.provider, self.track_id)
 
     @classmethod

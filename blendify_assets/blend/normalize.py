@@ -63,15 +63,34 @@ VERSION_WORDS = frozenset(
 
 
 def _fold(text: str) -> str:
-    """Lower-case, strip accents, turn '&'/'+' into 'and', drop apostrophes, squash punctuation."""
+    """Lower-case, strip accents from Latin letters, turn '&'/'+' into 'and', drop apostrophes,
+    squash punctuation.
+
+    Only Latin letters lose their marks ("Beyoncé" = "Beyonce"): in other scripts a combining mark
+    is part of the letter (Japanese カゲ is not カケ, Thai tone marks and the Devanagari virama
+    change the word), so those marks are kept and count as word characters.
+    """
     if text.isascii():
-        plain = text.lower()
-    else:
-        decomposed = unicodedata.normalize("NFKD", text)
-        plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-    plain = plain.replace("&", " and ").replace("+", " and ")
-    plain = _APOSTROPHES.sub("", plain)
-    return " ".join(_NON_WORD.sub(" ", plain).replace("_", " ").split())
+        plain = text.lower().replace("&", " and ").replace("+", " and ")
+        plain = _APOSTROPHES.sub("", plain)
+        return " ".join(_NON_WORD.sub(" ", plain).replace("_", " ").split())
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    decomposed = _APOSTROPHES.sub("", decomposed.replace("&", " and ").replace("+", " and "))
+    out: list[str] = []
+    latin_base = False
+    for ch in decomposed:
+        if unicodedata.category(ch)[0] == "M":
+            if not latin_base:
+                out.append(ch)
+            continue
+        latin_base = _is_latin(ch)
+        out.append(ch if ch.isalnum() else " ")
+    return " ".join(unicodedata.normalize("NFC", "".join(out)).split())
+
+
+@lru_cache(maxsize=4_096)
+def _is_latin(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith("LATIN ")
 
 
 @lru_cache(maxsize=262_144)
@@ -127,12 +146,77 @@ def genre_key(genre: str) -> str:
     return _fold(genre or "")
 
 
+# Numbers that tell parts, volumes and sequels apart ("Part I" vs "Part II", "Vol. Two", "2nd
+# Movement"): each spelling counts as its value, so "Part II" = "Part 2" but never "Part 1".
+_ROMAN = re.compile(r"^x{0,3}(?:ix|iv|v?i{0,3})$")
+_ROMAN_VALUE = {"i": 1, "v": 5, "x": 10}
+_ORDINAL_DIGITS = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
+# fmt: off
+_CARDINALS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+    "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+)
+_ORDINALS = (
+    "zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+    "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth",
+    "seventeenth", "eighteenth", "nineteenth", "twentieth",
+)
+# fmt: on
+_NUMBER_WORDS = {w: str(i) for words in (_CARDINALS, _ORDINALS) for i, w in enumerate(words)}
+# A lone "I", "V" or "X" is a pronoun or a letter more often than a number: it counts only after
+# a word that numbers something ("Part I", "Vol. V", "Episode X").
+NUMBERING_WORDS = frozenset({
+    "part", "pt", "vol", "volume", "chapter", "chap", "ch", "act", "book", "movement", "mvt", "no",
+    "nr", "number", "op", "opus", "episode", "phase", "scene", "side", "suite", "symphony", "level",
+    "round", "track", "day",
+})  # fmt: skip
+
+
+def _roman(token: str) -> int | None:
+    """Value of a Roman numeral of I, V and X (1-39), else None."""
+    if not token or not _ROMAN.match(token):
+        return None
+    values = [_ROMAN_VALUE[c] for c in token]
+    return sum(-v if i + 1 < len(values) and v < values[i + 1] else v for i, v in enumerate(values))
+
+
+def number_value(token: str, previous: str = "") -> str | None:
+    """The number a title word stands for ("2", "02", "ii", "two", "second", "2nd" -> "2"), else None."""
+    if token.isdigit():
+        return str(int(token))
+    if token[:1].isdigit():
+        ordinal = _ORDINAL_DIGITS.match(token)
+        return str(int(ordinal.group(1))) if ordinal else None
+    if token in _NUMBER_WORDS:
+        return _NUMBER_WORDS[token]
+    if not token.strip("ivx") and (len(token) > 1 or previous in NUMBERING_WORDS):
+        value = _roman(token)
+        if value is not None:
+            return str(value)
+    return None
+
+
+@lru_cache(maxsize=262_144)
 def version_words(key: str) -> frozenset[str]:
-    """Version words and numbers in a normalised title; they must agree for a fuzzy match."""
-    return frozenset(w for w in key.split() if w in VERSION_WORDS or w.isdigit())
+    """Version words and numbers in a normalised title; they must agree for a fuzzy match.
+
+    Numbers are kept as values, whatever their spelling, so "Part I" and "Part II" never become
+    one recording while "Part II" and "Part 2" still can.
+    """
+    out: set[str] = set()
+    previous = ""
+    for word in key.split():
+        if word in VERSION_WORDS:
+            out.add(word)
+        else:
+            value = number_value(word, previous)
+            if value is not None:
+                out.add(f"#{value}")
+        previous = word
+    return frozenset(out)
 
 
 def clear_caches() -> None:
     """Forget memoised keys (benchmarks use it to time a cold start)."""
-    for fn in (title_key, artist_key, primary_artist_key, credited_artist_keys):
+    for fn in (title_key, artist_key, primary_artist_key, credited_artist_keys, version_words):
         fn.cache_clear()

@@ -9,7 +9,8 @@ Taste match (0-100)::
   likes and playlists; see ``blend.model``), so ``p_A[tracks]`` sums to 1; ``p_A[artists]`` and
   ``p_A[genres]`` are A's artist and genre weights, likewise scaled to sum to 1.
 - ``W[k]`` = 0.35 for tracks, 0.40 for artists, 0.25 for genres, rescaled to sum to 1 over the
-  components a member has data for (an Apple Music member without genre data is not penalised).
+  components **both** members of the pair have data for: an Apple Music member (no genres) and a
+  Spotify member with the same songs and artists score 100, not 75.
 - Read it as "the share of your weighted taste that you have in common": identical tastes give
   100, nothing in common gives 0. Each component's part of the score is returned with the shared
   items that make it up; the shared recording with the largest term is "the song that brings you
@@ -33,31 +34,42 @@ from blendify_assets.blend.identity import IdentityIndex, build_identity
 from blendify_assets.blend.model import MemberTaste
 
 COMPONENT_WEIGHTS = {"tracks": 0.35, "artists": 0.40, "genres": 0.25}
+KIND_WEIGHTS = {comp[:-1]: w for comp, w in COMPONENT_WEIGHTS.items()}
+"""The same weights keyed by item kind ("track", "artist", "genre")."""
 FORMULA = (
-    "match = 100 x sum over tracks, artists, genres of sum over shared items of "
-    "min(W_A x share_A(item), W_B x share_B(item)); W = 0.35 tracks, 0.40 artists, 0.25 genres "
-    "(rescaled over the components a member has data for)"
+    "match = 100 x sum over tracks, artists, genres of W x sum over shared items of "
+    "min(share_A(item), share_B(item)); W = 0.35 tracks, 0.40 artists, 0.25 genres "
+    "(rescaled over the components both members have data for)"
 )
 Item = tuple[str, str]
 """("track", cluster id) | ("artist", artist key) | ("genre", genre key)."""
 
 
 def taste_vector(member: MemberTaste, identity: IdentityIndex) -> dict[Item, float]:
-    """The member's weighted taste as sparse items summing to 1 (the formula's W x p)."""
+    """The member's taste as sparse items: the formula's shares ``p[k]``, unweighted.
+
+    Each component the member has data for sums to 1; a missing component has no items. The
+    weights ``W`` depend on the pair (:func:`pair_weights`), so they are applied when comparing.
+    """
     parts = {
-        "tracks": {cid: h.points for cid, h in resolve_member(member, identity).items() if h.points > 0},
-        "artists": dict(member.artists),
-        "genres": dict(member.genres),
+        "track": {cid: h.points for cid, h in resolve_member(member, identity).items() if h.points > 0},
+        "artist": dict(member.artists),
+        "genre": dict(member.genres),
     }
-    present = {k: v for k, v in parts.items() if sum(v.values()) > 0}
-    total_w = sum(COMPONENT_WEIGHTS[k] for k in present)
     out: dict[Item, float] = {}
-    for comp, values in present.items():
-        scale = COMPONENT_WEIGHTS[comp] / total_w / sum(values.values())
-        kind = comp[:-1]
-        for x, v in values.items():
-            out[(kind, x)] = v * scale
+    for kind, values in parts.items():
+        total = sum(values.values())
+        if total > 0:
+            for x, v in values.items():
+                out[(kind, x)] = v / total
     return out
+
+
+def pair_weights(kinds_a: Collection[str], kinds_b: Collection[str]) -> dict[str, float]:
+    """``W`` for one pair: the component weights rescaled over the kinds both members have."""
+    both = [k for k in KIND_WEIGHTS if k in kinds_a and k in kinds_b]
+    total = sum(KIND_WEIGHTS[k] for k in both)
+    return {k: KIND_WEIGHTS[k] / total for k in both} if total > 0 else {}
 
 
 @dataclass(frozen=True)
@@ -88,17 +100,14 @@ class PairOverlap:
         }
 
 
-Prepared = tuple[dict[Item, float], dict[str, Holding], dict[str, float]]
-"""A member's taste vector, holdings and per-kind vector totals under one identity index."""
+Prepared = tuple[dict[Item, float], dict[str, Holding], frozenset[str]]
+"""A member's taste vector, holdings and the kinds they have data for, under one identity index."""
 
 
 def prepare(member: MemberTaste, identity: IdentityIndex) -> Prepared:
     """What :func:`pair_overlap` derives from one member; compute once when scoring many pairs."""
     vector = taste_vector(member, identity)
-    totals: dict[str, float] = {}
-    for (kind, _), w in vector.items():
-        totals[kind] = totals.get(kind, 0.0) + w
-    return vector, resolve_member(member, identity), totals
+    return vector, resolve_member(member, identity), frozenset(kind for kind, _ in vector)
 
 
 def pair_overlap(
@@ -118,9 +127,11 @@ def pair_overlap(
     if identity is None:
         identity = build_identity([*a.tracks.values(), *b.tracks.values()])
     cache = prepared or {}
-    va, ha, ta = cache[a.user_id] if a.user_id in cache else prepare(a, identity)
-    vb, hb, tb = cache[b.user_id] if b.user_id in cache else prepare(b, identity)
-    terms = {item: min(w, vb[item]) for item, w in va.items() if item in vb}
+    va, ha, ka = cache[a.user_id] if a.user_id in cache else prepare(a, identity)
+    vb, hb, kb = cache[b.user_id] if b.user_id in cache else prepare(b, identity)
+    weights = pair_weights(ka, kb)
+    # An item both hold is of a kind both have, so it always has a weight.
+    terms = {item: weights[item[0]] * min(p, vb[item]) for item, p in va.items() if item in vb}
     by_kind: dict[str, dict[str, float]] = {comp[:-1]: {} for comp in COMPONENT_WEIGHTS}
     for (k, x), t in terms.items():
         by_kind[k][x] = t
@@ -129,7 +140,7 @@ def pair_overlap(
     for comp in COMPONENT_WEIGHTS:
         kind = comp[:-1]
         got = sum(by_kind[kind].values())
-        possible = min(ta.get(kind, 0.0), tb.get(kind, 0.0))
+        possible = weights.get(kind, 0.0)
         components[comp] = {
             "points": round(100 * got, 2),
             "max_points": round(100 * possible, 2),
@@ -173,22 +184,28 @@ def top_k_similar(
     k: int = 10,
     *,
     max_expansion: int = 4_000_000,
+    component_weights: Mapping[str, float] | None = None,
 ) -> dict[str, list[tuple[str, float]]]:
     """Each user's k most similar users by ``sum over items of min(u_i, v_i)``, computed sparsely.
 
-    ``vectors`` maps a user to weighted items (e.g. :func:`taste_vector`, whose result makes the
-    score the taste match / 100) or to a plain set of items (weights 1/len, so the score is
-    shared / max(len_u, len_v)). An inverted index (items sorted, then expanded per chunk of query
-    users) touches only pairs that share an item; no user x user matrix is ever built. Ties go to
-    the smaller user id; users sharing nothing are not listed.
+    ``vectors`` maps a user to weighted items or to a plain set of items (weights 1/len, so the
+    score is shared / max(len_u, len_v)). With ``component_weights`` the items are
+    ``(component, x)`` pairs and each term is weighted by its component's weight rescaled over
+    the components both users have: with :func:`taste_vector` and ``KIND_WEIGHTS`` the score is
+    the taste match / 100. An inverted index (items sorted, then expanded per chunk of query users)
+    touches only pairs that share an item; no user x user matrix is ever built. Ties go to the
+    smaller user id; users sharing nothing are not listed.
     """
     if k < 1:
         raise ValueError("k must be at least 1")
     users = sorted(vectors)
     n_users = len(users)
-    uid, iid, wts = _entries(users, vectors)
+    uid, iid, wts, items = _entries(users, vectors)
     if n_users < 2 or len(iid) == 0:
         return {u: [] for u in users}
+    pair_table = kind_of = user_mask = None
+    if component_weights is not None:
+        kind_of, user_mask, pair_table = _components(n_users, items, uid, component_weights)
 
     # Postings: entries sorted by item; entries sorted by user are the query side.
     by_item = np.lexsort((uid, iid))
@@ -197,6 +214,7 @@ def top_k_similar(
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     keep = counts[iid] > 1  # an item nobody else has adds nothing
     q_user, q_item, q_w = uid[keep], iid[keep], wts[keep]
+    q_kind = kind_of[keep] if kind_of is not None else None
     cost = counts[q_item].astype(np.int64)
     row_bounds = np.searchsorted(q_user, np.arange(n_users + 1))
 
@@ -213,6 +231,9 @@ def top_k_similar(
         other = post_user[pos]
         me = np.repeat(q_user[a:b], lens)
         contrib = np.minimum(np.repeat(q_w[a:b], lens), post_w[pos])
+        if pair_table is not None:
+            both = user_mask[me] & user_mask[other]  # type: ignore[index]
+            contrib = contrib * pair_table[both, np.repeat(q_kind[a:b], lens)]  # type: ignore[index]
         mask = other != me
         keys = (me[mask] - lo).astype(np.int64) * n_users + other[mask]
         rows, cols, vals = _reduce(keys, contrib[mask], hi - lo, n_users)
@@ -236,10 +257,35 @@ def _reduce(keys: np.ndarray, weights: np.ndarray, n_rows: int, n_cols: int) -> 
     return uniq // n_cols, uniq % n_cols, sums
 
 
+def _components(
+    n_users: int, items: list[Hashable], uid: np.ndarray, weights: Mapping[str, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per entry its component index, per user a bit mask of the components they have, and the
+    table ``W[mask][component]`` of weights rescaled over the components in ``mask``."""
+    names = list(weights)
+    code = {name: i for i, name in enumerate(names)}
+    kinds: list[int] = []
+    for item in items:
+        if not isinstance(item, tuple) or item[0] not in code:
+            raise ValueError(f"with component_weights every item must be (component, x); got {item!r}")
+        kinds.append(code[item[0]])
+    kind_of = np.asarray(kinds, np.int64)
+    user_mask = np.zeros(n_users, np.int64)
+    np.bitwise_or.at(user_mask, uid, 1 << kind_of)
+    table = np.zeros((1 << len(names), len(names)))
+    for mask in range(1, 1 << len(names)):
+        present = [i for i in range(len(names)) if mask >> i & 1]
+        total = sum(weights[names[i]] for i in present)
+        for i in present:
+            table[mask, i] = weights[names[i]] / total if total > 0 else 0.0
+    return kind_of, user_mask, table
+
+
 def _entries(
     users: list[str], vectors: Mapping[str, Mapping[Hashable, float] | Collection[Hashable]]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flatten to (user index, item index, weight) arrays; items numbered by pandas.factorize."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Hashable]]:
+    """Flatten to (user index, item index, weight) arrays, items numbered by pandas.factorize,
+    and the items themselves in entry order."""
     items: list[Hashable] = []
     weights: list[float] = []
     sizes = np.zeros(len(users), np.int64)
@@ -257,7 +303,7 @@ def _entries(
             sizes[u] = len(distinct)
     uid = np.repeat(np.arange(len(users), dtype=np.int32), sizes)
     codes, _ = pd.factorize(pd.Series(items, dtype=object), sort=False)
-    return uid, codes.astype(np.int32), np.asarray(weights, np.float64)
+    return uid, codes.astype(np.int32), np.asarray(weights, np.float64), items
 
 
 def _top(cols: np.ndarray, vals: np.ndarray, k: int, users: list[str]) -> list[tuple[str, float]]:
@@ -277,7 +323,8 @@ def top_k_taste_matches(
     if identity is None:
         identity = build_identity(t for m in members for t in m.tracks.values())
     vectors = {m.user_id: taste_vector(m, identity) for m in members}
-    return {u: [(v, round(100 * s, 1)) for v, s in top] for u, top in top_k_similar(vectors, k).items()}
+    top = top_k_similar(vectors, k, component_weights=KIND_WEIGHTS)
+    return {u: [(v, round(100 * s, 1)) for v, s in best] for u, best in top.items()}
 
 
 def _opt_dict(value: Mapping[str, object] | None) -> dict[str, object] | None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 from blendify_assets.blend.identity import TrackInfo
 from blendify_assets.blend.normalize import primary_artist_key
+
+T = TypeVar("T")
 
 
 def largest_remainder(weights: Mapping[str, float], total: int) -> dict[str, int]:
@@ -42,24 +45,36 @@ class ArtistCap:
         self.used[primary_artist_key(track.artist_name)] += 1
 
 
-def interleave(queues: Mapping[str, Sequence[object]]) -> list[object]:
-    """Merge per-member queues so each member's picks are spread evenly over the whole stretch.
+def fair_turns(sizes: Mapping[str, int]) -> list[str]:
+    """Whose turn each position is, so each member's picks are spread evenly over the stretch.
 
-    Smooth weighted round-robin (as nginx balances servers): each turn every member gains credit
-    equal to its queue length, the richest member plays next and pays the total. Equal queues give
-    A, B, C, A, B, C; a member with twice the picks plays every other turn. Ties: smaller user id.
+    Smooth weighted round-robin (as nginx balances servers): each turn every member with picks
+    left gains credit equal to its number of picks, the richest member plays next and pays the
+    total. Equal counts give A, B, C, A, B, C; a member with twice the picks plays every other
+    turn. Ties: smaller user id. Ordering for flow (``blend.order``) only chooses *which* of a
+    member's picks fills their turn, never whose turn it is.
     """
-    sizes = {u: len(q) for u, q in queues.items() if q}
+    sizes = {u: n for u, n in sizes.items() if n > 0}
     total = sum(sizes.values())
     credit = dict.fromkeys(sizes, 0)
-    next_i = dict.fromkeys(sizes, 0)
-    out: list[object] = []
+    used = dict.fromkeys(sizes, 0)
+    out: list[str] = []
     for _ in range(total):
         for u in credit:
-            if next_i[u] < sizes[u]:
+            if used[u] < sizes[u]:
                 credit[u] += sizes[u]
-        u = min((u for u in credit if next_i[u] < sizes[u]), key=lambda u: (-credit[u], u))
+        u = min((u for u in credit if used[u] < sizes[u]), key=lambda u: (-credit[u], u))
         credit[u] -= total
-        out.append(queues[u][next_i[u]])
-        next_i[u] += 1
+        used[u] += 1
+        out.append(u)
+    return out
+
+
+def interleave(queues: Mapping[str, Sequence[T]]) -> list[T]:
+    """Merge per-member queues in :func:`fair_turns` order, each queue in its own order."""
+    position = dict.fromkeys(queues, 0)
+    out: list[T] = []
+    for u in fair_turns({u: len(q) for u, q in queues.items()}):
+        out.append(queues[u][position[u]])
+        position[u] += 1
     return out

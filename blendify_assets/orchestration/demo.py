@@ -129,7 +129,7 @@ def _overlap(engine: Engine, report: DemoReport, progress: Progress) -> None:
 
 def _blends(engine: Engine, users: Sequence[DemoUser], report: DemoReport, progress: Progress) -> None:
     try:
-        from ..blends_service import create_blend, generate_blend_tracks, latest_generation
+        from ..blends_service import create_and_generate, latest_generation
     except ImportError:
         report.blend_note = "blends: not available (blends_service is not in this build yet)"
         return
@@ -142,10 +142,10 @@ def _blends(engine: Engine, users: Sequence[DemoUser], report: DemoReport, progr
     for algorithm in BLEND_ALGORITHMS:
         weights = [float(len(members) - i) for i in range(len(members))] if algorithm == "weighted" else None
         name = f"Demo {algorithm} blend ({stamp})"  # a second demo adds new blends beside the old ones
-        blend_id = create_blend(engine, name, members, algorithm, weights=weights, size=30,
-                                description="Built by `blendify demo`", creator_email=members[0])  # fmt: skip
-        result = generate_blend_tracks(engine, blend_id)
-        report.blends.append((str(blend_id), name, result.tracks))
+        # One transaction with its first generation, so `dev --demo`'s sensor does not generate it again.
+        result = create_and_generate(engine, name, members, algorithm, weights=weights, size=30,
+                                     description="Built by `blendify demo`", creator_email=members[0])  # fmt: skip
+        report.blends.append((str(result.blend_id), name, result.tracks))
         progress.advance(task)
     first = latest_generation(engine, report.blends[0][0])
     report.preview = [

@@ -150,3 +150,26 @@ def test_automation_refreshes_after_a_sync_once_per_tick(instance: dg.DagsterIns
     assert r.get_requested_partitions(BLEND_TRACKS) == {"b1", "b2"}, "every blend, in one request"
     r = evaluate(start + timedelta(hours=6, minutes=10), r.cursor)
     assert r.total_requested == 0, "handled: not again until the next tick and another sync"
+
+
+def test_a_blend_created_from_the_command_line_is_generated_once(
+    blendify_env, engine: Engine, world: World, instance: dg.DagsterInstance
+) -> None:
+    """Issue 10 (9): `blends create` generates it; the sensor only registers it for refreshes."""
+    from click.testing import CliRunner
+
+    from blendify_assets.cli import main
+
+    created = CliRunner().invoke(main, ["blends", "create", "Once", "--users", "alice@example.com,bob@example.com",
+                                        "--algorithm", "balanced", "--size", "6"], catch_exceptions=False)  # fmt: skip
+    assert created.exit_code == 0, created.output
+    blend_id = created.output.splitlines()[0]
+    bare = str(create_blend(engine, "Bare", ["carol@example.com", "dave@example.com"], "balanced"))
+
+    context = dg.build_sensor_context(instance=instance, cursor=None, resources=RESOURCES)
+    result = new_blends_sensor(context)
+    assert [r.partition_key for r in result.run_requests] == [bare], "only the blend without tracks runs"
+    added = [k for request in result.dynamic_partitions_requests for k in request.partition_keys]
+    assert sorted(added) == sorted([blend_id, bare]), "both are refreshed daily from now on"
+    generations = "SELECT count(DISTINCT created_at) FROM blend_tracks WHERE blend_id = :b"
+    assert count(engine, generations, b=blend_id) == 1

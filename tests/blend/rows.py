@@ -5,6 +5,8 @@ from __future__ import annotations
 from blendify_assets.blend import MemberTaste, build_member_taste
 
 RANGES = ("short_term", "medium_term", "long_term")
+FETCHED = "2026-03-01T00:00:00"
+"""When the rows' snapshot was taken: the members' "now", from which ages are measured."""
 
 
 def track(
@@ -26,6 +28,7 @@ def track(
         "album_art_url": f"https://img.example/{track_id}.jpg",
         "duration_ms": duration_ms,
         "isrc": isrc,
+        "fetched_at": FETCHED,
     }
 
 
@@ -33,12 +36,12 @@ def top(t: dict[str, object], rank: int, time_range: str = "short_term") -> dict
     return {**t, "time_range": time_range, "rank": rank}
 
 
-def saved(t: dict[str, object]) -> dict[str, object]:
-    return {**t, "saved_at": "2026-01-01T00:00:00"}
+def saved(t: dict[str, object], at: str = "2026-01-01T00:00:00") -> dict[str, object]:
+    return {**t, "saved_at": at}
 
 
-def played(t: dict[str, object], times: int = 1) -> list[dict[str, object]]:
-    return [{**t, "played_at": f"2026-02-01T00:{i:02d}:00"} for i in range(times)]
+def played(t: dict[str, object], times: int = 1, day: str = "2026-02-01") -> list[dict[str, object]]:
+    return [{**t, "played_at": f"{day}T00:{i:02d}:00"} for i in range(times)]
 
 
 def artist(name: str, rank: int, genres: list[str], time_range: str = "short_term") -> dict[str, object]:

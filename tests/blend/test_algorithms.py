@@ -8,9 +8,16 @@ from collections import Counter
 
 import pytest
 
-from blendify_assets.blend import balanced, build_member_taste, discovery, generate_blend, weighted
+from blendify_assets.blend import (
+    MemberTaste,
+    balanced,
+    build_member_taste,
+    discovery,
+    generate_blend,
+    weighted,
+)
 from blendify_assets.blend.normalize import primary_artist_key
-from tests.blend.rows import artist, catalogue, library, saved, top, track
+from tests.blend.rows import artist, catalogue, library, played, saved, top, track
 
 BLEND_TRACK_COLUMNS = {
     "track_id",
@@ -186,7 +193,121 @@ def test_picks_map_onto_blend_tracks_rows_and_serialise() -> None:
         for p in picks:
             row = p.to_row()
             assert set(row) == BLEND_TRACK_COLUMNS
-            assert 0.0 <= row["similarity_score"] <= 1.0  # type: ignore[operator]
+            assert 0.0 <= row["similarity_score"] <= 100.0  # type: ignore[operator]
             assert row["source_provider"] in {"spotify", "apple"}
             assert p.blend_metadata["reason"]
             json.dumps(row)
+
+
+def test_reasons_speak_plainly() -> None:
+    """Issue 10 (8): no internal rank beside the real one, time ranges in words, dates for likes."""
+    favourite = track("c-fav", "Sixteen", "Cleo Artist")
+    heavy = [track(f"c{i}", f"Heavy {i}", f"Heavy Artist {i}") for i in range(40)]
+    cleo = build_member_taste(
+        "cleo",
+        {
+            "top_tracks": [top(favourite, 16)],
+            "recently_played": [p for t in heavy for p in played(t, 10, "2026-02-27")],
+        },
+    )
+    replay = track("b-replay", "Replay Song", "Bob Artist", provider="apple")
+    liked = track("b-liked", "Liked Song", "Bob Other")
+    bob = build_member_taste(
+        "bob",
+        {"top_tracks": [top(replay, 3, "long_term")], "saved_tracks": [saved(liked, "2026-01-12T10:00:00")]},
+    )
+    picks = balanced([cleo, bob], size=84)
+    reasons = {p.track.track_name: str(p.blend_metadata["reason"]) for p in picks}
+    assert reasons["Sixteen"] == "cleo's pick: top #16 this month", "her #41 by relevance is not shown"
+    assert reasons["Heavy 0"] == "cleo's pick: played 10 times (last on 27 Feb 2026)"
+    assert reasons["Replay Song"] == "bob's pick: #3 in their Apple Music Replay"
+    assert reasons["Liked Song"] == "bob's pick: liked on 12 Jan 2026"
+    assert not any("term" in r for r in reasons.values())
+
+    shared = track("s1", "Together", "Both", isrc="GBAAA0000001")
+    alice = build_member_taste("alice", {"top_tracks": [top(shared, 2, "medium_term")]})
+    carl = build_member_taste("carl", {"top_tracks": [top(shared, 7, "long_term")]})
+    (pick,) = balanced([alice, carl], size=1)
+    assert pick.blend_metadata["reason"] == (
+        "shared by alice and carl: alice: top #2 in the last six months; carl: top #7 of all time"
+    )
+
+
+def test_discovery_reasons_name_who_a_track_is_new_to() -> None:
+    deep_cut = track("x-deep", "Deep Cut", "Xavier")
+    alice = build_member_taste(
+        "alice",
+        {
+            "top_tracks": [top(t, i + 1) for i, t in enumerate(catalogue("a", 3))],
+            "saved_tracks": [saved(deep_cut)],
+        },
+    )
+    bob = build_member_taste("bob", {"top_artists": [artist("Xavier", 1, ["dream pop"])]})
+    carol = build_member_taste("carol", {"top_artists": [artist("Xavier", 3, ["dream pop"])]})
+    dave = build_member_taste("dave", {"top_artists": [artist("Yann", 3, ["dream pop"])]})
+    picks = discovery([alice, bob, carol], size=10, head=0)
+    deep = next(p for p in picks if p.track.track_name == "Deep Cut")
+    assert (
+        deep.blend_metadata["reason"]
+        == "new to bob and carol, who both like Xavier; from alice: liked on 1 Jan 2026"
+    )
+    picks = discovery([alice, bob, carol, dave], size=10, head=0)
+    deep = next(p for p in picks if p.track.track_name == "Deep Cut")
+    assert str(deep.blend_metadata["reason"]).startswith(
+        "new to bob, carol and dave; bob and carol like Xavier;"
+    )
+
+
+def test_similarity_score_reads_as_how_much_it_is_theirs() -> None:
+    """Issue 10 (8): 0-100, where 100 is a member's top track now; not ~0.10 on every track."""
+    members = [library(f"m{i}", catalogue(f"m{i}x", 10)) for i in range(10)]
+    picks = balanced(members, size=20)
+    by_member = {}
+    for p in picks:
+        by_member.setdefault(p.source_user_id, []).append(p)
+    for user, mine in by_member.items():
+        scores = sorted((p.similarity_score for p in mine), reverse=True)
+        assert scores[0] == 100.0, f"{user}'s favourite scores 100"
+        assert 90 <= scores[1] < 100, "their second favourite a little less"
+
+
+def test_neighbouring_tracks_flow_without_changing_whose_turn_it_is() -> None:
+    """Issue 10 (10): each member's jazz and metal alternate by relevance; the blend groups them."""
+
+    def member(user: str, first: str) -> MemberTaste:
+        genres = ["jazz", "metal"] if first == "jazz" else ["metal", "jazz"]
+        songs = [
+            track(f"{user}{i}", f"{user} {genres[i % 2]} {i}", f"{user} {genres[i % 2]} artist {i}")
+            for i in range(4)
+        ]
+        return build_member_taste(
+            user,
+            {
+                "top_tracks": [top(t, i + 1) for i, t in enumerate(songs)],
+                "top_artists": [
+                    artist(str(t["artist_name"]), i + 1, [genres[i % 2]]) for i, t in enumerate(songs)
+                ],
+            },
+        )
+
+    picks = balanced([member("ann", "jazz"), member("ben", "metal")], size=8)
+    genres = ["jazz" if "jazz" in p.track.track_name else "metal" for p in picks]
+    changes = sum(a != b for a, b in itertools.pairwise(genres))
+    assert changes == 1, f"the blend should switch genre once, not {changes} times: {genres}"
+    assert [p.source_user_id for p in picks] == ["ann", "ben"] * 4, "turns still alternate"
+    assert Counter(p.source_user_id for p in picks) == {"ann": 4, "ben": 4}
+
+
+def test_one_artists_tracks_are_spread_out_not_bunched() -> None:
+    """Issue 10 (10): the same artist twice in a row only when nothing else is left."""
+    songs = [
+        track("q1", "Queen One", "Queen", isrc="GBAAA0000011"),
+        track("q2", "Queen Two", "Queen", isrc="GBAAA0000012"),
+        track("m1", "Muse One", "Muse", isrc="GBAAA0000013"),
+        track("m2", "Muse Two", "Muse", isrc="GBAAA0000014"),
+    ]
+    alice = library("alice", songs, provider="apple")  # Apple Music: no genres to go by
+    bob = library("bob", songs, provider="apple")
+    picks = balanced([alice, bob], size=4)
+    artists = [p.track.artist_name for p in picks]
+    assert all(a != b for a, b in itertools.pairwise(artists)), artists

@@ -140,3 +140,50 @@ def test_normalisers() -> None:
     assert title_key("Song - Live") != title_key("Song")
     assert primary_artist_key("Calvin Harris & Dua Lipa") == primary_artist_key("Calvin Harris, Dua Lipa")
     assert primary_artist_key("Beyoncé") == primary_artist_key("Beyonce")
+
+
+def test_parts_numbered_in_roman_numerals_or_words_stay_apart() -> None:
+    """Issue 10 (4): "Part I" and "Part II" are two recordings, however the number is spelt."""
+    one = info(track_id="s1", track_name="Another Brick in the Wall, Part I", artist_name="Pink Floyd",
+               duration_ms=190_000)  # fmt: skip
+    two = info(provider="apple", track_id="a2", track_name="Another Brick in the Wall, Part II",
+               artist_name="Pink Floyd", duration_ms=190_500)  # fmt: skip
+    assert match_tracks(one, two) is None
+    index = build_identity([one, two])
+    assert index.cluster(one.key) != index.cluster(two.key), "two parts became one recording"
+    for a, b in [
+        ("Suite, Part One", "Suite, Part Two"),
+        ("Concerto: First Movement", "Concerto: Second Movement"),
+        ("Concerto: 1st Movement", "Concerto: 2nd Movement"),
+        ("Rocky III Theme", "Rocky IV Theme"),
+        ("Saga, Vol. I", "Saga, Vol. V"),
+    ]:
+        x = info(track_id="s1", track_name=a, artist_name="Band")
+        y = info(provider="apple", track_id="a1", track_name=b, artist_name="Band")
+        assert match_tracks(x, y) is None, (a, b)
+    # The same part spelt two ways is still one recording.
+    same = info(provider="apple", track_id="a3", track_name="Another Brick in the Wall, Pt. 2",
+                artist_name="Pink Floyd", duration_ms=190_200)  # fmt: skip
+    assert match_tracks(two, same) is not None
+    pronoun = info(track_id="s4", track_name="I Will Always Love You", artist_name="Whitney Houston")
+    pronoun_apple = info(provider="apple", track_id="a4", track_name="I Will Always Love You",
+                         artist_name="Whitney Houston")  # fmt: skip
+    assert match_tracks(pronoun, pronoun_apple) is not None, "a lone 'I' is a word, not a number"
+
+
+def test_accents_fold_on_latin_letters_only() -> None:
+    """Issue 10 (5): marks that change a letter in other scripts keep titles apart."""
+    for a, b in [
+        ("カゲ", "カケ"),  # Japanese: the voicing mark makes another syllable
+        ("ไก่", "ไก้"),  # Thai: two tone marks, two words
+        ("ไก่", "ไก"),
+        ("सत्य", "सतय"),  # Devanagari: the virama joins the consonants
+        ("Йога", "Иога"),  # Cyrillic short i is its own letter
+    ]:
+        assert title_key(a) != title_key(b), (a, b)
+        x = info(track_id="s1", track_name=a, artist_name="Artist")
+        y = info(provider="apple", track_id="a1", track_name=b, artist_name="Artist")
+        assert match_tracks(x, y) is None, (a, b)
+    assert title_key("Pokémon Théme") == title_key("Pokemon Theme")
+    assert title_key("Tiến Lên") == title_key("Tien Len")
+    assert title_key("カゲ") == title_key("ｶｹﾞ"), "half-width katakana is the same word"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from blendify_assets.blend import build_member_taste
+from blendify_assets.blend import balanced, build_member_taste
+from blendify_assets.blend.group import build_group
 from blendify_assets.blend.model import track_points
 from tests.blend.rows import artist, played, saved, top, track
 
@@ -55,3 +56,59 @@ def test_artist_and_genre_weights_come_from_top_artists_follows_and_tracks() -> 
 def test_unknown_source_names_are_rejected() -> None:
     with pytest.raises(ValueError, match="unknown taste sources"):
         build_member_taste("u1", {"top_track": []})
+
+
+def _cleo() -> dict[str, list[dict[str, object]]]:
+    """This month's top 20 (never liked) and 30 songs liked in 2022 that she no longer plays."""
+    now = [track(f"z{i:02d}", f"Now {i}", f"Current Artist {i}") for i in range(20)]
+    old = [track(f"a{i:02d}", f"Old {i}", f"Old Artist {i}") for i in range(30)]
+    return {
+        "top_tracks": [top(t, i + 1) for i, t in enumerate(now)],
+        "saved_tracks": [saved(t, f"2022-05-{1 + i % 28:02d}T00:00:00") for i, t in enumerate(old)],
+    }
+
+
+def test_what_a_member_plays_now_outranks_old_likes() -> None:
+    """Issue 10 (7): a current top 20 beats songs liked years ago; a fresh like beats an old one."""
+    cleo = build_member_taste("cleo", _cleo())
+    best = sorted(cleo.points, key=lambda k: -cleo.points[k])
+    assert [cleo.tracks[k].track_name for k in best[:20]] == [f"Now {i}" for i in range(20)]
+    fresh = build_member_taste(
+        "u1",
+        {"saved_tracks": [saved(track("t1", "Old Like", "A"), "2024-03-01T00:00:00"),
+                          saved(track("t2", "New Like", "B"), "2026-02-25T00:00:00")]},
+    )  # fmt: skip
+    assert fresh.points[("spotify", "t2")] > fresh.points[("spotify", "t1")]
+    plays = build_member_taste(
+        "u2",
+        {"recently_played": [*played(track("t1", "Last Year", "A"), 5, "2025-03-01"),
+                             *played(track("t2", "This Week", "B"), 2, "2026-02-27")]},
+    )  # fmt: skip
+    assert plays.points[("spotify", "t2")] > plays.points[("spotify", "t1")], "recent plays weigh more"
+
+
+def test_a_blend_gives_a_member_their_current_favourites() -> None:
+    cleo = build_member_taste("cleo", _cleo())
+    bob = build_member_taste("bob", {"top_tracks": [top(track(f"b{i}", f"Bob {i}", f"Bob Artist {i}"), i + 1)
+                                                    for i in range(20)]})  # fmt: skip
+    picks = balanced([cleo, bob], size=20)
+    mine = sorted(p.track.track_name for p in picks if p.source_user_id == "cleo")
+    assert mine == sorted(f"Now {i}" for i in range(10)), "her top 10 this month, not 2022's likes"
+
+
+def test_ties_go_to_the_latest_play_then_to_the_title_not_to_ids() -> None:
+    # Both are played more than the cap counts, so only when they were played tells them apart.
+    taste = build_member_taste(
+        "u1",
+        {"recently_played": [*played(track("a1", "Earlier", "A"), 20, "2026-02-26"),
+                             *played(track("z9", "Later", "B"), 20, "2026-02-27")]},
+    )  # fmt: skip
+    group = build_group([taste, build_member_taste("u2", {})])
+    assert [group.holdings[c]["u1"].info.track_name for c in group.ranked["u1"]] == ["Later", "Earlier"]
+    # Undated library songs with nothing else to tell them apart: alphabetical, as a listener sorts.
+    library_only = build_member_taste(
+        "u1", {"saved_tracks": [{**track("a1", "Zulu", "Zed"), "saved_at": None},
+                                {**track("z9", "Alpha", "Abe"), "saved_at": None}]}
+    )  # fmt: skip
+    group = build_group([library_only, build_member_taste("u2", {})])
+    assert [group.holdings[c]["u1"].info.track_name for c in group.ranked["u1"]] == ["Alpha", "Zulu"]

@@ -8,7 +8,13 @@ import random
 
 import pytest
 
-from blendify_assets.blend import build_member_taste, pair_overlap, top_k_similar, top_k_taste_matches
+from blendify_assets.blend import (
+    MemberTaste,
+    build_member_taste,
+    pair_overlap,
+    top_k_similar,
+    top_k_taste_matches,
+)
 from blendify_assets.blend.model import with_user_id
 from tests.blend.rows import artist, catalogue, library, top, track
 
@@ -94,5 +100,49 @@ def test_top_k_taste_matches_agree_with_pair_overlap() -> None:
     top = top_k_taste_matches(members, k=2)
     for m in members:
         for other, score in top[m.user_id]:
+            partner = next(x for x in members if x.user_id == other)
+            assert score == pytest.approx(pair_overlap(m, partner).score, abs=0.11)
+
+
+def _same_music(user: str, provider: str, *, genres: bool) -> MemberTaste:
+    """A library of five songs and two followed artists; Apple library artists carry no genres."""
+    songs = [
+        {**track(f"{provider}-{i}", f"Song {i}", "The Weeknd" if i < 3 else "Queen",
+                 provider=provider, isrc=f"USUG1190420{i}"), "saved_at": None}
+        for i in range(5)
+    ]  # fmt: skip
+    follows = [
+        {"artist_name": "The Weeknd", "genres": ["pop"] if genres else None},
+        {"artist_name": "Queen", "genres": ["rock"] if genres else None},
+    ]
+    return build_member_taste(user, {"saved_tracks": songs, "followed_artists": follows})
+
+
+def test_a_member_without_genres_is_not_penalised_in_a_pair() -> None:
+    """Issue 10 (6): a Spotify and an Apple Music member with the same songs and artists match 100."""
+    spotify = _same_music("sam", "spotify", genres=True)
+    apple = _same_music("ann", "apple", genres=False)
+    assert not apple.genres and spotify.genres
+    result = pair_overlap(spotify, apple)
+    assert result.score == 100.0
+    assert result.components["genres"]["max_points"] == 0, "the pair has no genre component"
+    parts = sum(c["points"] for c in result.components.values())
+    assert parts == pytest.approx(100.0, abs=0.1)
+    top = top_k_taste_matches([spotify, apple], k=1)
+    assert top == {"ann": [("sam", 100.0)], "sam": [("ann", 100.0)]}
+
+
+def test_top_k_agrees_with_pair_overlap_when_some_members_lack_a_component() -> None:
+    pool = catalogue("p", 30, artists=6)
+    rng = random.Random(9)
+    members = []
+    for i in range(8):
+        rows = {"top_tracks": [top(t, j + 1) for j, t in enumerate(rng.sample(pool, 12))]}
+        if i % 2:  # half of them with genre data
+            rows["top_artists"] = [artist(f"p Artist {j}", j + 1, [f"g{j % 3}"]) for j in range(4)]
+        members.append(build_member_taste(f"m{i}", rows))
+    best = top_k_taste_matches(members, k=3)
+    for m in members:
+        for other, score in best[m.user_id]:
             partner = next(x for x in members if x.user_id == other)
             assert score == pytest.approx(pair_overlap(m, partner).score, abs=0.11)

@@ -9,7 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from blendify_assets.blend import ALGORITHMS, MemberTaste, build_identity, build_member_taste, generate_blend
+from blendify_assets.blend.group import build_group
 from blendify_assets.blend.normalize import primary_artist_key
+from blendify_assets.blend.order import Flow, flow_order, total_closeness
+from blendify_assets.blend.selection import fair_turns, interleave
 from tests.blend.rows import RANGES, track
 
 # A small shared pool so members overlap, artists collide and copies exist on both providers.
@@ -73,7 +76,7 @@ def test_no_duplicates_artist_cap_and_size_bound(data, cfg, algo) -> None:
     holders = {m.user_id: m for m in members}
     for p in picks:
         assert p.track.key in holders[p.source_user_id].tracks, "attributed to a member who lacks it"
-        assert 0.0 <= p.similarity_score <= 1.0
+        assert 0.0 <= p.similarity_score <= 100.0
 
 
 @relaxed
@@ -133,3 +136,39 @@ def test_membership_bounds_inclusive(n: int) -> None:
     members = _members([[(i, "spotify", 0)] for i in range(n)])
     for algo in ALGORITHMS:
         generate_blend(algo, members)
+
+
+@relaxed
+@given(groups, config, algorithm)
+def test_order_keeps_shared_first_and_fair_turns(data, cfg, algo) -> None:
+    """Ordering for flow never changes whose turn it is, and shared tracks still lead."""
+    members = _members(data)
+    picks = generate_blend(algo, members, weights=_weights(members), config=cfg)
+    shared_by = [int(p.blend_metadata["shared_by"]) for p in picks]  # type: ignore[call-overload]
+    n_shared = sum(1 for s in shared_by if s > 1)
+    assert all(s > 1 for s in shared_by[:n_shared]), "every shared track comes before the others"
+    assert shared_by[:n_shared] == sorted(shared_by[:n_shared], reverse=True), "most holders first"
+    rest = [p.source_user_id for p in picks[n_shared:]]
+    assert rest == fair_turns(Counter(rest)), "the members' turns are the fair schedule"
+
+
+@relaxed
+@given(groups, st.integers(1, 8))
+def test_flow_is_never_worse_than_the_plain_order(data, per_member) -> None:
+    members = _members(data)
+    group = build_group(members)
+    turns = {
+        u: [c for c in ranked if len(group.holdings[c]) == 1][:per_member]
+        for u, ranked in group.ranked.items()
+    }
+    tiers = [[c for c, hs in sorted(group.holdings.items()) if len(hs) > 1][:per_member]]
+    owner = {c: next(iter(group.holdings[c])) for c in group.holdings}
+    flow = Flow(group)
+
+    def info(c: str):
+        return group.holdings[c][owner[c]].info
+
+    ordered = flow_order(flow, tiers, turns, track=info, strength=lambda c: 0.5)
+    plain = [*tiers[0], *interleave(turns)]
+    assert sorted(ordered) == sorted(plain), "nothing added or dropped"
+    assert total_closeness(flow, ordered, info) >= total_closeness(flow, plain, info) - 1e-9

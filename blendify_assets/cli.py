@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -13,11 +14,33 @@ import sqlalchemy as sa
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .errors import BlendifyError
 
+# C0 and C1 control characters (ESC starts terminal escape sequences) and the bidi overrides that
+# reorder what a terminal shows. Line breaks survive in messages, never inside a table cell.
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_BREAKS = re.compile("[\t\n\r]")
+
+
+def printable(value: object, *, one_line: bool = False) -> str:
+    """`value` as text a terminal only displays: control characters removed (a cell or an error
+    line also loses its line breaks, which become spaces)."""
+    text = _BREAKS.sub(" ", str(value)) if one_line else str(value)
+    return _CONTROL.sub("", text)
+
+
+class TextConsole(Console):
+    """A console for data: strings print as text (never rich markup or emoji codes), with control
+    characters stripped, so a name like "[/oops]" or an escape sequence from a provider is inert."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
 # Pipes and CI logs get wide tables rather than wrapped cells.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+out = TextConsole(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else 200)
 
 
 class App:
@@ -58,19 +81,27 @@ class BlendifyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BlendifyError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(printable(exc, one_line=True)) from None
         except sa.exc.OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-            raise click.ClickException(f"database error: {reason}") from None
+            raise click.ClickException(f"database error: {printable(reason, one_line=True)}") from None
 
 
 pass_app = click.make_pass_decorator(App, ensure=True)
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
-    table = Table(*columns, box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
+    """Every header, title and cell is plain text (names come from people and providers)."""
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        title=Text(printable(title, one_line=True)) if title else None,
+        title_justify="left",
+        pad_edge=False,
+    )
+    for column in columns:
+        table.add_column(Text(printable(column, one_line=True)))
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(Text("" if v is None else printable(v, one_line=True)) for v in row))
     out.print(table)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import click
+from rich.text import Text
 
-from ..cli import App, out, pass_app, print_table
+from ..cli import App, out, pass_app, print_table, printable
 from ..errors import BlendifyError
 
 DEV_DEMO_USERS = 6
@@ -81,9 +82,9 @@ def demo(users: int, seed: int, profile: str | None) -> None:
     report = run_demo(users, out, seed=seed, profile_mix=profile)
     out.print()
     for provider, (ok, total) in report.synced.items():
-        out.print(f"[bold]{provider}[/]: {ok} of {total} users synced")
+        out.print(Text.assemble((provider, "bold"), f": {ok} of {total} users synced"))
     for provider, reason in report.not_synced.items():
-        out.print(f"[bold]{provider}[/]: not synced ({reason})")
+        out.print(Text.assemble((provider, "bold"), f": not synced ({printable(reason)})"))
     print_table(["table", "rows"], sorted(report.rows.items()), title="Warehouse")
     if report.overlap:
         out.print(report.overlap)

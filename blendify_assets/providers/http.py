@@ -9,12 +9,14 @@ the timings live in `RetryPolicy` so tests can shrink them to milliseconds.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -34,6 +36,28 @@ from blendify_assets.providers.base import (
 log = logging.getLogger(__name__)
 
 Params = Mapping[str, str | int | float | None]
+
+
+@dataclass
+class RequestTally:
+    """Requests sent by one piece of work, whichever `FetchStats` they were counted in."""
+
+    requests: int = 0
+
+
+_TALLY: contextvars.ContextVar[RequestTally | None] = contextvars.ContextVar("request_tally", default=None)
+
+
+@contextmanager
+def tally_requests() -> Iterator[RequestTally]:
+    """Count every request sent in this context (and the tasks it starts), so a check that fails,
+    and so never returns its stats, can still say how many requests it cost."""
+    tally = RequestTally()
+    token = _TALLY.set(tally)
+    try:
+        yield tally
+    finally:
+        _TALLY.reset(token)
 
 
 class ClientError(ProviderError):
@@ -361,6 +385,9 @@ class HttpClient:
         """One HTTP exchange inside the concurrency bound; network failures become retry signals."""
         async with self._semaphore:
             stats.requests += 1
+            tally = _TALLY.get()
+            if tally is not None:
+                tally.requests += 1
             try:
                 return await self._client.request(method, url, params=params, data=data, headers=headers)
             except httpx.TimeoutException as exc:

@@ -57,3 +57,16 @@ def test_definitions_validate_from_the_workspace(tmp_path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "All code locations passed validation" in result.stderr + result.stdout
+
+
+def test_dagster_yaml_keeps_an_external_password_in_the_environment(blendify_env, monkeypatch) -> None:
+    """dagster.yaml (read by every Dagster process) references the password; it never holds it."""
+    url = sa.engine.make_url(blendify_env["BLENDIFY_DATABASE_URL"]).set(password="s3cret-pw")  # trust auth
+    monkeypatch.setenv("BLENDIFY_DATABASE_URL", url.render_as_string(hide_password=False))
+    settings = load_settings()
+    home = write_dagster_home(settings)
+    text = (home / "dagster.yaml").read_text()
+    assert "s3cret-pw" not in text and "env:" in text
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert instance.get_runs_count() >= 0  # the storage connects with the password from the environment

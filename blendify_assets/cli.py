@@ -82,12 +82,20 @@ class BlendifyGroup(click.Group):
             return super().invoke(ctx)
         except BlendifyError as exc:
             raise click.ClickException(printable(exc, one_line=True)) from None
-        except sa.exc.OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
+        except sa.exc.DBAPIError as exc:  # unreachable server, a value out of range, ...
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
             raise click.ClickException(f"database error: {printable(reason, one_line=True)}") from None
 
 
 pass_app = click.make_pass_decorator(App, ensure=True)
+
+
+def read_text(stream: Any, what: str) -> str:
+    """All of a binary stream as UTF-8 text; anything else is bad input, said in one line."""
+    try:
+        return stream.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise BlendifyError(f"{what}: the input is not UTF-8 text") from None
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
@@ -192,7 +200,7 @@ def users_add(app: App, email: str, display_name: str | None, password_stdin: bo
     from .db.accounts import add_user, normalise_email
 
     normalise_email(email)  # fail on a bad address before reading stdin or touching the database
-    password = sys.stdin.read().rstrip("\r\n") if password_stdin else None
+    password = read_text(sys.stdin.buffer, "--password-stdin").rstrip("\r\n") if password_stdin else None
     if password_stdin and not password:
         raise BlendifyError("--password-stdin: standard input was empty")
     click.echo(add_user(app.engine, email, display_name, password))
@@ -225,7 +233,7 @@ def connections() -> None:
 @click.option(
     "--tokens-json",
     required=True,
-    type=click.File("r"),
+    type=click.File("rb"),
     help="'-' for standard input: {access_token, refresh_token?, expires_in?, provider_user_id?}.",
 )
 @pass_app
@@ -235,7 +243,7 @@ def connections_add(app: App, email: str, provider: str, tokens_json: Any) -> No
 
     check_provider(provider)
     normalise_email(email)
-    payload = TokenPayload.parse(tokens_json.read())
+    payload = TokenPayload.parse(read_text(tokens_json, "--tokens-json"))
     connection_id, created = upsert_connection(app.engine, app.vault, email, provider, payload)
     verb = "connected" if created else "re-authorised"
     out.print(f"{verb} {provider} for {email.strip().lower()} (connection {connection_id})")
@@ -334,6 +342,24 @@ def connect_spotify(app: App, email: str, no_browser: bool, timeout: int) -> Non
 # --- sync -------------------------------------------------------------------------------------------------
 
 
+def check_provider_settings(settings: Any, provider: Any) -> None:
+    """Stop before any run when the provider's settings are missing or wrong (otherwise every
+    endpoint fails alike); with no credentials at all, say how to use the local simulator."""
+    from .errors import SettingsError
+
+    try:
+        provider.check_settings(settings)
+    except SettingsError as exc:
+        if provider.has_credentials(settings):
+            raise
+        hint = (
+            f"to try Blendify without a {provider.name} account, point it at the local simulator: while "
+            f"`blendify dev --demo` runs, `set -a; . {settings.simulator_env_file}; set +a` loads its "
+            "settings (`blendify simulator serve` prints them too)"
+        )
+        raise SettingsError(f"{exc}; {hint}") from None
+
+
 @main.command()
 @click.option("--user", "email", required=True, help="The user's email.")
 @click.option("--provider", help="Only this provider: spotify or apple.")
@@ -369,6 +395,7 @@ def sync(app: App, email: str, provider: str | None, endpoint: str | None) -> No
             raise click.UsageError(
                 f"unknown {name} endpoint {endpoint!r}: choose one of {', '.join(available[name].endpoints)}"
             )
+        check_provider_settings(app.settings, available[name])
     instance = dagster_instance(app.settings)
     run_ids = []
     for name in chosen:

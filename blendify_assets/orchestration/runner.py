@@ -19,6 +19,14 @@ USERS_PER_RUN = 250
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
+def console_logs() -> dict:
+    """Run config for command-line runs: Dagster's console log only with `-v` (the root logger at
+    INFO). Otherwise a failed step would print its stack trace; the command prints a summary, and
+    the full events stay in the instance for `blendify dev`."""
+    level = "INFO" if logging.getLogger().getEffectiveLevel() <= logging.INFO else "CRITICAL"
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
+
+
 def dagster_instance(settings: Settings) -> dg.DagsterInstance:
     """The instance `blendify dev` uses: runs, events and schedules in Postgres."""
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -72,7 +80,7 @@ def run_sync_in_process(
         results.append(
             job.execute_in_process(
                 instance=instance,
-                run_config=QUIET_LOGS,
+                run_config=console_logs(),
                 tags=range_tags(batch) | {"blendify/trigger": "cli"},
                 asset_selection=selection,
                 raise_on_error=False,

@@ -400,8 +400,13 @@ def sync(app: App, email: str, provider: str | None, endpoint: str | None) -> No
     run_ids = []
     for name in chosen:
         endpoints = [endpoint] if endpoint else None
-        with out.status(f"syncing {name} for {email}…"):
-            results = run_sync_in_process(instance, defs, name, [user_id], endpoints)
+        with out.status(f"syncing {name} for {email}…") as status:
+
+            def waiting(message: str, name: str = name, status: Any = status) -> None:
+                click.echo(message, err=True)
+                status.update(f"syncing {name} for {email}: waiting for a pool slot (Ctrl-C stops)…")
+
+            results = run_sync_in_process(instance, defs, name, [user_id], endpoints, on_wait=waiting)
         run_ids += [r.run_id for r in results]
     rows, failed = sync_summary(engine, run_ids)
     print_table(["provider", "endpoint", "status", "requests", "rows appended", "changed", "error"], rows)

@@ -7,6 +7,7 @@ embedded default needs no second server and production needs no second credentia
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,13 @@ def instance_config(storage_url: str) -> dict:
             "runs": {"max_concurrent_runs": 4},
         },
         "run_retries": {"enabled": True, "max_retries": 1, "retry_on_asset_or_op_failure": False},
-        "run_monitoring": {"enabled": True, "start_timeout_seconds": 180},
+        # The daemon (under `blendify dev`) also frees slots a finished run still holds; runs of a
+        # killed command are reclaimed by the next command (orchestration/reclaim.py).
+        "run_monitoring": {
+            "enabled": True,
+            "start_timeout_seconds": 180,
+            "free_slots_after_run_end_seconds": 60,
+        },
         "telemetry": {"enabled": False},
     }
 
@@ -65,9 +72,12 @@ def write_dagster_home(settings: Settings) -> Path:
     password = make_url(storage_url).password
     if password:
         os.environ[PASSWORD_VARIABLE] = password
-    path = home / "dagster.yaml"
-    path.write_text(yaml.safe_dump(instance_config(storage_url), sort_keys=False))
-    path.chmod(0o600)
+    # Written beside and renamed into place: a command starting meanwhile reads the old file or the
+    # new one, never a half-written one (which Dagster would take for an empty, SQLite-backed home).
+    fd, temporary = tempfile.mkstemp(dir=home, prefix=".dagster.yaml.")  # mode 0600
+    with os.fdopen(fd, "w") as handle:
+        yaml.safe_dump(instance_config(storage_url), handle, sort_keys=False)
+    os.replace(temporary, home / "dagster.yaml")
     return home
 
 

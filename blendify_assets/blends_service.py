@@ -139,7 +139,9 @@ def _check_weights(algorithm: str, weights: Sequence[float] | None, members: int
         except (TypeError, ValueError):
             raise BlendifyError(f"a weight must be a number; got {w!r}") from None
         if not math.isfinite(value) or not MIN_WEIGHT <= value <= MAX_WEIGHT:
-            raise BlendifyError(f"weights must be numbers from {MIN_WEIGHT:g} to {MAX_WEIGHT:g}; got {w!r}")
+            raise BlendifyError(
+                f"weights must be positive numbers from {MIN_WEIGHT:g} to {MAX_WEIGHT:g}; got {w!r}"
+            )
         out.append(value)
     return out
 

@@ -28,6 +28,9 @@ from .db.accounts import normalise_email, utcnow
 from .errors import BlendifyError
 
 MAX_SIZE = 500
+# Weights are relative shares stored as `real`: this range keeps every ratio meaningful (up to 10^6)
+# and every value far from real's overflow and underflow.
+MIN_WEIGHT, MAX_WEIGHT = 0.001, 1000.0
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -192,8 +195,10 @@ def _check_weights(algorithm: str, weights: Sequence[float] | None, members: int
             value = float(w)
         except (TypeError, ValueError):
             raise BlendifyError(f"a weight must be a number; got {w!r}") from None
-        if not math.isfinite(value) or value <= 0:
-            raise BlendifyError(f"weights must be positive numbers; got {w!r}")
+        if not math.isfinite(value) or not MIN_WEIGHT <= value <= MAX_WEIGHT:
+            raise BlendifyError(
+                f"weights must be positive numbers from {MIN_WEIGHT:g} to {MAX_WEIGHT:g}; got {w!r}"
+            )
         out.append(value)
     return out
 

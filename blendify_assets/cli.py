@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -13,11 +14,33 @@ import sqlalchemy as sa
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .errors import BlendifyError
 
+# C0 and C1 control characters (ESC starts terminal escape sequences) and the bidi overrides that
+# reorder what a terminal shows. Line breaks survive in messages, never inside a table cell.
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_BREAKS = re.compile("[\t\n\r]")
+
+
+def printable(value: object, *, one_line: bool = False) -> str:
+    """`value` as text a terminal only displays: control characters removed (a cell or an error
+    line also loses its line breaks, which become spaces)."""
+    text = _BREAKS.sub(" ", str(value)) if one_line else str(value)
+    return _CONTROL.sub("", text)
+
+
+class TextConsole(Console):
+    """A console for data: strings print as text (never rich markup or emoji codes), with control
+    characters stripped, so a name like "[/oops]" or an escape sequence from a provider is inert."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
 # Pipes and CI logs get wide tables rather than wrapped cells.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+out = TextConsole(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else 200)
 
 
 class App:
@@ -58,19 +81,35 @@ class BlendifyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BlendifyError as exc:
-            raise click.ClickException(str(exc)) from None
-        except sa.exc.OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-            raise click.ClickException(f"database error: {reason}") from None
+            raise click.ClickException(printable(exc, one_line=True)) from None
+        except sa.exc.DBAPIError as exc:  # unreachable server, a value out of range, ...
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise click.ClickException(f"database error: {printable(reason, one_line=True)}") from None
 
 
 pass_app = click.make_pass_decorator(App, ensure=True)
 
 
+def read_text(stream: Any, what: str) -> str:
+    """All of a binary stream as UTF-8 text; anything else is bad input, said in one line."""
+    try:
+        return stream.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise BlendifyError(f"{what}: the input is not UTF-8 text") from None
+
+
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
-    table = Table(*columns, box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
+    """Every header, title and cell is plain text (names come from people and providers)."""
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        title=Text(printable(title, one_line=True)) if title else None,
+        title_justify="left",
+        pad_edge=False,
+    )
+    for column in columns:
+        table.add_column(Text(printable(column, one_line=True)))
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(Text("" if v is None else printable(v, one_line=True)) for v in row))
     out.print(table)
 
 
@@ -161,7 +200,7 @@ def users_add(app: App, email: str, display_name: str | None, password_stdin: bo
     from .db.accounts import add_user, normalise_email
 
     normalise_email(email)  # fail on a bad address before reading stdin or touching the database
-    password = sys.stdin.read().rstrip("\r\n") if password_stdin else None
+    password = read_text(sys.stdin.buffer, "--password-stdin").rstrip("\r\n") if password_stdin else None
     if password_stdin and not password:
         raise BlendifyError("--password-stdin: standard input was empty")
     click.echo(add_user(app.engine, email, display_name, password))
@@ -194,7 +233,7 @@ def connections() -> None:
 @click.option(
     "--tokens-json",
     required=True,
-    type=click.File("r"),
+    type=click.File("rb"),
     help="'-' for standard input: {access_token, refresh_token?, expires_in?, provider_user_id?}.",
 )
 @pass_app
@@ -204,7 +243,7 @@ def connections_add(app: App, email: str, provider: str, tokens_json: Any) -> No
 
     check_provider(provider)
     normalise_email(email)
-    payload = TokenPayload.parse(tokens_json.read())
+    payload = TokenPayload.parse(read_text(tokens_json, "--tokens-json"))
     connection_id, created = upsert_connection(app.engine, app.vault, email, provider, payload)
     verb = "connected" if created else "re-authorised"
     out.print(f"{verb} {provider} for {email.strip().lower()} (connection {connection_id})")
@@ -303,6 +342,24 @@ def connect_spotify(app: App, email: str, no_browser: bool, timeout: int) -> Non
 # --- sync -------------------------------------------------------------------------------------------------
 
 
+def check_provider_settings(settings: Any, provider: Any) -> None:
+    """Stop before any run when the provider's settings are missing or wrong (otherwise every
+    endpoint fails alike); with no credentials at all, say how to use the local simulator."""
+    from .errors import SettingsError
+
+    try:
+        provider.check_settings(settings)
+    except SettingsError as exc:
+        if provider.has_credentials(settings):
+            raise
+        hint = (
+            f"to try Blendify without a {provider.name} account, point it at the local simulator: while "
+            f"`blendify dev --demo` runs, `set -a; . {settings.simulator_env_file}; set +a` loads its "
+            "settings (`blendify simulator serve` prints them too)"
+        )
+        raise SettingsError(f"{exc}; {hint}") from None
+
+
 @main.command()
 @click.option("--user", "email", required=True, help="The user's email.")
 @click.option("--provider", help="Only this provider: spotify or apple.")
@@ -338,12 +395,18 @@ def sync(app: App, email: str, provider: str | None, endpoint: str | None) -> No
             raise click.UsageError(
                 f"unknown {name} endpoint {endpoint!r}: choose one of {', '.join(available[name].endpoints)}"
             )
+        check_provider_settings(app.settings, available[name])
     instance = dagster_instance(app.settings)
     run_ids = []
     for name in chosen:
         endpoints = [endpoint] if endpoint else None
-        with out.status(f"syncing {name} for {email}…"):
-            results = run_sync_in_process(instance, defs, name, [user_id], endpoints)
+        with out.status(f"syncing {name} for {email}…") as status:
+
+            def waiting(message: str, name: str = name, status: Any = status) -> None:
+                click.echo(message, err=True)
+                status.update(f"syncing {name} for {email}: waiting for a pool slot (Ctrl-C stops)…")
+
+            results = run_sync_in_process(instance, defs, name, [user_id], endpoints, on_wait=waiting)
         run_ids += [r.run_id for r in results]
     rows, failed = sync_summary(engine, run_ids)
     print_table(["provider", "endpoint", "status", "requests", "rows appended", "changed", "error"], rows)

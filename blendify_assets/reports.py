@@ -9,12 +9,16 @@ from sqlalchemy.engine import Engine
 
 
 def sync_summary(engine: Engine, run_ids: Sequence[str]) -> tuple[list[tuple], int]:
-    """One row per endpoint check in these runs, and how many failed."""
+    """One row per (provider, endpoint, user) checked in these runs, and how many failed. A step
+    Dagster retried logged each try; its outcome is the last try's, so a retry that succeeded
+    counts as a success (the failed try stays in sync_log)."""
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
-                "SELECT provider::text, endpoint, status, requests, rows_appended, changed, error "
-                "FROM sync_log WHERE run_id = ANY(:r) ORDER BY provider, id"
+                "SELECT provider, endpoint, status, requests, rows_appended, changed, error FROM ("
+                " SELECT DISTINCT ON (provider, endpoint, user_id) provider::text, endpoint, status, requests,"
+                " rows_appended, changed, error, id FROM sync_log WHERE run_id = ANY(:r)"
+                " ORDER BY provider, endpoint, user_id, id DESC) last_try ORDER BY provider, id"
             ),
             {"r": list(run_ids)},
         ).all()

@@ -47,6 +47,11 @@ class Settings:
     def local_key_file(self) -> Path:
         return self.home / "encryption.key"
 
+    @property
+    def simulator_env_file(self) -> Path:
+        """Provider settings pointing at the simulator `blendify dev --demo` runs (while it runs)."""
+        return self.home / "simulator" / "simulator.env"
+
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, "").strip() or default
@@ -68,7 +73,12 @@ def _database_url(env: Mapping[str, str]) -> str | None:
             "BLENDIFY_DATABASE_URL must be a postgresql:// or postgresql+psycopg:// URL "
             f"(got a {scheme or 'malformed'} URL)"
         )
-    if not urlsplit(value).netloc and "host=" not in value:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is the check (not a number, or out of range)
+    except ValueError as exc:  # the message never repeats the URL: it may hold a password
+        raise SettingsError(f"BLENDIFY_DATABASE_URL is malformed ({exc})") from None
+    if not parts.netloc and "host=" not in value:
         raise SettingsError("BLENDIFY_DATABASE_URL has no host")
     return value
 

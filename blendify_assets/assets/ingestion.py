@@ -33,6 +33,7 @@ def _metadata(outcome: UserSync) -> dict[str, dg.MetadataValue]:
         "skipped_items": dg.MetadataValue.int(
             stats.skipped_null + stats.skipped_malformed + stats.skipped_forbidden
         ),
+        "repaired_items": dg.MetadataValue.int(stats.repaired_items),
         "rate_limit_waits": dg.MetadataValue.int(stats.rate_limit_waits),
         "rate_limit_wait_seconds": dg.MetadataValue.float(round(stats.rate_limit_wait_seconds, 3)),
         "token_refreshes": dg.MetadataValue.int(stats.token_refreshes),

@@ -101,6 +101,9 @@ def list_users(engine: Engine) -> list[dict[str, Any]]:
 # --- connections -------------------------------------------------------------------------------------
 
 
+MAX_EXPIRES_IN = 10 * 365 * 24 * 3600  # no provider token lives longer; beyond it is a mistake
+
+
 @dataclass(frozen=True)
 class TokenPayload:
     """What `connections add --tokens-json -` accepts."""
@@ -134,9 +137,13 @@ class TokenPayload:
 
         expires_in = data.get("expires_in")
         if expires_in is not None and (
-            isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0
+            isinstance(expires_in, bool)
+            or not isinstance(expires_in, int)
+            or not 0 < expires_in <= MAX_EXPIRES_IN
         ):
-            raise BlendifyError("--tokens-json: expires_in must be a positive whole number of seconds")
+            raise BlendifyError(
+                f"--tokens-json: expires_in must be a whole number of seconds from 1 to {MAX_EXPIRES_IN} (ten years)"
+            )
         return cls(
             access_token=text_field("access_token", required=True) or "",
             refresh_token=text_field("refresh_token"),

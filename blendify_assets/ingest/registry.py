@@ -21,6 +21,9 @@ class Provider:
     endpoints: Mapping[str, EndpointSpec]
     open_http: Callable[[Settings], HttpClient]  # one per run: the provider-wide concurrency bound
     client: Callable[[Settings, HttpClient, TokenSource], AbstractAsyncContextManager[Any]]
+    # Raises SettingsError naming the variable, so a command can stop before any run starts.
+    check_settings: Callable[[Settings], object]
+    has_credentials: Callable[[Settings], bool]  # any of the provider's credentials set at all
 
 
 def spotify_app(settings: Settings, purpose: str = "sync Spotify"):  # -> SpotifyApp
@@ -55,6 +58,8 @@ def _spotify() -> Provider:
         endpoints=endpoints.ENDPOINTS,
         open_http=lambda settings: spotify_http(concurrency=8),
         client=client,
+        check_settings=spotify_app,
+        has_credentials=lambda settings: bool(settings.spotify_client_id),
     )
 
 

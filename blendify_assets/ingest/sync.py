@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from ..db.accounts import DatabaseTokenSource
 from ..errors import BlendifyError
 from ..providers.base import FetchStats, NeedsReauth, ProviderError
+from ..providers.http import tally_requests
 from ..security.vault import Vault
 from ..settings import Settings
 from .checks import run_checks
@@ -81,50 +82,53 @@ async def _sync_one(
 
     async def fail(status: str, message: str, retryable: bool) -> UserSync:
         outcome.status, outcome.error, outcome.retryable = status, message, retryable
+        outcome.stats.requests = tally.requests  # the fetch raised, so its own stats never came back
         await asyncio.to_thread(
             record_failure, ctx.engine, user_id=uid, provider=provider.name, endpoint=endpoint,
-            started_at=started_at, status=status, error=message, run_id=ctx.run_id,
+            started_at=started_at, status=status, error=message, stats=outcome.stats, run_id=ctx.run_id,
         )  # fmt: skip
         return outcome
 
-    async with semaphore:
-        try:
-            row = await asyncio.to_thread(_connection, ctx.engine, user_id, provider.name)
-            if row is None:
-                return await fail("skipped", f"user has no {provider.name} connection", False)
-            if row.status != "active":
-                why = f": {row.status_reason}" if row.status_reason else ""
-                return await fail(
-                    "needs_reauth", f"the {provider.name} connection needs re-authorisation{why}", False
+    # Counts this check's requests in its own task context (other users' checks count theirs).
+    with tally_requests() as tally:
+        async with semaphore:
+            try:
+                row = await asyncio.to_thread(_connection, ctx.engine, user_id, provider.name)
+                if row is None:
+                    return await fail("skipped", f"user has no {provider.name} connection", False)
+                if row.status != "active":
+                    why = f": {row.status_reason}" if row.status_reason else ""
+                    return await fail(
+                        "needs_reauth", f"the {provider.name} connection needs re-authorisation{why}", False
+                    )
+                tokens = DatabaseTokenSource(ctx.engine, ctx.vault, row.id)
+                state = await asyncio.to_thread(
+                    load_state, ctx.engine, table, user_id=uid, provider=provider.name, endpoint=endpoint
                 )
-            tokens = DatabaseTokenSource(ctx.engine, ctx.vault, row.id)
-            state = await asyncio.to_thread(
-                load_state, ctx.engine, table, user_id=uid, provider=provider.name, endpoint=endpoint
-            )
-            async with provider.client(ctx.settings, http, tokens) as client:
-                fetch = await spec.fetch(client, state)
-            if fetch.provider_user_id and fetch.provider_user_id != state.provider_user_id:
-                await asyncio.to_thread(tokens.set_provider_user_id, fetch.provider_user_id)
-            stored = await asyncio.to_thread(
-                store_fetch, ctx.engine, table, user_id=uid, provider=provider.name, fetch=fetch,
-                started_at=started_at, run_id=ctx.run_id,
-            )  # fmt: skip
-            outcome.rows_appended, outcome.changed = stored.rows_appended, stored.changed
-            outcome.stats, outcome.not_reread = fetch.stats, len(fetch.unchanged_scopes)
-            outcome.problems = run_checks(fetch)
-            return outcome
-        except NeedsReauth as exc:
-            return await fail("needs_reauth", str(exc), False)
-        except (ProviderError, BlendifyError) as exc:
-            return await fail("failed", str(exc), getattr(exc, "retryable", True))
-        except sa.exc.DBAPIError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-            return await fail("failed", f"database error, nothing was written: {reason}", True)
-        except Exception as exc:  # a bug for one user must not stop the others
-            log.exception("unexpected error syncing %s %s for user %s", provider.name, endpoint, user_id)
-            return await fail("failed", f"unexpected {type(exc).__name__}: {exc}", True)
-        finally:
-            outcome.seconds = time.perf_counter() - clock
+                async with provider.client(ctx.settings, http, tokens) as client:
+                    fetch = await spec.fetch(client, state)
+                if fetch.provider_user_id and fetch.provider_user_id != state.provider_user_id:
+                    await asyncio.to_thread(tokens.set_provider_user_id, fetch.provider_user_id)
+                stored = await asyncio.to_thread(
+                    store_fetch, ctx.engine, table, user_id=uid, provider=provider.name, fetch=fetch,
+                    started_at=started_at, run_id=ctx.run_id,
+                )  # fmt: skip
+                outcome.rows_appended, outcome.changed = stored.rows_appended, stored.changed
+                outcome.stats, outcome.not_reread = fetch.stats, len(fetch.unchanged_scopes)
+                outcome.problems = run_checks(fetch)
+                return outcome
+            except NeedsReauth as exc:
+                return await fail("needs_reauth", str(exc), False)
+            except (ProviderError, BlendifyError) as exc:
+                return await fail("failed", str(exc), getattr(exc, "retryable", True))
+            except sa.exc.DBAPIError as exc:
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+                return await fail("failed", f"database error, nothing was written: {reason}", True)
+            except Exception as exc:  # a bug for one user must not stop the others
+                log.exception("unexpected error syncing %s %s for user %s", provider.name, endpoint, user_id)
+                return await fail("failed", f"unexpected {type(exc).__name__}: {exc}", True)
+            finally:
+                outcome.seconds = time.perf_counter() - clock
 
 
 async def sync_endpoint(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import click
+from rich.text import Text
 
-from ..cli import App, out, pass_app, print_table
+from ..cli import App, out, pass_app, print_table, printable
 from ..errors import BlendifyError
 
 DEV_DEMO_USERS = 6
@@ -35,7 +36,7 @@ def dev(app: App, demo: bool, users: int, profile: str, host: str, port: int) ->
     from ..db import migrations
     from ..db.engine import warehouse_url
     from ..simulator import Simulator, SimulatorConfig
-    from .demo_world import connect_users, simulator_env
+    from .demo_world import connect_users, simulator_env, write_simulator_env_file
     from .dev import child_env, start_dagster, supervise
     from .runner import dagster_instance
 
@@ -52,11 +53,14 @@ def dev(app: App, demo: bool, users: int, profile: str, host: str, port: int) ->
                 Simulator.running(SimulatorConfig(users=users, seed=7, profile_mix=profile))
             )
             extra = simulator_env(settings, sim)
+            env_file = write_simulator_env_file(settings, extra)
+            stack.callback(env_file.unlink, missing_ok=True)  # its URLs die with the simulator
             connected = connect_users(engine, app.vault, sim)
             out.print(
                 f"simulator on {sim.base_url}: {len(connected)} demo users connected; "
                 "the connection sensor syncs them within a minute"
             )
+            out.print(f"commands in another terminal reach it after `set -a; . {env_file}; set +a`")
         process = start_dagster(settings, child_env(settings, warehouse_url(settings), extra), host, port)
         out.print(f"Dagster UI: http://{host}:{port}  (Ctrl-C stops everything)")
         code = supervise(process)
@@ -81,9 +85,9 @@ def demo(users: int, seed: int, profile: str | None) -> None:
     report = run_demo(users, out, seed=seed, profile_mix=profile)
     out.print()
     for provider, (ok, total) in report.synced.items():
-        out.print(f"[bold]{provider}[/]: {ok} of {total} users synced")
+        out.print(Text.assemble((provider, "bold"), f": {ok} of {total} users synced"))
     for provider, reason in report.not_synced.items():
-        out.print(f"[bold]{provider}[/]: not synced ({reason})")
+        out.print(Text.assemble((provider, "bold"), f": not synced ({printable(reason)})"))
     print_table(["table", "rows"], sorted(report.rows.items()), title="Warehouse")
     if report.overlap:
         out.print(report.overlap)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
@@ -44,6 +46,19 @@ def simulator_env(settings: Settings, sim: Simulator) -> dict[str, str]:
         "SPOTIFY_CLIENT_ID": os.environ.get("SPOTIFY_CLIENT_ID") or DEMO_CLIENT_ID,
         "APPLE_MUSIC_PRIVATE_KEY_PATH": str(key_path),
     }
+
+
+def write_simulator_env_file(settings: Settings, env: Mapping[str, str]) -> Path:
+    """Write `env` (provider settings for the running simulator) where another terminal can load it
+    with `set -a; . FILE; set +a`, so its commands reach the same simulator. No secrets: URLs, a demo
+    client id and the path of the simulator's own signing key."""
+    path = settings.simulator_env_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{name}={shlex.quote(value)}\n" for name, value in sorted(env.items())]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.writelines(lines)
+    return path
 
 
 @contextmanager

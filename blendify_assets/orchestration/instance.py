@@ -6,19 +6,43 @@ embedded default needs no second server and production needs no second credentia
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
+from sqlalchemy.engine import make_url
 
 from ..db.engine import dagster_storage_url
 from ..settings import Settings
 
 POOL_LIMITS = {"spotify_api": 4, "apple_music_api": 4}
+PASSWORD_VARIABLE = "BLENDIFY_DAGSTER_PG_PASSWORD"
+
+
+def storage_config(storage_url: str) -> dict[str, Any]:
+    """dagster-postgres settings for `storage_url` (scheme postgresql+psycopg2, see DESIGN.md). A
+    password is referenced from the environment (`PASSWORD_VARIABLE`), never written in the file."""
+    url = make_url(storage_url)
+    if not url.password:
+        return {"postgres_url": storage_url}
+    return {
+        "postgres_db": {
+            "username": url.username or "",
+            "password": {"env": PASSWORD_VARIABLE},
+            "hostname": url.host or "",
+            "port": url.port or 5432,
+            "db_name": url.database or "",
+            "params": {k: v if isinstance(v, str) else ",".join(v) for k, v in url.query.items()},
+            "scheme": url.drivername,
+        }
+    }
 
 
 def instance_config(storage_url: str) -> dict:
     return {
-        "storage": {"postgres": {"postgres_url": storage_url}},  # scheme postgresql+psycopg2 (see DESIGN.md)
+        "storage": {"postgres": storage_config(storage_url)},
         "run_coordinator": {
             "module": "dagster.core.run_coordinator",
             "class": "QueuedRunCoordinator",
@@ -28,18 +52,32 @@ def instance_config(storage_url: str) -> dict:
             "runs": {"max_concurrent_runs": 4},
         },
         "run_retries": {"enabled": True, "max_retries": 1, "retry_on_asset_or_op_failure": False},
-        "run_monitoring": {"enabled": True, "start_timeout_seconds": 180},
+        # The daemon (under `blendify dev`) also frees slots a finished run still holds; runs of a
+        # killed command are reclaimed by the next command (orchestration/reclaim.py).
+        "run_monitoring": {
+            "enabled": True,
+            "start_timeout_seconds": 180,
+            "free_slots_after_run_end_seconds": 60,
+        },
         "telemetry": {"enabled": False},
     }
 
 
 def write_dagster_home(settings: Settings) -> Path:
-    """Write $BLENDIFY_HOME/dagster/dagster.yaml (mode 0600: it holds the storage URL)."""
+    """Write $BLENDIFY_HOME/dagster/dagster.yaml (mode 0600) and put the storage password, if any, in
+    this process's environment, where Dagster reads it (children such as `dagster dev` inherit it)."""
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
-    path = home / "dagster.yaml"
-    path.write_text(yaml.safe_dump(instance_config(dagster_storage_url(settings)), sort_keys=False))
-    path.chmod(0o600)
+    storage_url = dagster_storage_url(settings)
+    password = make_url(storage_url).password
+    if password:
+        os.environ[PASSWORD_VARIABLE] = password
+    # Written beside and renamed into place: a command starting meanwhile reads the old file or the
+    # new one, never a half-written one (which Dagster would take for an empty, SQLite-backed home).
+    fd, temporary = tempfile.mkstemp(dir=home, prefix=".dagster.yaml.")  # mode 0600
+    with os.fdopen(fd, "w") as handle:
+        yaml.safe_dump(instance_config(storage_url), handle, sort_keys=False)
+    os.replace(temporary, home / "dagster.yaml")
     return home
 
 

@@ -113,6 +113,7 @@ class FetchStats:
     skipped_malformed: int = 0  # items that failed to parse: skipped and counted, never the snapshot
     skipped_null: int = 0  # null entries (e.g. unavailable playlist tracks)
     skipped_forbidden: int = 0  # resources the API refused (403), e.g. followed playlists
+    repaired_items: int = 0  # items with undecodable text (a lone surrogate): kept, U+FFFD in its place
     rate_limit_waits: int = 0
     rate_limit_wait_seconds: float = 0.0
     retries: int = 0

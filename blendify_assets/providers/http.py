@@ -9,11 +9,14 @@ the timings live in `RetryPolicy` so tests can shrink them to milliseconds.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import random
+import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -33,6 +36,28 @@ from blendify_assets.providers.base import (
 log = logging.getLogger(__name__)
 
 Params = Mapping[str, str | int | float | None]
+
+
+@dataclass
+class RequestTally:
+    """Requests sent by one piece of work, whichever `FetchStats` they were counted in."""
+
+    requests: int = 0
+
+
+_TALLY: contextvars.ContextVar[RequestTally | None] = contextvars.ContextVar("request_tally", default=None)
+
+
+@contextmanager
+def tally_requests() -> Iterator[RequestTally]:
+    """Count every request sent in this context (and the tasks it starts), so a check that fails,
+    and so never returns its stats, can still say how many requests it cost."""
+    tally = RequestTally()
+    token = _TALLY.set(tally)
+    try:
+        yield tally
+    finally:
+        _TALLY.reset(token)
 
 
 class ClientError(ProviderError):
@@ -141,17 +166,63 @@ def strip_nul(value: Any) -> Any:
     return value
 
 
-def json_body(response: httpx.Response) -> Any:
-    """The response's JSON without U+0000, or None when it is not JSON.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
-    JSON can only carry U+0000 escaped, so a byte search of the raw body decides whether the
-    (costly) walk over every value is needed; it almost never is.
+
+def _replace_surrogates(value: Any, top: bool) -> tuple[Any, int]:
+    """(value with every lone surrogate replaced by U+FFFD, repaired count). While `top`, no list has
+    been entered yet: the elements of the first list (a page's items) are what gets counted."""
+    if isinstance(value, str):
+        return (_SURROGATE.sub("\ufffd", value), 1) if _SURROGATE.search(value) else (value, 0)
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        found = 0
+        for key, item in value.items():
+            new_key, a = _replace_surrogates(key, top)
+            out[new_key], b = _replace_surrogates(item, top)
+            found += a + b
+        return out, found
+    if isinstance(value, list):
+        items, found = [], 0
+        for item in value:
+            new, n = _replace_surrogates(item, False)
+            items.append(new)
+            found += (1 if n else 0) if top else n
+        return items, found
+    return value, 0
+
+
+def decode_json(content: bytes) -> tuple[Any, int] | None:
+    """(body, items repaired) from a JSON response body, or None when it is not JSON at all.
+
+    Decoding is lenient: bytes that are not UTF-8 and unpaired surrogates (`"\\ud800"`, which
+    strict decoders refuse) become U+FFFD, so one broken name costs a character, not the page. An
+    item counts once however many of its strings were repaired: an element of the body's first
+    list (a page's items), or the whole body when it has none. U+0000 is removed (Postgres rejects
+    it); JSON can only carry it escaped, so a byte search decides whether that walk is needed.
     """
     try:
-        body = _loads(response.content)
+        body = _loads(content)
+        repaired = 0
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-        return None
-    return strip_nul(body) if b"\\u0000" in response.content else body
+        try:  # invalid bytes become lone surrogates too, so one pass below repairs both
+            body = json.loads(content.decode("utf-8", "surrogateescape"))
+        except (json.JSONDecodeError, ValueError):
+            return None
+        body, repaired = _replace_surrogates(body, True)
+        if repaired and not isinstance(body, list) and not _has_list(body):
+            repaired = 1
+    return (strip_nul(body) if b"\\u0000" in content else body), repaired
+
+
+def _has_list(value: Any) -> bool:
+    return isinstance(value, dict) and any(isinstance(v, list) or _has_list(v) for v in value.values())
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The response's JSON (decoded leniently, without U+0000), or None when it is not JSON."""
+    decoded = decode_json(response.content)
+    return decoded[0] if decoded else None
 
 
 class HttpClient:
@@ -279,7 +350,7 @@ class HttpClient:
                     state["refreshed"] = True
                     await auth.on_unauthorized(send_headers, stats)
                     continue
-                return self._interpret(response, path, state)
+                return self._interpret(response, path, state, stats)
 
         try:
             async for try_ in AsyncRetrying(
@@ -314,6 +385,9 @@ class HttpClient:
         """One HTTP exchange inside the concurrency bound; network failures become retry signals."""
         async with self._semaphore:
             stats.requests += 1
+            tally = _TALLY.get()
+            if tally is not None:
+                tally.requests += 1
             try:
                 return await self._client.request(method, url, params=params, data=data, headers=headers)
             except httpx.TimeoutException as exc:
@@ -325,16 +399,27 @@ class HttpClient:
                     self._message(path, None, f"connection error ({type(exc).__name__})")
                 ) from None
 
-    def _interpret(self, response: httpx.Response, path: str, state: dict[str, Any]) -> Any:
+    def _interpret(
+        self, response: httpx.Response, path: str, state: dict[str, Any], stats: FetchStats
+    ) -> Any:
         """Map a response onto a body, a retry signal or a final `ProviderError`."""
         status = response.status_code
         if 200 <= status < 300:
             if status == 204 or not response.content:
                 return None
-            body = json_body(response)
-            if body is None:
+            decoded = decode_json(response.content)
+            if decoded is None:
                 state["transient_tries"] += 1
                 raise _RetryTransient(self._message(path, status, "unparseable JSON body"))
+            body, repaired = decoded
+            if repaired:
+                stats.repaired_items += repaired
+                log.warning(
+                    "%s %s: %d item(s) with undecodable text kept, repaired",
+                    self.profile.name,
+                    path,
+                    repaired,
+                )
             return body
         info = self.profile.error_info(response)
         if status == 401:

@@ -18,7 +18,9 @@ def simulator() -> None:
 
 
 @simulator.command("serve")
-@click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port."
+)
 @click.option("--users", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
+import yaml
 
 from blendify_assets.db.engine import create_engine
 from blendify_assets.orchestration.instance import POOL_LIMITS, set_pool_limits, write_dagster_home
@@ -57,3 +59,39 @@ def test_definitions_validate_from_the_workspace(tmp_path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "All code locations passed validation" in result.stderr + result.stdout
+
+
+def test_dagster_yaml_keeps_an_external_password_in_the_environment(blendify_env, monkeypatch) -> None:
+    """dagster.yaml (read by every Dagster process) references the password; it never holds it."""
+    url = sa.engine.make_url(blendify_env["BLENDIFY_DATABASE_URL"]).set(password="s3cret-pw")  # trust auth
+    monkeypatch.setenv("BLENDIFY_DATABASE_URL", url.render_as_string(hide_password=False))
+    settings = load_settings()
+    home = write_dagster_home(settings)
+    text = (home / "dagster.yaml").read_text()
+    assert "s3cret-pw" not in text and "env:" in text
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert instance.get_runs_count() >= 0  # the storage connects with the password from the environment
+
+
+def test_a_command_starting_while_another_writes_dagster_yaml_reads_a_whole_file(blendify_env) -> None:
+    """Every command rewrites dagster.yaml; one reading it half-written would silently fall back to
+    a private SQLite instance (its runs invisible, its pool slots outside the shared limits)."""
+    settings = load_settings()
+    path = write_dagster_home(settings) / "dagster.yaml"
+    seen: list[object] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            seen.append(yaml.safe_load(path.read_text()))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for _ in range(40):
+            write_dagster_home(settings)
+    finally:
+        done.set()
+        reader.join()
+    assert seen and all(isinstance(c, dict) and "storage" in c for c in seen)

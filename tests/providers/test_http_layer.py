@@ -219,3 +219,17 @@ async def test_nul_characters_never_leave_the_http_layer() -> None:
     script = Script(httpx.Response(200, content=body))
     got = await get(client_for(script), FetchStats())
     assert got == {"items": [{"name": "AB", "nested": {"k": ["x"]}}]}
+
+
+async def test_undecodable_text_is_repaired_per_item_not_retried() -> None:
+    """Bytes that are not UTF-8 and escaped lone surrogates cost a character each, not the page."""
+    sleeps, stats = Sleeps(), FetchStats()
+    page = (
+        b'{"items":[{"name":"ok"},{"name":"bad \xff byte","album":{"name":"\\ud800"}},'
+        b'{"name":"\\udc00 lone"}],"total":3}'
+    )
+    script = Script(httpx.Response(200, content=page, headers={"content-type": "application/json"}))
+    body = await get(client_for(script, sleeps), stats)
+    assert [i["name"] for i in body["items"]] == ["ok", "bad \ufffd byte", "\ufffd lone"]
+    assert body["items"][1]["album"]["name"] == "\ufffd"
+    assert (stats.requests, stats.retries, stats.repaired_items) == (1, 0, 2)

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from blendify_assets.ingest.registry import Provider
 from blendify_assets.providers.apple_music.client import AppleClient, apple_http
-from blendify_assets.providers.apple_music.developer_token import developer_token
+from blendify_assets.providers.apple_music.developer_token import developer_token, signing_key_from_settings
 from blendify_assets.providers.apple_music.endpoints import ENDPOINTS
 from blendify_assets.providers.base import TokenSource
 from blendify_assets.providers.http import HttpClient
@@ -31,4 +31,6 @@ def provider() -> Provider:
         endpoints=ENDPOINTS,
         open_http=lambda settings: apple_http(concurrency=CONCURRENCY),
         client=_client,
+        check_settings=signing_key_from_settings,
+        has_credentials=lambda s: any((s.apple_team_id, s.apple_key_id, s.apple_private_key_path)),
     )

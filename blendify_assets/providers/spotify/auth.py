@@ -36,6 +36,7 @@ SCOPES: tuple[str, ...] = (
     "user-follow-read",
 )
 REFRESH_MARGIN = timedelta(seconds=60)
+MAX_EXPIRES_IN = 10 * 365 * 24 * 3600  # a longer lifetime is a broken response: treat it as unknown
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ def tokens_from_response(body: Any, *, previous_refresh: str | None, now: dateti
     if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
         raise ProviderError("spotify /api/token: response has no access_token")
     expires_in = body.get("expires_in")
-    expires_at = now + timedelta(seconds=expires_in) if isinstance(expires_in, int | float) else None
+    sane = isinstance(expires_in, int | float) and 0 < expires_in <= MAX_EXPIRES_IN  # not NaN, not 1e300
+    expires_at = now + timedelta(seconds=expires_in) if sane else None  # unknown: refreshed after a 401
     refresh = body.get("refresh_token")
     return Tokens(
         access_token=body["access_token"],

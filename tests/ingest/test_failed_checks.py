@@ -1,0 +1,44 @@
+"""A failed check is logged with the requests it really made (operators read sync_log for cost)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from blendify_assets.db.accounts import TokenPayload, add_user, upsert_connection
+from blendify_assets.ingest.registry import provider
+from blendify_assets.ingest.sync import SyncContext, sync_endpoint_blocking
+from blendify_assets.security.vault import Vault
+from blendify_assets.settings import load_settings
+from tests.conftest import TEST_KEY
+
+
+@pytest.fixture
+def user_id(sim_env, simulator, engine) -> str:
+    uid = simulator.world.spotify_users[0].uid
+    email = simulator.world.user(uid).email
+    user_id = str(add_user(engine, email))
+    payload = TokenPayload.parse(json.dumps(simulator.spotify.issue_tokens(uid)))
+    upsert_connection(engine, Vault([TEST_KEY]), email, "spotify", payload)
+    return user_id
+
+
+@pytest.mark.parametrize(("route", "fault", "endpoint"), [
+    ("/me/tracks", "quota_exceeded", "saved_tracks"),
+    ("/me/following", "revoke_token", "followed_artists"),
+])  # fmt: skip
+def test_a_failed_check_records_the_requests_it_made(
+    simulator, engine, user_id, route, fault, endpoint
+) -> None:
+    simulator.faults.add(route, fault)
+    simulator.request_log.clear()
+    ctx = SyncContext(settings=load_settings(), engine=engine, vault=Vault([TEST_KEY]))
+    (outcome,) = sync_endpoint_blocking(ctx, provider("spotify"), endpoint, [user_id])
+    assert outcome.status != "success"
+    made = len(simulator.request_log)
+    assert made >= 1
+    with engine.connect() as conn:
+        logged = conn.execute(sa.text("SELECT status, requests FROM sync_log ORDER BY id DESC LIMIT 1")).one()
+    assert logged.status == outcome.status and logged.requests == made

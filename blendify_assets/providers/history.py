@@ -223,7 +223,7 @@ def _zip_members(
             spool = stack.enter_context(tempfile.TemporaryFile(prefix="blendify-export-"))  # noqa: SIM115
             inner = Member(info.filename, display, lambda info=info: archive.open(info))
             with inner.open() as source:
-                shutil.copyfileobj(source, spool, 1 << 20)
+                shutil.copyfileobj(source, spool, 1 << 18)
             spool.seek(0)
             try:
                 nested = stack.enter_context(zipfile.ZipFile(spool))

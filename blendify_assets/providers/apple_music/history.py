@@ -168,7 +168,9 @@ def _require_columns(member: Member, header: dict[str, int]) -> None:
     if not any(c in header for c in NAME_COLUMNS):
         missing.append("song name")
     if len(missing) == len(REQUIRED) + 1:
-        raise ExportError(f"{member.display}: not an Apple Music Play Activity file (none of its columns are)")
+        raise ExportError(
+            f"{member.display}: not an Apple Music Play Activity file (none of its columns are)"
+        )
     if missing:
         names = ", ".join(f"'{_title(c)}'" for c in missing)
         raise ExportError(

@@ -32,6 +32,7 @@ import ijson
 
 from blendify_assets.errors import BlendifyError
 from blendify_assets.providers.base import Row
+from blendify_assets.providers.http import strip_nul
 
 SOURCE = "export"  # track_metadata._blendify.source of every imported play
 MIN_PLAY_MS = 30_000  # under this, a play that was skipped or cut short is not a listen
@@ -96,18 +97,16 @@ class Member:
     def open(self) -> Iterator[IO[bytes]]:
         """The member's bytes; a corrupt archive becomes an ExportError naming this member."""
         try:
-            with self.opener() as stream:
+            stream = self.opener()
+        except (zipfile.BadZipFile, RuntimeError, OSError) as exc:  # RuntimeError: an encrypted entry
+            raise ExportError(f"{self.display}: cannot be read ({exc})") from None
+        try:
+            with stream:
                 yield stream
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise ExportError(
                 f"{self.display}: the archive is corrupt ({exc}); download the export again"
             ) from None
-        except RuntimeError as exc:  # zipfile: encrypted entries
-            raise ExportError(f"{self.display}: cannot be read ({exc})") from None
-
-    def head(self, size: int = 4096) -> bytes:
-        with self.open() as stream:
-            return stream.read(size)
 
     def ends_with(self, suffix: bytes) -> bool | None:
         """Whether a file on disk ends (ignoring whitespace) with `suffix`; None inside an archive."""
@@ -241,20 +240,31 @@ def _zip_members(
 
 
 class _Prefixed:
-    """A read()-able stream that first returns bytes already read from `stream` (minus a BOM)."""
+    """A read()-able stream that first returns bytes already read from `stream` (minus a BOM).
+
+    It also notices whether the raw JSON spells U+0000 (`\\u0000`), which Postgres rejects: records
+    are cleaned only then, so the common case costs one byte search per chunk, not a walk per record.
+    """
 
     def __init__(self, prefix: bytes, stream: IO[bytes]) -> None:
         self._prefix = prefix[3:] if prefix.startswith(_BOM) else prefix
         self._stream = stream
+        self._tail = b""
+        self.nul = False
 
     def read(self, size: int = -1) -> bytes:
         if self._prefix:
             if size < 0:
                 out, self._prefix = self._prefix + self._stream.read(), b""
-                return out
-            out, self._prefix = self._prefix[:size], self._prefix[size:]
-            return out
-        return self._stream.read(size)
+            else:
+                out, self._prefix = self._prefix[:size], self._prefix[size:]
+        else:
+            out = self._stream.read(size)
+        if not self.nul:
+            window = self._tail + out
+            self.nul = b"\\u0000" in window
+            self._tail = window[-5:]
+        return out
 
 
 def _array_stream(stream: IO[bytes]) -> _Prefixed | None:
@@ -291,7 +301,8 @@ def first_json_record(member: Member, what: str) -> Any:
 
 
 def json_records(member: Member, what: str) -> Iterator[Any]:
-    """The elements of a JSON array file, one at a time (memory stays flat whatever the size)."""
+    """The elements of a JSON array file, one at a time (memory stays flat whatever the size),
+    without U+0000 in any string."""
     count = 0
     with member.open() as raw:
         stream = _array_stream(raw)
@@ -300,7 +311,7 @@ def json_records(member: Member, what: str) -> Iterator[Any]:
         try:
             for item in ijson.items(stream, "item", use_float=True):
                 count += 1
-                yield item
+                yield strip_nul(item) if stream.nul else item
         except ijson.JSONError:
             raise ExportError(
                 f"{member.display}: the JSON ends early or is malformed after record {count}; "

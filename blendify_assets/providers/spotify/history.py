@@ -309,7 +309,7 @@ def _row(
         "duration_ms": None,  # the export has the play's length (ms_played), not the track's
         "played_at": played_at,
         "isrc": None,
-        "track_metadata": {**strip_nul(record), "_blendify": marker},
+        "track_metadata": {**record, "_blendify": marker},  # json_records removed any U+0000
     }
 
 

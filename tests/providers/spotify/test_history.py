@@ -156,6 +156,21 @@ def test_a_history_file_under_another_name_is_recognised_by_its_records(tmp_path
     assert file.schema == history.EXTENDED_2024 and len(list(file.plays())) == 2
 
 
+@pytest.mark.parametrize("offset", [200, 64 + 65_536 - 3])  # the second: split across two reads
+def test_nul_characters_never_reach_a_row(tmp_path: Path, offset: int) -> None:
+    """Postgres text and jsonb reject U+0000; the raw JSON's escape may fall across read chunks."""
+    head = '[{"ts": "2024-01-01T00:10:00Z", "ms_played": 200000, "spotify_track_uri": "spotify:track:2QjOHCTQ1Jl3zawyYOpxh6", "master_metadata_track_name": "'
+    pad = "x" * (offset - len(head))
+    text = head + pad + '\\u0000Song"}]'
+    assert text.index("\\u0000") == offset
+    path = tmp_path / "Streaming_History_Audio_2024_0.json"
+    path.write_text(text)
+    (file,) = history.open_export(path).files
+    (row,) = list(file.plays())
+    assert row["track_name"] == pad + "Song"
+    assert "\\u0000" not in json.dumps(row["track_metadata"])  # how json.dumps spells U+0000
+
+
 def test_read_export_yields_one_file_at_a_time() -> None:
     names = [f.name for f in history.read_export(SPOTIFY / "extended-2023")]
     assert names == [

@@ -45,6 +45,13 @@ class App:
         return get_engine(self.settings)
 
     @functools.cached_property
+    def owner_engine(self):
+        """As the role that owns the tables: `db upgrade` only."""
+        from .db.engine import get_owner_engine
+
+        return get_owner_engine(self.settings)
+
+    @functools.cached_property
     def vault(self):
         from .security.vault import vault_from_settings
 
@@ -101,7 +108,7 @@ def db_upgrade(app: App) -> None:
     """Apply pending migrations (idempotent; concurrent runs queue on a lock)."""
     from .db import migrations
 
-    applied = migrations.upgrade(app.raw_engine)
+    applied = migrations.upgrade(app.owner_engine)
     for m in applied:
         out.print(f"applied {m.path.name}")
     total = len(migrations.discover())

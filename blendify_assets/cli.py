@@ -249,10 +249,8 @@ def keys_rotate(app: App) -> None:
     then drop the old keys. With the generated local key, a new local key is made and the old one
     retired once every token is re-encrypted.
     """
-    from cryptography.fernet import Fernet
-
     from .db.accounts import rotate_tokens
-    from .security.vault import Vault, local_keys, write_local_keys
+    from .security.vault import Vault, rotate_local_key
 
     settings = app.settings
     engine = app.engine
@@ -262,11 +260,7 @@ def keys_rotate(app: App) -> None:
             f"re-encrypted the tokens of {count} connection(s) under the first BLENDIFY_ENCRYPTION_KEY key"
         )
         return
-    old = local_keys(settings)
-    new = Fernet.generate_key().decode()
-    write_local_keys(settings, [new, *old])  # a crash from here on still decrypts everything
-    count = rotate_tokens(engine, Vault([new, *old]))
-    write_local_keys(settings, [new])
+    count = rotate_local_key(settings, lambda vault: rotate_tokens(engine, vault))
     out.print(
         f"re-encrypted the tokens of {count} connection(s) under a new local key in {settings.local_key_file}"
     )

@@ -6,8 +6,12 @@ embedded default needs no second server and production needs no second credentia
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from pathlib import Path
 
+import sqlalchemy as sa
 import yaml
 
 from ..db.engine import dagster_storage_url
@@ -34,16 +38,33 @@ def instance_config(storage_url: str) -> dict:
 
 
 def write_dagster_home(settings: Settings) -> Path:
-    """Write $BLENDIFY_HOME/dagster/dagster.yaml (mode 0600: it holds the storage URL)."""
+    """Write $BLENDIFY_HOME/dagster/dagster.yaml (mode 0600: it holds the storage URL), atomically."""
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     path = home / "dagster.yaml"
-    path.write_text(yaml.safe_dump(instance_config(dagster_storage_url(settings)), sort_keys=False))
-    path.chmod(0o600)
+    text = yaml.safe_dump(instance_config(dagster_storage_url(settings)), sort_keys=False)
+    if not path.exists() or path.read_text() != text:
+        # Whole or not at all: another first command may be reading it this very moment.
+        fd, tmp = tempfile.mkstemp(prefix=".dagster.yaml.", dir=home)  # mode 0600
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
     return home
 
 
+POOL_LIMITS_LOCK = 0x626C656E6402  # one process at a time sets the pool limits
+
+
 def set_pool_limits(instance) -> None:  # instance: dagster.DagsterInstance
-    """Give each provider pool its limit in the instance (idempotent)."""
-    for pool, limit in POOL_LIMITS.items():
-        instance.event_log_storage.set_concurrency_slots(pool, limit)
+    """Give each provider pool its limit in the instance (idempotent, and safe when several first
+    commands do it at once: Dagster inserts the limit row unguarded, so concurrent callers queue on
+    an advisory lock in its Postgres storage and skip pools already at their limit)."""
+    storage = instance.event_log_storage
+    with contextlib.ExitStack() as stack:
+        if type(storage).__name__ == "PostgresEventLogStorage":
+            conn = stack.enter_context(storage.index_connection())
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": POOL_LIMITS_LOCK})
+            stack.callback(conn.execute, sa.text("SELECT pg_advisory_unlock(:k)"), {"k": POOL_LIMITS_LOCK})
+        for pool, limit in POOL_LIMITS.items():
+            if storage.get_concurrency_info(pool).slot_count != limit:
+                storage.set_concurrency_slots(pool, limit)

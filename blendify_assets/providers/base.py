@@ -41,15 +41,18 @@ class TokenSource(Protocol):
     def refresh(self, exchange: Callable[[Tokens], Awaitable[Tokens]], stale: Tokens) -> Awaitable[Tokens]:
         """Refresh once per connection, even when several callers ask at the same time.
 
-        Implementations lock the connection, re-read the stored tokens and, if another caller has
-        already replaced `stale.access_token`, return the stored ones without calling `exchange`.
-        Otherwise they call `exchange(current)`, persist the result (keeping the old refresh token
-        when the provider returned none) and return it.
+        Implementations re-read the stored tokens and, if another caller has already replaced
+        `stale.access_token`, return the stored ones without calling `exchange`. Otherwise they
+        call `exchange(current)` and persist the result (keeping the old refresh token when the
+        provider returned none) only if the store still holds `current`: when someone else wrote
+        meanwhile (a re-authorisation), theirs stands and is returned.
         """
         ...
 
-    def mark_needs_reauth(self, reason: str) -> None:
-        """Flag the connection so that nothing retries it until the user re-authorises."""
+    def mark_needs_reauth(self, reason: str, tokens: Tokens) -> bool:
+        """Flag the connection so that nothing retries it until the user re-authorises, but only
+        if it still holds `tokens` (the grant that failed): a newer grant is never flagged.
+        Returns whether it was flagged."""
         ...
 
 

@@ -109,6 +109,7 @@ class FetchStats:
     skipped_malformed: int = 0  # items that failed to parse: skipped and counted, never the snapshot
     skipped_null: int = 0  # null entries (e.g. unavailable playlist tracks)
     skipped_forbidden: int = 0  # resources the API refused (403), e.g. followed playlists
+    skipped_duplicate: int = 0  # items listed twice in one list: the first is kept (ingest/checks.py)
     rate_limit_waits: int = 0
     rate_limit_wait_seconds: float = 0.0
     retries: int = 0
@@ -141,6 +142,7 @@ class EndpointFetch:
     provider_user_id: str | None = None  # learned from /me (Spotify account_id) when this fetch called it
     stats: FetchStats = field(default_factory=FetchStats)
     notes: dict[str, Any] = field(default_factory=dict)  # extra facts for metadata (never secrets)
+    baseline_log_id: int | None = None  # the sync log row notes["state"] was diffed against, if any
 
 
 @dataclass
@@ -163,6 +165,7 @@ class SyncState:
     playlists: list[PlaylistRef] = field(default_factory=list)  # for playlist tracks
     provider_user_id: str | None = None
     previous: dict[str, Any] = field(default_factory=dict)  # provider-specific memory (Apple poll diff)
+    previous_log_id: int | None = None  # the sync log row `previous` came from
 
 
 @dataclass(frozen=True)

@@ -70,20 +70,25 @@ def _client_user() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
 
 
-def _run(command: str, *args: str) -> str:
-    """Run a PostgreSQL binary as the server's OS user; a failure raises with its stderr."""
-    result = subprocess.run(
-        [str(_bin_path() / command), *args],
-        user=_server_user(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=START_TIMEOUT + 30,
-    )
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        raise RuntimeError(f"{command} failed: {detail[-1] if detail else f'exit {result.returncode}'}")
-    return result.stdout
+def _run(command: str, *args: str) -> None:
+    """Run a PostgreSQL binary as the server's OS user; a failure raises with its first error line.
+
+    Output goes to temporary files, not pipes: the server pg_ctl starts could inherit a pipe and
+    keep it open, and then we would wait for it forever."""
+    with tempfile.TemporaryFile("w+") as output:
+        code = subprocess.run(
+            [str(_bin_path() / command), *args],
+            user=_server_user(),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            timeout=START_TIMEOUT + 30,
+        ).returncode
+        if code != 0:
+            output.seek(0)
+            lines = [line.strip() for line in output.read().splitlines() if line.strip()]
+            errors = [line for line in lines if "error" in line.lower()] or lines
+            raise RuntimeError(f"{command} failed: {errors[0] if errors else f'exit {code}'}")
 
 
 def _chown_to_server(path: Path) -> None:

@@ -15,6 +15,7 @@ from blendify_assets.db.engine import create_engine, get_engine, get_owner_engin
 from blendify_assets.db.server import start_embedded
 from blendify_assets.settings import load_settings
 from tests.conftest import EXTERNAL_URL, app_url
+from tests.foundation.test_cli import _subprocess
 
 # What someone holding the app's connection might try, to rewrite history.
 ATTACKS = {
@@ -137,3 +138,51 @@ def test_a_fresh_home_runs_the_app_as_a_role_that_owns_nothing(embedded_home: Pa
         assert (role, superuser, owned) == ("blendify", False, 0)
     finally:
         start_embedded(settings.postgres_dir).release()
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get("BLENDIFY_DATABASE_URL")), reason="the suite runs against an external server"
+)
+def test_a_home_from_before_the_app_role_upgrades_in_place(embedded_home: Path, tmp_path: Path) -> None:
+    """A warehouse migrated by the superuser without 0005, and a Dagster database the superuser
+    owns: commands ask for `db upgrade`, which grants the app its rights; Dagster's database and
+    tables pass to the app role on the next start."""
+    old_sql = tmp_path / "sql"
+    old_sql.mkdir()
+    for path in sorted(migrations.sql_dir().glob("000[1-4]_*.sql")):
+        (old_sql / path.name).write_text(path.read_text())
+    env = {"BLENDIFY_HOME": str(embedded_home)}
+    assert _subprocess(["db", "upgrade"], env | {"BLENDIFY_SQL_DIR": str(old_sql)}).returncode == 0
+    settings = load_settings(env)
+    server = start_embedded(settings.postgres_dir)
+    try:
+        owner = create_engine(server.url("postgres")).execution_options(isolation_level="AUTOCOMMIT")
+        with owner.connect() as conn:
+            conn.execute(sa.text("ALTER DATABASE dagster OWNER TO postgres"))
+        owner.dispose()
+        dagster = create_engine(server.url("dagster"))
+        with dagster.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE runs_from_before (id bigserial PRIMARY KEY)"))
+        dagster.dispose()
+    finally:
+        server.release()
+
+    refused = _subprocess(["users", "list"], env)
+    assert refused.returncode == 1 and "run `blendify db upgrade`" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert _subprocess(["db", "upgrade"], env).returncode == 0
+    assert _subprocess(["users", "add", "after@example.com"], env).returncode == 0
+    server = start_embedded(settings.postgres_dir)
+    try:
+        dagster = create_engine(server.url("dagster", user="blendify"))
+        with dagster.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE runs_from_before ADD COLUMN note text"))  # an owner's right
+            assert (
+                conn.execute(
+                    sa.text("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'dagster'")
+                ).scalar()
+                == "blendify"
+            )
+        dagster.dispose()
+    finally:
+        server.release()

@@ -9,10 +9,14 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
+from blendify_assets.db.engine import create_engine
 from blendify_assets.security.vault import Vault, read_local_keys
 from blendify_assets.settings import load_settings
 from tests.foundation.test_cli import _subprocess
@@ -106,3 +110,31 @@ def test_processes_generating_the_local_key_at_once_agree_on_it(tmp_path: Path) 
             assert oct((home / "encryption.key").stat().st_mode & 0o777) == "0o600"
             temporary = [p.name for p in home.iterdir() if p.name.startswith(".encryption.key.")]
             assert set(temporary) <= {".encryption.key.lock"}  # no half-written key left behind
+
+
+def _ensure_at_the_barrier(url: str, barrier) -> None:
+    from blendify_assets.db.engine import ensure_database
+
+    barrier.wait()
+    ensure_database(url)
+
+
+def test_processes_creating_a_missing_database_at_once_all_succeed(server_url: str) -> None:
+    """Dagster's database on an external server, or a new warehouse: created once, nobody crashes."""
+    name = f"t_race_{uuid.uuid4().hex[:10]}"
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    context = multiprocessing.get_context("spawn")
+    processes = 6
+    try:
+        with context.Pool(processes) as pool, context.Manager() as manager:
+            barrier = manager.Barrier(processes)
+            pool.starmap(_ensure_at_the_barrier, [(url, barrier)] * processes)
+    finally:
+        admin = create_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            created = conn.execute(
+                sa.text("SELECT count(*) FROM pg_database WHERE datname = :d"), {"d": name}
+            ).scalar()
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    assert created == 1

@@ -140,6 +140,7 @@ def test_a_fresh_home_runs_the_app_as_a_role_that_owns_nothing(embedded_home: Pa
         start_embedded(settings.postgres_dir).release()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     bool(os.environ.get("BLENDIFY_DATABASE_URL")), reason="the suite runs against an external server"
 )

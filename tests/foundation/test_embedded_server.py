@@ -63,6 +63,7 @@ def _hold(home: Path) -> subprocess.Popen:
     return holder
 
 
+@pytest.mark.slow
 def test_a_home_with_a_space_starts_keeps_data_and_stops(home: Path) -> None:
     spaced = home / "my music" / "blendify home"
     env = {"BLENDIFY_HOME": str(spaced)}

@@ -96,7 +96,7 @@ def main() -> None:
     import dagster as dg
 
     from blendify_assets.db import migrations
-    from blendify_assets.db.engine import get_engine, warehouse_url
+    from blendify_assets.db.engine import get_engine, get_owner_engine, warehouse_url
     from blendify_assets.definitions import defs
     from blendify_assets.orchestration.demo_world import connect_users, patched_environ, simulator_env
     from blendify_assets.orchestration.dev import child_env, start_dagster, stop_group
@@ -107,8 +107,8 @@ def main() -> None:
 
     dg.Definitions.validate_loadable(defs)  # fail fast if the code location does not load
     settings = load_settings()
+    migrations.upgrade(get_owner_engine(settings))
     engine = get_engine(settings)
-    migrations.upgrade(engine)
     vault = vault_from_settings(settings)
     instance = dagster_instance(settings)
     port = free_port()

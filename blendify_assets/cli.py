@@ -68,6 +68,13 @@ class App:
         return get_engine(self.settings)
 
     @functools.cached_property
+    def owner_engine(self):
+        """As the role that owns the tables: `db upgrade` only."""
+        from .db.engine import get_owner_engine
+
+        return get_owner_engine(self.settings)
+
+    @functools.cached_property
     def vault(self):
         from .security.vault import vault_from_settings
 
@@ -140,7 +147,7 @@ def db_upgrade(app: App) -> None:
     """Apply pending migrations (idempotent; concurrent runs queue on a lock)."""
     from .db import migrations
 
-    applied = migrations.upgrade(app.raw_engine)
+    applied = migrations.upgrade(app.owner_engine)
     for m in applied:
         out.print(f"applied {m.path.name}")
     total = len(migrations.discover())
@@ -281,10 +288,8 @@ def keys_rotate(app: App) -> None:
     then drop the old keys. With the generated local key, a new local key is made and the old one
     retired once every token is re-encrypted.
     """
-    from cryptography.fernet import Fernet
-
     from .db.accounts import rotate_tokens
-    from .security.vault import Vault, local_keys, write_local_keys
+    from .security.vault import Vault, rotate_local_key
 
     settings = app.settings
     engine = app.engine
@@ -294,11 +299,7 @@ def keys_rotate(app: App) -> None:
             f"re-encrypted the tokens of {count} connection(s) under the first BLENDIFY_ENCRYPTION_KEY key"
         )
         return
-    old = local_keys(settings)
-    new = Fernet.generate_key().decode()
-    write_local_keys(settings, [new, *old])  # a crash from here on still decrypts everything
-    count = rotate_tokens(engine, Vault([new, *old]))
-    write_local_keys(settings, [new])
+    count = rotate_local_key(settings, lambda vault: rotate_tokens(engine, vault))
     out.print(
         f"re-encrypted the tokens of {count} connection(s) under a new local key in {settings.local_key_file}"
     )

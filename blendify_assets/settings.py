@@ -19,6 +19,7 @@ DEFAULT_APPLE_MUSIC_API_URL = "https://api.music.apple.com"
 class Settings:
     home: Path
     database_url: str | None  # None: use the embedded server under home/postgres
+    owner_database_url: str | None  # the role that owns the tables (migrations); None: database_url
     encryption_keys: tuple[str, ...]  # empty: use the generated local key under home
     spotify_client_id: str | None
     spotify_client_secret: str | None
@@ -61,8 +62,8 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     return value.rstrip("/")
 
 
-def _database_url(env: Mapping[str, str]) -> str | None:
-    value = env.get("BLENDIFY_DATABASE_URL", "").strip()
+def _database_url(env: Mapping[str, str], name: str = "BLENDIFY_DATABASE_URL") -> str | None:
+    value = env.get(name, "").strip()
     if not value:
         return None
     scheme = value.split("://", 1)[0] if "://" in value else ""
@@ -70,17 +71,26 @@ def _database_url(env: Mapping[str, str]) -> str | None:
         value = "postgresql+psycopg://" + value.split("://", 1)[1]
     elif scheme != "postgresql+psycopg":
         raise SettingsError(
-            "BLENDIFY_DATABASE_URL must be a postgresql:// or postgresql+psycopg:// URL "
-            f"(got a {scheme or 'malformed'} URL)"
+            f"{name} must be a postgresql:// or postgresql+psycopg:// URL (got a {scheme or 'malformed'} URL)"
         )
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - parsing the port is the check (not a number, or out of range)
     except ValueError as exc:  # the message never repeats the URL: it may hold a password
-        raise SettingsError(f"BLENDIFY_DATABASE_URL is malformed ({exc})") from None
+        raise SettingsError(f"{name} is malformed ({exc})") from None
     if not parts.netloc and "host=" not in value:
-        raise SettingsError("BLENDIFY_DATABASE_URL has no host")
+        raise SettingsError(f"{name} has no host")
     return value
+
+
+def _owner_database_url(env: Mapping[str, str], database_url: str | None) -> str | None:
+    owner = _database_url(env, "BLENDIFY_OWNER_DATABASE_URL")
+    if owner and not database_url:
+        raise SettingsError(
+            "BLENDIFY_OWNER_DATABASE_URL is set but BLENDIFY_DATABASE_URL is not "
+            "(the embedded server needs neither; an external one needs the app URL too)"
+        )
+    return owner
 
 
 def _keys(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -106,9 +116,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     home = Path(env.get("BLENDIFY_HOME", "").strip() or ".blendify").expanduser().resolve()
     key_path = env.get("APPLE_MUSIC_PRIVATE_KEY_PATH", "").strip()
+    database_url = _database_url(env)
     return Settings(
         home=home,
-        database_url=_database_url(env),
+        database_url=database_url,
+        owner_database_url=_owner_database_url(env, database_url),
         encryption_keys=_keys(env),
         spotify_client_id=env.get("SPOTIFY_CLIENT_ID", "").strip() or None,
         spotify_client_secret=env.get("SPOTIFY_CLIENT_SECRET", "").strip() or None,

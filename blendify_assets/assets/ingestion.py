@@ -31,7 +31,7 @@ def _metadata(outcome: UserSync) -> dict[str, dg.MetadataValue]:
         "changed": dg.MetadataValue.bool(outcome.changed),
         "not_reread": dg.MetadataValue.int(outcome.not_reread),
         "skipped_items": dg.MetadataValue.int(
-            stats.skipped_null + stats.skipped_malformed + stats.skipped_forbidden
+            stats.skipped_null + stats.skipped_malformed + stats.skipped_forbidden + stats.skipped_duplicate
         ),
         "repaired_items": dg.MetadataValue.int(stats.repaired_items),
         "rate_limit_waits": dg.MetadataValue.int(stats.rate_limit_waits),

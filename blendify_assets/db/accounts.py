@@ -245,9 +245,13 @@ def rotate_tokens(engine: Engine, vault: Vault) -> int:
 class DatabaseTokenSource:
     """One connection's tokens in `provider_connections`, decrypted on read, encrypted on write.
 
-    Refreshes are serialised twice: an asyncio lock inside this process and a row lock
-    (SELECT … FOR UPDATE) across processes, so a rotated refresh token is never overwritten by
-    a stale one.
+    Every write is a compare-and-set: it lands only if the row still holds the tokens the writer
+    read (compared decrypted, so a key rotation in between is no conflict). A re-authorisation that
+    commits while a sync refreshes or gives up on the old grant therefore always wins. The row lock
+    is held only to compare and write, never across the provider's HTTP retries (issue 11), so a
+    user's `connections add` never waits for a refresh. An asyncio lock per connection still keeps
+    one refresh at a time inside a process; across processes a lost race costs one extra refresh,
+    and the loser adopts the winner's tokens.
     """
 
     _locks: dict[tuple[int, uuid.UUID], asyncio.Lock] = {}  # per event loop: a lock belongs to one loop
@@ -279,47 +283,53 @@ class DatabaseTokenSource:
             row = conn.execute(sa.text(self._SELECT), {"id": self.connection_id}).one()
         return self._decode(row)
 
+    def compare_and_set(self, expected: Tokens, changes: dict[str, Any]) -> bool:
+        """Apply `changes` (column -> value) only if the row still holds `expected`'s tokens.
+
+        The row is locked for this read-compare-write alone (milliseconds); False means someone
+        else (a re-authorisation, another process's refresh) wrote first, and nothing was written.
+        """
+        assignments = ", ".join(
+            f"{column} = CAST(:{column} AS connection_status)"
+            if column == "status"
+            else f"{column} = :{column}"
+            for column in changes
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.text(self._SELECT + " FOR UPDATE"), {"id": self.connection_id}).first()
+            if row is None or not _same_grant(self._decode(row), expected):
+                return False
+            conn.execute(
+                sa.text(f"UPDATE provider_connections SET {assignments} WHERE id = :id"),
+                changes | {"id": self.connection_id},
+            )
+        return True
+
     async def refresh(self, exchange: Callable[[Tokens], Awaitable[Tokens]], stale: Tokens) -> Tokens:
         key = (id(asyncio.get_running_loop()), self.connection_id)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            conn = await asyncio.to_thread(self.engine.connect)
-            try:
-                conn.begin()
-                row = await asyncio.to_thread(
-                    lambda: conn.execute(
-                        sa.text(self._SELECT + " FOR UPDATE"), {"id": self.connection_id}
-                    ).one()
-                )
-                current = self._decode(row)
-                if current.access_token != stale.access_token:
-                    conn.commit()
-                    return current  # someone else refreshed while we waited
-                fresh = await exchange(current)
-                refresh_token = fresh.refresh_token or current.refresh_token
-                await asyncio.to_thread(
-                    conn.execute,
-                    sa.text(
-                        "UPDATE provider_connections SET access_token_encrypted = :a, "
-                        "refresh_token_encrypted = :r, token_expires_at = :e WHERE id = :id"
-                    ),
-                    {
-                        "id": self.connection_id,
-                        "a": self.vault.encrypt(fresh.access_token),
-                        "r": self.vault.encrypt(refresh_token) if refresh_token else None,
-                        "e": naive_utc(fresh.expires_at),
-                    },
-                )
-                conn.commit()
-                return Tokens(fresh.access_token, refresh_token, fresh.expires_at, fresh.scope)
-            except BaseException:
-                conn.rollback()
-                raise
-            finally:
-                conn.close()
+            current = await asyncio.to_thread(self.current)
+            if current.access_token != stale.access_token:
+                return current  # someone else refreshed while we waited
+            fresh = await exchange(current)  # HTTP and its retries: no database lock held
+            refresh_token = fresh.refresh_token or current.refresh_token
+            stored = await asyncio.to_thread(
+                self.compare_and_set,
+                current,
+                {
+                    "access_token_encrypted": self.vault.encrypt(fresh.access_token),
+                    "refresh_token_encrypted": self.vault.encrypt(refresh_token) if refresh_token else None,
+                    "token_expires_at": naive_utc(fresh.expires_at),
+                },
+            )
+            if not stored:  # a re-authorisation or another process's refresh came first: theirs stands
+                return await asyncio.to_thread(self.current)
+            return Tokens(fresh.access_token, refresh_token, fresh.expires_at, fresh.scope)
 
-    def mark_needs_reauth(self, reason: str) -> None:
-        set_status(self.engine, self.connection_id, "needs_reauth", reason)
+    def mark_needs_reauth(self, reason: str, tokens: Tokens) -> bool:
+        """Flag the connection, unless it no longer holds `tokens` (the user re-authorised since)."""
+        return self.compare_and_set(tokens, {"status": "needs_reauth", "status_reason": reason})
 
     def set_provider_user_id(self, provider_user_id: str) -> None:
         with self.engine.begin() as conn:
@@ -331,12 +341,5 @@ class DatabaseTokenSource:
             )
 
 
-def set_status(engine: Engine, connection_id: uuid.UUID, status: str, reason: str | None) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "UPDATE provider_connections SET status = CAST(:s AS connection_status), status_reason = :r "
-                "WHERE id = :id"
-            ),
-            {"s": status, "r": reason, "id": connection_id},
-        )
+def _same_grant(stored: Tokens, expected: Tokens) -> bool:
+    return (stored.access_token, stored.refresh_token) == (expected.access_token, expected.refresh_token)

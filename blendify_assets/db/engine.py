@@ -9,7 +9,15 @@ from sqlalchemy.engine import Engine, make_url
 
 from ..errors import BlendifyError
 from ..settings import Settings
-from .server import DAGSTER_DB, WAREHOUSE_DB, embedded_url, start_embedded
+from .server import (
+    APP_ROLE,
+    DAGSTER_DB,
+    SUPERUSER,
+    WAREHOUSE_DB,
+    EmbeddedServer,
+    ensure_home_databases,
+    start_embedded,
+)
 
 
 def describe(url: str) -> str:
@@ -22,24 +30,47 @@ def create_engine(url: str) -> Engine:
     return sa.create_engine(url, hide_parameters=True, pool_pre_ping=True)
 
 
-def ensure_database(url: str) -> None:
-    """Create the URL's database if it does not exist yet (needs CREATEDB on the server)."""
-    target = make_url(url)
+CREATE_DATABASE_LOCK = 0x626C656E6401  # serialises "create the database if missing" across processes
+
+
+def _exists(url: str) -> bool:
     probe = create_engine(url)
     try:
         with probe.connect():
-            return
+            return True
     except sa.exc.OperationalError as exc:
-        if f'database "{target.database}" does not exist' not in str(exc):
+        if f'database "{make_url(url).database}" does not exist' not in str(exc):
             raise
+        return False
     finally:
         probe.dispose()
+
+
+def ensure_database(url: str) -> None:
+    """Create the URL's database if it does not exist yet (needs CREATEDB on the server).
+
+    Safe when several processes do it at once: they queue on an advisory lock on the server's
+    `postgres` database and look again before creating.
+    """
+    if _exists(url):
+        return
+    target = make_url(url)
     admin = create_engine(target.set(database="postgres").render_as_string(hide_password=False))
     try:
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    except sa.exc.ProgrammingError as exc:
-        if "already exists" not in str(exc):  # another process created it first
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": CREATE_DATABASE_LOCK})
+            try:
+                found = conn.execute(
+                    sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": target.database}
+                ).first()
+                if found is None:
+                    conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": CREATE_DATABASE_LOCK})
+    except (sa.exc.ProgrammingError, sa.exc.IntegrityError) as exc:
+        # Another server-side creator (not one of ours, so not under the lock) may win the race:
+        # "already exists" or a unique violation on pg_database both mean the database is there.
+        if "already exists" not in str(exc) and "pg_database_datname_index" not in str(exc):
             raise BlendifyError(
                 f'database "{target.database}" does not exist on {describe(url)} and could not be created '
                 "(create it, or grant CREATEDB to this role)"
@@ -53,20 +84,39 @@ def ensure_database(url: str) -> None:
         admin.dispose()
 
 
+def _embedded(settings: Settings) -> EmbeddedServer:
+    """The home's embedded server, started with its databases and roles in place."""
+    server = start_embedded(settings.postgres_dir)
+    if not server.home_ready:
+        ensure_home_databases(server)
+        server.home_ready = True
+    return server
+
+
 def warehouse_url(settings: Settings) -> str:
-    """The warehouse URL, starting the embedded server when no URL is configured."""
+    """The app's warehouse URL (SELECT and INSERT on music data), starting the embedded server when
+    no URL is configured."""
     if settings.database_url:
         return settings.database_url
-    server = start_embedded(settings.postgres_dir)
-    url = embedded_url(server, WAREHOUSE_DB)
-    ensure_database(url)
-    return url
+    return _embedded(settings).url(WAREHOUSE_DB, user=APP_ROLE)
+
+
+def owner_url(settings: Settings) -> str:
+    """The URL migrations run with: the role that owns the tables (`db upgrade`, `dev`, `demo`).
+
+    Embedded: the server's superuser. External: BLENDIFY_OWNER_DATABASE_URL, or
+    BLENDIFY_DATABASE_URL when that is unset (one role for both: see the README).
+    """
+    if settings.database_url:
+        return settings.owner_database_url or settings.database_url
+    return _embedded(settings).url(WAREHOUSE_DB, user=SUPERUSER)
 
 
 def dagster_storage_url(settings: Settings) -> str:
     """psycopg2 URL of the database that holds Dagster's runs, events and schedules.
 
-    It lives on the same server as the warehouse, in its own database.
+    It lives on the same server as the warehouse, in its own database, reached with the app's
+    credentials (the embedded server makes the app role its owner; Dagster creates its tables).
     """
     base = make_url(warehouse_url(settings))
     url = base.set(drivername="postgresql+psycopg", database=DAGSTER_DB).render_as_string(hide_password=False)
@@ -80,8 +130,17 @@ def _engine_for(url: str) -> Engine:
 
 
 def get_engine(settings: Settings) -> Engine:
-    """The process-wide engine for the warehouse; fails with one clear line if unreachable."""
-    url = warehouse_url(settings)
+    """The process-wide engine for the warehouse, as the app role; fails with one clear line if
+    unreachable."""
+    return _checked(warehouse_url(settings))
+
+
+def get_owner_engine(settings: Settings) -> Engine:
+    """An engine as the role that owns the tables: for migrations only."""
+    return _checked(owner_url(settings))
+
+
+def _checked(url: str) -> Engine:
     engine = _engine_for(url)
     try:
         with engine.connect() as conn:

@@ -86,7 +86,17 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 def _applied(conn: Connection) -> dict[str, tuple[str, str]]:
     if not conn.execute(sa.text("SELECT to_regclass('schema_migrations')")).scalar():
         return {}
-    rows = conn.execute(sa.text("SELECT version, checksum, applied_at::text FROM schema_migrations"))
+    try:
+        rows = conn.execute(
+            sa.text("SELECT version, checksum, applied_at::text FROM schema_migrations")
+        ).all()
+    except sa.exc.ProgrammingError as exc:
+        if not isinstance(exc.orig, psycopg.errors.InsufficientPrivilege):
+            raise
+        # A warehouse migrated before the app role existed (0005 grants it its rights).
+        raise MigrationError(
+            "this role may not read the warehouse yet: run `blendify db upgrade` (as the owner)"
+        ) from None
     return {version: (checksum, applied_at) for version, checksum, applied_at in rows}
 
 

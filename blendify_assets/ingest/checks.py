@@ -39,7 +39,40 @@ def _no_duplicates(fetch: EndpointFetch) -> str | None:
         duplicated = [key for key, n in counts.items() if n > 1]
         if duplicated:
             return f"{scope.scope or 'list'}: {len(duplicated)} {column} value(s) appear twice, e.g. {duplicated[0]}"
+    dropped = fetch.stats.skipped_duplicate
+    if dropped:
+        example = (fetch.notes.get("duplicates_dropped") or ["?"])[0]
+        return f"the provider listed {dropped} item(s) twice; later copies were not stored, e.g. {column} {example}"
     return None
+
+
+def drop_duplicate_items(fetch: EndpointFetch) -> int:
+    """Keep the first of items the provider listed twice in one list (same id), count the others.
+
+    Only for lists where an item is unique (saved tracks, playlists, …: the endpoints checked by
+    `no_duplicate_items`); a playlist may hold a track twice, and keeps both. The check then
+    reports what was dropped, so a provider that repeats items is still seen.
+    """
+    if UNIQUE not in CHECKS.get(fetch.endpoint, ()):
+        return 0
+    column = _id_column(fetch)
+    examples: list[str] = []
+    for scope in fetch.scopes:
+        seen: set[object] = set()
+        kept = []
+        for row in scope.rows:
+            key = row.get(column)
+            if key is not None and key in seen:
+                fetch.stats.skipped_duplicate += 1
+                if len(examples) < 5:
+                    examples.append(str(key))
+                continue
+            seen.add(key)
+            kept.append(row)
+        scope.rows = kept
+    if examples:
+        fetch.notes["duplicates_dropped"] = examples
+    return fetch.stats.skipped_duplicate
 
 
 def _no_duplicate_plays(fetch: EndpointFetch) -> str | None:
@@ -54,18 +87,23 @@ def _counts_match_totals(fetch: EndpointFetch) -> str | None:
     if not any(s.expected_count is not None for s in fetch.scopes):
         return None
     read = sum(len(s.rows) for s in fetch.scopes if s.expected_count is not None)
-    skipped = fetch.stats.skipped_null + fetch.stats.skipped_malformed
+    skipped = fetch.stats.skipped_null + fetch.stats.skipped_malformed + fetch.stats.skipped_duplicate
     if read + skipped != expected:
         return f"read {read} rows + {skipped} skipped, but the provider reported {expected}"
     return None
 
 
 RANKS = Check("ranks_contiguous", "Ranks run 1..n without gaps within each time range.", _ranks_contiguous)
-UNIQUE = Check("no_duplicate_items", "No item appears twice within one snapshot.", _no_duplicates)
+UNIQUE = Check(
+    "no_duplicate_items",
+    "No item appears twice within one snapshot, and the provider listed none twice (later copies are "
+    "dropped, first kept).",
+    _no_duplicates,
+)
 PLAYS = Check("no_duplicate_plays", "No play (played_at, track) is fetched twice.", _no_duplicate_plays)
 TOTALS = Check(
     "counts_match_totals",
-    "Rows stored equal the provider's reported total less skipped (null or malformed) items.",
+    "Rows stored equal the provider's reported total less skipped (null, malformed or repeated) items.",
     _counts_match_totals,
 )
 

@@ -59,11 +59,12 @@ def load_state(
         ).scalar()
         previous = conn.execute(
             sa.text(
-                "SELECT details->'notes'->'state' FROM sync_log WHERE user_id = :u "
+                "SELECT id, details->'notes'->'state' AS state FROM sync_log WHERE user_id = :u "
                 "AND provider = CAST(:p AS provider) AND endpoint = :e AND status = 'success' "
-                "ORDER BY finished_at DESC LIMIT 1"
+                "AND details->'notes'->'state' IS NOT NULL ORDER BY finished_at DESC LIMIT 1"
             ),
             params,
-        ).scalar()
-        state.previous = previous or {}
+        ).first()
+        state.previous = previous.state if previous else {}
+        state.previous_log_id = previous.id if previous else None
     return state

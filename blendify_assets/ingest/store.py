@@ -166,6 +166,17 @@ def _details(fetch: EndpointFetch, result: StoreResult) -> dict[str, Any]:
     return details
 
 
+def _latest_state_log(conn: Connection, user_id: uuid.UUID, provider: str, endpoint: str) -> int | None:
+    """The sync log row whose `notes.state` the next poll of this endpoint diffs against."""
+    return conn.execute(
+        sa.text(
+            "SELECT id FROM sync_log WHERE user_id = :u AND provider = CAST(:p AS provider) AND endpoint = :e "
+            "AND status = 'success' AND details->'notes'->'state' IS NOT NULL ORDER BY finished_at DESC LIMIT 1"
+        ),
+        {"u": user_id, "p": provider, "e": endpoint},
+    ).scalar()
+
+
 def _insert_log(conn: Connection, **values: Any) -> int:
     return conn.execute(
         sa.text(
@@ -187,9 +198,28 @@ def store_fetch(
     log row commits with them or not at all."""
     result = StoreResult()
     with engine.begin() as conn:
+        # One writer at a time per (user, provider, table), from reading the latest hashes to the
+        # commit: a concurrent check of the same user (another CLI run, a scheduled run) then sees
+        # this one's snapshots and appends nothing when nothing changed (issue 11). The lock ends
+        # with the transaction, so a crash cannot leave it held.
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+            {"k": f"blendify.store:{user_id}:{provider}:{spec.name}"},
+        )
         fetched_at = conn.execute(sa.text("SELECT clock_timestamp() AT TIME ZONE 'UTC'")).scalar_one()
         changed_scopes: list[tuple[ScopeSnapshot, str]] = []
         moved_versions: list[tuple[ScopeSnapshot, _Latest]] = []
+        if spec.events and "state" in fetch.notes:
+            newer = _latest_state_log(conn, user_id, provider, fetch.endpoint)
+            if newer != fetch.baseline_log_id:
+                # Plays inferred by diffing against a poll that a concurrent check has since
+                # superseded (Apple): that check stored them already, with its own estimated times.
+                # Store none and keep its state as the next baseline; anything only this poll saw
+                # is still at the head of the list for the next poll.
+                fetch.events = []
+                fetch.notes = {k: v for k, v in fetch.notes.items() if k != "state"} | {
+                    "superseded_by_sync_log_id": newer
+                }
         if spec.events:
             result.rows_appended = _append_events(
                 conn, spec, user_id, provider, fetched_at, fetch.events or []

@@ -23,7 +23,7 @@ from ..providers.base import FetchStats, NeedsReauth, ProviderError
 from ..providers.http import tally_requests
 from ..security.vault import Vault
 from ..settings import Settings
-from .checks import run_checks
+from .checks import drop_duplicate_items, run_checks
 from .registry import Provider
 from .state import load_state
 from .store import record_failure, store_fetch
@@ -107,6 +107,8 @@ async def _sync_one(
                 )
                 async with provider.client(ctx.settings, http, tokens) as client:
                     fetch = await spec.fetch(client, state)
+                drop_duplicate_items(fetch)
+                fetch.baseline_log_id = state.previous_log_id
                 if fetch.provider_user_id and fetch.provider_user_id != state.provider_user_id:
                     await asyncio.to_thread(tokens.set_provider_user_id, fetch.provider_user_id)
                 stored = await asyncio.to_thread(

@@ -43,7 +43,7 @@ def dev(app: App, demo: bool, users: int, profile: str, host: str, port: int) ->
     settings = app.settings
     with out.status("starting PostgreSQL and applying migrations…"):
         engine = app.raw_engine  # starts (or attaches to) the embedded server and holds it for the children
-        migrations.upgrade(engine)
+        migrations.upgrade(app.owner_engine)
         instance = dagster_instance(settings)  # writes the Dagster home and sets the pool limits
         instance.dispose()
     extra: dict[str, str] = {}

@@ -163,7 +163,7 @@ def run_demo(
     users: int, console: Console, seed: int = DEMO_SEED, profile_mix: str | None = None
 ) -> DemoReport:
     from ..db import migrations
-    from ..db.engine import get_engine
+    from ..db.engine import get_engine, get_owner_engine
     from ..security.vault import vault_from_settings
     from ..settings import load_settings
 
@@ -179,8 +179,8 @@ def run_demo(
     )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("starting PostgreSQL and applying migrations", total=None)
+        migrations.upgrade(get_owner_engine(settings))
         engine = get_engine(settings)
-        migrations.upgrade(engine)
         progress.update(task, total=1, completed=1)
         task = progress.add_task(f"starting the simulator ({users} users)", total=None)
         config = SimulatorConfig(users=users, seed=seed, profile_mix=profile_mix)

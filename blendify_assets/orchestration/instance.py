@@ -6,11 +6,13 @@ embedded default needs no second server and production needs no second credentia
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import make_url
 
@@ -64,24 +66,40 @@ def instance_config(storage_url: str) -> dict:
 
 
 def write_dagster_home(settings: Settings) -> Path:
-    """Write $BLENDIFY_HOME/dagster/dagster.yaml (mode 0600) and put the storage password, if any, in
-    this process's environment, where Dagster reads it (children such as `dagster dev` inherit it)."""
+    """Write $BLENDIFY_HOME/dagster/dagster.yaml (mode 0600) atomically, and put the storage password,
+    if any, in this process's environment, where Dagster reads it (children such as `dagster dev`
+    inherit it)."""
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     storage_url = dagster_storage_url(settings)
     password = make_url(storage_url).password
     if password:
         os.environ[PASSWORD_VARIABLE] = password
-    # Written beside and renamed into place: a command starting meanwhile reads the old file or the
-    # new one, never a half-written one (which Dagster would take for an empty, SQLite-backed home).
-    fd, temporary = tempfile.mkstemp(dir=home, prefix=".dagster.yaml.")  # mode 0600
-    with os.fdopen(fd, "w") as handle:
-        yaml.safe_dump(instance_config(storage_url), handle, sort_keys=False)
-    os.replace(temporary, home / "dagster.yaml")
+    path = home / "dagster.yaml"
+    text = yaml.safe_dump(instance_config(storage_url), sort_keys=False)
+    if not path.exists() or path.read_text() != text:
+        # Written beside and renamed into place: a command starting meanwhile reads the old file or
+        # the new one, never a half-written one (which Dagster would take for an empty, SQLite home).
+        fd, temporary = tempfile.mkstemp(dir=home, prefix=".dagster.yaml.")  # mode 0600
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
     return home
 
 
+POOL_LIMITS_LOCK = 0x626C656E6402  # one process at a time sets the pool limits
+
+
 def set_pool_limits(instance) -> None:  # instance: dagster.DagsterInstance
-    """Give each provider pool its limit in the instance (idempotent)."""
-    for pool, limit in POOL_LIMITS.items():
-        instance.event_log_storage.set_concurrency_slots(pool, limit)
+    """Give each provider pool its limit in the instance (idempotent, and safe when several first
+    commands do it at once: Dagster inserts the limit row unguarded, so concurrent callers queue on
+    an advisory lock in its Postgres storage and skip pools already at their limit)."""
+    storage = instance.event_log_storage
+    with contextlib.ExitStack() as stack:
+        if type(storage).__name__ == "PostgresEventLogStorage":
+            conn = stack.enter_context(storage.index_connection())
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": POOL_LIMITS_LOCK})
+            stack.callback(conn.execute, sa.text("SELECT pg_advisory_unlock(:k)"), {"k": POOL_LIMITS_LOCK})
+        for pool, limit in POOL_LIMITS.items():
+            if storage.get_concurrency_info(pool).slot_count != limit:
+                storage.set_concurrency_slots(pool, limit)

@@ -41,15 +41,18 @@ class TokenSource(Protocol):
     def refresh(self, exchange: Callable[[Tokens], Awaitable[Tokens]], stale: Tokens) -> Awaitable[Tokens]:
         """Refresh once per connection, even when several callers ask at the same time.
 
-        Implementations lock the connection, re-read the stored tokens and, if another caller has
-        already replaced `stale.access_token`, return the stored ones without calling `exchange`.
-        Otherwise they call `exchange(current)`, persist the result (keeping the old refresh token
-        when the provider returned none) and return it.
+        Implementations re-read the stored tokens and, if another caller has already replaced
+        `stale.access_token`, return the stored ones without calling `exchange`. Otherwise they
+        call `exchange(current)` and persist the result (keeping the old refresh token when the
+        provider returned none) only if the store still holds `current`: when someone else wrote
+        meanwhile (a re-authorisation), theirs stands and is returned.
         """
         ...
 
-    def mark_needs_reauth(self, reason: str) -> None:
-        """Flag the connection so that nothing retries it until the user re-authorises."""
+    def mark_needs_reauth(self, reason: str, tokens: Tokens) -> bool:
+        """Flag the connection so that nothing retries it until the user re-authorises, but only
+        if it still holds `tokens` (the grant that failed): a newer grant is never flagged.
+        Returns whether it was flagged."""
         ...
 
 
@@ -114,6 +117,7 @@ class FetchStats:
     skipped_null: int = 0  # null entries (e.g. unavailable playlist tracks)
     skipped_forbidden: int = 0  # resources the API refused (403), e.g. followed playlists
     repaired_items: int = 0  # items with undecodable text (a lone surrogate): kept, U+FFFD in its place
+    skipped_duplicate: int = 0  # items listed twice in one list: the first is kept (ingest/checks.py)
     rate_limit_waits: int = 0
     rate_limit_wait_seconds: float = 0.0
     retries: int = 0
@@ -146,6 +150,7 @@ class EndpointFetch:
     provider_user_id: str | None = None  # learned from /me (Spotify account_id) when this fetch called it
     stats: FetchStats = field(default_factory=FetchStats)
     notes: dict[str, Any] = field(default_factory=dict)  # extra facts for metadata (never secrets)
+    baseline_log_id: int | None = None  # the sync log row notes["state"] was diffed against, if any
 
 
 @dataclass
@@ -168,6 +173,7 @@ class SyncState:
     playlists: list[PlaylistRef] = field(default_factory=list)  # for playlist tracks
     provider_user_id: str | None = None
     previous: dict[str, Any] = field(default_factory=dict)  # provider-specific memory (Apple poll diff)
+    previous_log_id: int | None = None  # the sync log row `previous` came from
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,28 @@ class InMemoryTokenSource:
 
     async def refresh(self, exchange: Callable[[Tokens], Awaitable[Tokens]], stale: Tokens) -> Tokens:
         async with self._lock:
-            if self._tokens.access_token != stale.access_token:
-                return self._tokens  # someone else refreshed while we waited
-            fresh = await exchange(self._tokens)
+            current = self._tokens
+            if current.access_token != stale.access_token:
+                return current  # someone else refreshed while we waited
+            fresh = await exchange(current)
             self.refresh_calls += 1
             if not fresh.refresh_token:
-                fresh = replace(fresh, refresh_token=self._tokens.refresh_token)
+                fresh = replace(fresh, refresh_token=current.refresh_token)
+            if self._tokens is not current:  # replaced during the exchange (a re-authorisation)
+                return self._tokens
             self._tokens = fresh
             return fresh
 
-    def mark_needs_reauth(self, reason: str) -> None:
+    def replace_tokens(self, tokens: Tokens) -> None:
+        """A re-authorisation: new tokens, and the connection is usable again."""
+        self._tokens = tokens
+        self.needs_reauth = None
+
+    def mark_needs_reauth(self, reason: str, tokens: Tokens) -> bool:
+        if (self._tokens.access_token, self._tokens.refresh_token) != (
+            tokens.access_token,
+            tokens.refresh_token,
+        ):
+            return False
         self.needs_reauth = reason
+        return True

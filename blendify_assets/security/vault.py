@@ -6,8 +6,11 @@ $BLENDIFY_HOME/encryption.key (mode 0600) and a warning that production must set
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -67,13 +70,39 @@ class Vault:
 
 
 def _write_private(path: Path, text: str) -> None:
+    """Replace `path` atomically (mode 0600): readers see the old keys or the new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600, unique name
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
-    os.chmod(tmp, 0o600)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def _create_private(path: Path, text: str) -> None:
+    """Create `path` (mode 0600) with `text` unless it exists: the first creator wins, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)  # atomic, and refuses to replace a key another process made
+    finally:
+        os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def local_key_lock(settings: Settings) -> Iterator[None]:
+    """One process at a time generates or rotates the local key (other processes only read it)."""
+    import fasteners
+
+    settings.local_key_file.parent.mkdir(parents=True, exist_ok=True)
+    with fasteners.InterProcessLock(str(settings.local_key_file.with_name(".encryption.key.lock"))):
+        yield
 
 
 def read_local_keys(path: Path) -> list[str]:
@@ -81,17 +110,46 @@ def read_local_keys(path: Path) -> list[str]:
 
 
 def local_keys(settings: Settings, *, create: bool = True) -> list[str]:
-    """The generated local keys, creating the file (mode 0600) on first use."""
+    """The generated local keys, creating the file (mode 0600) on first use.
+
+    Two first commands at once must agree on one key: the file is created whole or not at all, and
+    whoever loses the race reads the winner's key (issue 11: a token encrypted under a discarded
+    key could never be decrypted).
+    """
     path = settings.local_key_file
     if not path.exists():
         if not create:
             return []
-        _write_private(path, Fernet.generate_key().decode())
+        with local_key_lock(settings):
+            return _local_keys_locked(settings)
+    return read_local_keys(path)
+
+
+def _local_keys_locked(settings: Settings) -> list[str]:
+    """`local_keys` for a caller that already holds the key lock (POSIX locks do not nest)."""
+    path = settings.local_key_file
+    if not path.exists():
+        _create_private(path, Fernet.generate_key().decode())
     return read_local_keys(path)
 
 
 def write_local_keys(settings: Settings, keys: list[str]) -> None:
     _write_private(settings.local_key_file, ",".join(keys))
+
+
+def rotate_local_key(settings: Settings, reencrypt: Callable[[Vault], int]) -> int:
+    """Make a new local key, re-encrypt every token under it, then retire the old keys.
+
+    Under the key lock, so two rotations cannot interleave; a crash part-way leaves the new key
+    first and the old ones after it, which still decrypts everything.
+    """
+    with local_key_lock(settings):
+        old = _local_keys_locked(settings)
+        new = Fernet.generate_key().decode()
+        write_local_keys(settings, [new, *old])
+        count = reencrypt(Vault([new, *old]))
+        write_local_keys(settings, [new])
+    return count
 
 
 _warned: set[Path] = set()

@@ -269,13 +269,13 @@ def test_usage_errors_exit_2(tmp_path) -> None:
     assert result.returncode == 2
 
 
-def test_embedded_server_starts_persists_and_stops(tmp_path) -> None:
+def test_embedded_server_starts_persists_and_stops(embedded_home) -> None:
     """No BLENDIFY_DATABASE_URL: the embedded server holds the data under $BLENDIFY_HOME/postgres."""
     if os.environ.get("BLENDIFY_DATABASE_URL"):
         pytest.skip("the suite runs against an external server")
-    env = {"BLENDIFY_HOME": str(tmp_path / "home")}
+    env = {"BLENDIFY_HOME": str(embedded_home)}
     assert _subprocess(["db", "upgrade"], env).returncode == 0
-    pgdata = tmp_path / "home" / "postgres"
+    pgdata = embedded_home / "postgres"
     assert (pgdata / "PG_VERSION").exists()
     added = _subprocess(["users", "add", "embedded@example.com"], env)
     assert added.returncode == 0, added.stderr

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from blendify_assets.assets.resources import BlendifyResource
 from blendify_assets.db.accounts import TokenPayload, add_user, upsert_connection
-from blendify_assets.db.engine import create_engine, ensure_database
+from blendify_assets.db.engine import create_engine
 from blendify_assets.orchestration.instance import instance_config, set_pool_limits
 from blendify_assets.security.vault import Vault
 from tests.conftest import TEST_KEY
@@ -70,11 +70,15 @@ def resources(blendify_env) -> dict[str, object]:
 
 
 @pytest.fixture
-def pg_instance(blendify_env, tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    """A Postgres-backed instance like `blendify dev`'s, in a database of its own for this test."""
+def pg_instance(blendify_env, server_url: str, tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    """A Postgres-backed instance like `blendify dev`'s, in a database of its own for this test,
+    owned by the role the app connects as (as the embedded server sets up Dagster's database)."""
     url = make_url(blendify_env["BLENDIFY_DATABASE_URL"])
     storage = url.set(database=f"{url.database}_dagster")
-    ensure_database(storage.render_as_string(hide_password=False))
+    admin = create_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{storage.database}" OWNER "{url.username}"'))
+    admin.dispose()
     home = tmp_path / "dagster_home"
     home.mkdir()
     psycopg2_url = storage.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
@@ -82,7 +86,7 @@ def pg_instance(blendify_env, tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     with dg.DagsterInstance.from_config(str(home)) as inst:
         set_pool_limits(inst)
         yield inst
-    admin = create_engine(url.set(database="postgres").render_as_string(hide_password=False))
+    admin = create_engine(server_url)
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{storage.database}" WITH (FORCE)'))
     admin.dispose()

@@ -63,9 +63,11 @@ def test_inactive_connections_are_skipped_until_active(instance, resources, conn
     assert [r.partition_key for r in later.run_requests] == [broken]
 
 
-def test_a_commit_below_the_cursor_is_still_seen_once(instance, resources, connect, warehouse) -> None:
+def test_a_commit_below_the_cursor_is_still_seen_once(
+    instance, resources, connect, warehouse, engine
+) -> None:
     slow_user = connect("slow@example.com")
-    with warehouse.begin() as conn:  # free the row so it can be re-inserted inside a slow transaction
+    with engine.begin() as conn:  # free the row (as the owner: the app may not delete) to re-insert it slowly
         conn.execute(sa.text("DELETE FROM provider_connections"))
     slow = warehouse.connect()
     slow_tx = slow.begin()

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from blendify_assets.providers.apple_music.developer_token import DeveloperToken
-from blendify_assets.providers.base import FetchStats, Forbidden, NeedsReauth, TokenSource
+from blendify_assets.providers.base import FetchStats, Forbidden, NeedsReauth, Tokens, TokenSource
 from blendify_assets.providers.http import (
     ErrorInfo,
     HttpClient,
@@ -120,6 +120,7 @@ class AppleClient(ProviderSession):
         self._owns_http = http is None
         self.http = http or apple_http()
         self._user_auth: _AppleAuth | None = None
+        self._user_tokens: Tokens | None = None  # the Music-User-Token this session sends
         self._catalog_auth = _AppleAuth(developer, None)
         self._reauth: NeedsReauth | None = None
         self._storefront: str | None = None
@@ -135,6 +136,7 @@ class AppleClient(ProviderSession):
             async with self._lock:
                 if self._user_auth is None:  # read once: the database source costs a query per call
                     tokens = await asyncio.to_thread(self._tokens.current)
+                    self._user_tokens = tokens
                     self._user_auth = _AppleAuth(self.developer, tokens.access_token)
         return self._user_auth
 
@@ -177,7 +179,8 @@ class AppleClient(ProviderSession):
                 f"{exc}: Apple refused the Music-User-Token (it expired or was revoked, and Apple has "
                 "no refresh); the user must connect Apple Music again"
             )
-            await asyncio.to_thread(self._tokens.mark_needs_reauth, str(exc))
+            if self._user_tokens is not None:  # only the token Apple refused: a new one stays active
+                await asyncio.to_thread(self._tokens.mark_needs_reauth, str(exc), self._user_tokens)
 
     async def storefront(self, stats: FetchStats) -> str:
         """The user's storefront ('us'), once per session: catalog paths embed it."""

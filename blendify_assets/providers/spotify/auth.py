@@ -200,8 +200,10 @@ class SpotifyAuth:
             current = self._current(reload=True)
             if current.access_token != stale.access_token:
                 return current
+            tried: list[Tokens] = []
 
             async def exchange(tokens: Tokens) -> Tokens:
+                tried.append(tokens)
                 return await refresh_tokens(self._http, self._app, tokens, stats)
 
             try:
@@ -209,7 +211,10 @@ class SpotifyAuth:
                 return self._tokens
             except NeedsReauth as exc:
                 self._reauth = exc
-                self._source.mark_needs_reauth(str(exc))
+                # Only the grant that failed: a re-authorisation since then is left active.
+                await asyncio.to_thread(
+                    self._source.mark_needs_reauth, str(exc), tried[-1] if tried else current
+                )
                 raise
 
 

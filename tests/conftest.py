@@ -28,9 +28,7 @@ TEMPLATE_DB = "blendify_test_template"
 TEST_KEY = Fernet.generate_key().decode()
 EXTERNAL_URL = os.environ.get("BLENDIFY_DATABASE_URL")
 
-pytest_plugins: list[str] = []
-if (REPO / "blendify_assets" / "simulator" / "pytest_plugin.py").exists():
-    pytest_plugins.append("blendify_assets.simulator.pytest_plugin")
+pytest_plugins = ["tests.fixtures.simulator"]
 
 
 def reference_dir() -> Path:

@@ -9,7 +9,7 @@ and an applied file that has since been edited stops the upgrade before anything
 from __future__ import annotations
 
 import hashlib
-import os
+import importlib.resources
 import re
 import time
 from dataclasses import dataclass
@@ -52,9 +52,9 @@ class MigrationStatus:
 
 
 def sql_dir() -> Path:
-    """`sql/` beside the package (override with BLENDIFY_SQL_DIR)."""
-    override = os.environ.get("BLENDIFY_SQL_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "sql"
+    """The migrations as installed: `blendify_assets.sql`, which is the repository's `sql/` in an
+    editable install and a folder inside the package in a wheel (see pyproject.toml)."""
+    return Path(str(importlib.resources.files("blendify_assets.sql")))
 
 
 def discover(directory: Path | None = None) -> list[Migration]:

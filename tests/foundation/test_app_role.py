@@ -153,10 +153,10 @@ def test_a_home_from_before_the_app_role_upgrades_in_place(embedded_home: Path, 
     for path in sorted(migrations.sql_dir().glob("000[1-4]_*.sql")):
         (old_sql / path.name).write_text(path.read_text())
     env = {"BLENDIFY_HOME": str(embedded_home)}
-    assert _subprocess(["db", "upgrade"], env | {"BLENDIFY_SQL_DIR": str(old_sql)}).returncode == 0
     settings = load_settings(env)
     server = start_embedded(settings.postgres_dir)
     try:
+        migrations.upgrade(get_owner_engine(settings), old_sql)
         owner = create_engine(server.url("postgres")).execution_options(isolation_level="AUTOCOMMIT")
         with owner.connect() as conn:
             conn.execute(sa.text("ALTER DATABASE dagster OWNER TO postgres"))

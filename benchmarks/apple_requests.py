@@ -27,11 +27,12 @@ import json
 import math
 from typing import Any
 
+from _fetch import playlist_refs
 from cryptography.hazmat.primitives import serialization
 
 from blendify_assets.providers.apple_music.client import AppleClient, apple_http
 from blendify_assets.providers.apple_music.developer_token import DeveloperToken, SigningKey
-from blendify_assets.providers.apple_music.endpoints import ENDPOINTS, playlist_refs
+from blendify_assets.providers.apple_music.endpoints import ENDPOINTS
 from blendify_assets.providers.base import EndpointFetch, SyncState, Tokens
 from blendify_assets.providers.tokens import InMemoryTokenSource
 from blendify_assets.simulator import Simulator, SimulatorConfig, UserProfile

@@ -13,7 +13,6 @@ VOLATILE = frozenset({"album_art_url", "image_url", "popularity", "follower_coun
 class TableSpec:
     name: str
     columns: tuple[str, ...]  # row columns, without id, user_id, provider and fetched_at
-    scope_column: str | None = None  # None: one scope per user ('')
     events: bool = False  # True: an event log (deduplicated appends), not snapshots
 
     @property
@@ -30,16 +29,13 @@ _TRACK = ("track_id", "track_name", "artist_name", "album_name", "album_art_url"
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
-        TableSpec(
-            "user_top_tracks", (*_TRACK, "isrc", "time_range", "rank", "track_metadata"), scope_column="time_range"
-        ),
+        TableSpec("user_top_tracks", (*_TRACK, "isrc", "time_range", "rank", "track_metadata")),
         TableSpec(
             "user_top_artists",
             (
                 "artist_id", "artist_name", "image_url", "genres", "popularity", "follower_count",
                 "time_range", "rank", "artist_metadata",
             ),
-            scope_column="time_range",
         ),
         TableSpec("user_recently_played", (*_TRACK, "played_at", "isrc", "track_metadata"), events=True),
         TableSpec(
@@ -55,7 +51,6 @@ TABLES: dict[str, TableSpec] = {
                 "playlist_id", *_TRACK, "added_at", "added_by", "isrc", "track_position", "track_metadata",
                 "item_type",
             ),
-            scope_column="playlist_id",
         ),
         TableSpec("user_saved_tracks", (*_TRACK, "saved_at", "popularity", "isrc", "track_metadata")),
         TableSpec(

@@ -24,6 +24,8 @@ from rich.progress import (
 )
 from sqlalchemy.engine import Engine
 
+from ..analytics.matches import compute_taste_matches
+from ..blends_service import create_and_generate, latest_generation
 from ..ingest.tables import TABLES
 from ..simulator import Simulator, SimulatorConfig
 from .demo_world import DemoUser, connect_users, patched_environ, simulator_env
@@ -111,14 +113,6 @@ def _sync(
 
 
 def _overlap(engine: Engine, report: DemoReport, progress: Progress) -> None:
-    try:
-        from ..analytics.matches import compute_taste_matches
-    except ImportError:
-        report.overlap = "overlap: not available in this build"
-        return
-    if not sa.inspect(engine).has_table("user_taste_matches"):
-        report.overlap = "overlap: not available (its migration is not in this build yet)"
-        return
     task = progress.add_task("computing taste overlap", total=None)
     run = compute_taste_matches(engine)
     progress.update(task, total=1, completed=1)
@@ -128,11 +122,6 @@ def _overlap(engine: Engine, report: DemoReport, progress: Progress) -> None:
 
 
 def _blends(engine: Engine, users: Sequence[DemoUser], report: DemoReport, progress: Progress) -> None:
-    try:
-        from ..blends_service import create_and_generate, latest_generation
-    except ImportError:
-        report.blend_note = "blends: not available (blends_service is not in this build yet)"
-        return
     members = [u.email for u in users if u.providers][:4]
     if len(members) < 2:
         report.blend_note = "blends: need at least two connected users"

@@ -61,13 +61,6 @@ class Vault:
         except InvalidToken:
             raise VaultError("a stored token cannot be decrypted with the configured keys") from None
 
-    def encrypted_with_first_key(self, token: str) -> bool:
-        try:
-            Fernet(self._keys[0]).decrypt(token.encode())
-        except InvalidToken:
-            return False
-        return True
-
 
 def _write_private(path: Path, text: str) -> None:
     """Replace `path` atomically (mode 0600): readers see the old keys or the new, never half."""

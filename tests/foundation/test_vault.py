@@ -25,7 +25,8 @@ def test_rotation_moves_tokens_to_the_first_key() -> None:
     encrypted = Vault([old]).encrypt("refresh-me")
     both = Vault([new, old])
     assert both.decrypt(encrypted) == "refresh-me"  # the old key still decrypts
-    assert not both.encrypted_with_first_key(encrypted)
+    with pytest.raises(VaultError):
+        Vault([new]).decrypt(encrypted)  # not under the first key yet
     rotated = both.rotate(encrypted)
     assert Vault([new]).decrypt(rotated) == "refresh-me"
     with pytest.raises(VaultError, match="cannot be decrypted"):

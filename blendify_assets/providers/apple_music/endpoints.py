@@ -469,14 +469,3 @@ ENDPOINTS: dict[str, EndpointSpec] = {
         ),
     )
 }
-ENDPOINT_NAMES: tuple[str, ...] = tuple(ENDPOINTS)
-
-
-def playlist_refs(rows: list[Row]) -> list[PlaylistRef]:
-    """PlaylistRefs from user_playlists rows (what the engine reads back from the latest snapshot)."""
-    return [
-        PlaylistRef(
-            r["playlist_id"], r.get("snapshot_id"), bool(r.get("is_owner")), total=r.get("track_count")
-        )
-        for r in rows
-    ]

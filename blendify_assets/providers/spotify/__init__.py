@@ -2,24 +2,15 @@
 
 from blendify_assets.providers.spotify.auth import SCOPES, SpotifyApp, SpotifyAuth
 from blendify_assets.providers.spotify.client import SpotifyClient, SpotifyProfile, spotify_http
-from blendify_assets.providers.spotify.endpoints import (
-    ENDPOINT_NAMES,
-    ENDPOINTS,
-    EndpointSpec,
-    fetch_endpoint,
-    playlist_refs,
-)
+from blendify_assets.providers.spotify.endpoints import ENDPOINTS, EndpointSpec
 
 __all__ = [
     "ENDPOINTS",
-    "ENDPOINT_NAMES",
     "SCOPES",
     "EndpointSpec",
     "SpotifyApp",
     "SpotifyAuth",
     "SpotifyClient",
     "SpotifyProfile",
-    "fetch_endpoint",
-    "playlist_refs",
     "spotify_http",
 ]

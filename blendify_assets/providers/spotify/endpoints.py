@@ -1,15 +1,12 @@
 """One async function per Spotify endpoint: SyncState in, EndpointFetch out.
 
-The ingest engine calls `fetch_endpoint(client, name, state)` for each name in `ENDPOINTS`, writes
-the scopes it gets back as snapshots (or appends `events`), and records `unchanged_scopes` as checked
-without re-reading them.
+The ingest engine calls each `ENDPOINTS[name].fetch(client, state)`, writes the scopes it gets back
+as snapshots (or appends `events`), and records `unchanged_scopes` as checked without re-reading them.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -142,23 +139,6 @@ async def playlists(client: SpotifyClient, state: SyncState) -> EndpointFetch:
     fetch.scopes = [ScopeSnapshot(scope=WHOLE_LIST, rows=rows, expected_count=_total(pages[0][1]))]
     fetch.notes["spotify_user_id"] = me_id
     return fetch
-
-
-def playlist_refs(rows: list[Row]) -> list[PlaylistRef]:
-    """PlaylistRefs from user_playlists rows (what the engine reads back from the latest snapshot)."""
-    refs = []
-    for row in rows:
-        meta = row.get("playlist_metadata") or {}
-        refs.append(
-            PlaylistRef(
-                playlist_id=row["playlist_id"],
-                version=row.get("snapshot_id"),
-                is_owner=bool(row.get("is_owner")),
-                collaborative=meta.get("collaborative") is True,
-                total=row.get("track_count"),
-            )
-        )
-    return refs
 
 
 def readable(ref: PlaylistRef) -> bool:
@@ -329,53 +309,3 @@ ENDPOINTS: dict[str, EndpointSpec] = {
         ),
     )
 }
-ENDPOINT_NAMES: tuple[str, ...] = tuple(ENDPOINTS)
-
-
-async def fetch_endpoint(client: SpotifyClient, name: str, state: SyncState | None = None) -> EndpointFetch:
-    """Fetch one endpoint by name (see `ENDPOINT_NAMES`)."""
-    try:
-        spec = ENDPOINTS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown Spotify endpoint {name!r}; expected one of {', '.join(ENDPOINT_NAMES)}"
-        ) from None
-    return await spec.fetch(client, state or SyncState())
-
-
-async def fetch_all(
-    client: SpotifyClient, states: dict[str, SyncState] | None = None, names: tuple[str, ...] = ENDPOINT_NAMES
-) -> dict[str, EndpointFetch]:
-    """Fetch several endpoints of one user at once (CLI, demo, benchmarks).
-
-    Everything runs concurrently except playlist_tracks, which waits for the fresh playlists list
-    when both are asked for and uses it as `SyncState.playlists`. One endpoint's failure fails the
-    call; the ingest engine, which must isolate failures, calls `fetch_endpoint` per endpoint.
-    """
-    states = states or {}
-    tasks = {
-        name: fetch_endpoint(client, name, states.get(name)) for name in names if name != "playlist_tracks"
-    }
-    results: dict[str, EndpointFetch] = {}
-
-    async def run(name: str) -> None:
-        results[name] = await tasks[name]
-
-    async def tracks_after_playlists() -> None:
-        state = states.get("playlist_tracks") or SyncState()
-        if "playlists" in tasks:
-            await playlists_done.wait()
-            state = replace(state, playlists=playlist_refs(results["playlists"].scopes[0].rows))
-        results["playlist_tracks"] = await fetch_endpoint(client, "playlist_tracks", state)
-
-    playlists_done = asyncio.Event()
-
-    async def run_playlists() -> None:
-        await run("playlists")
-        playlists_done.set()
-
-    jobs = [run_playlists() if name == "playlists" else run(name) for name in tasks]
-    if "playlist_tracks" in names:
-        jobs.append(tracks_after_playlists())
-    await gather_all(jobs)
-    return {name: results[name] for name in names}

@@ -98,9 +98,9 @@ def test_401_resigns_the_developer_token_once_then_explains(sim) -> None:
     assert "Bearer" not in str(raised.value)
 
 
-def test_limit_on_every_page_and_empty_playlists_are_empty(sim) -> None:
+def test_limit_on_every_page_and_empty_playlists_are_empty(sim, playlist_refs) -> None:
     playlists, _ = run(sim, "user0001", endpoints.library_playlists)
-    refs = endpoints.playlist_refs(playlists.scopes[0].rows)
+    refs = playlist_refs(playlists.scopes[0].rows)
     tracks, _ = run(sim, "user0001", endpoints.playlist_tracks, SyncState(playlists=refs))
     truth = {p["id"]: p for p in sim.world.apple_truth("user0001")["library_playlists"]}
     assert {s.scope: len(s.rows) for s in tracks.scopes} == {k: len(p["track_ids"]) for k, p in truth.items()}
@@ -220,10 +220,10 @@ def test_library_playlists_carry_last_modified_and_few_a_version_hash() -> None:
         assert all(moved[pid] == a["lastModifiedDate"] for pid, a in attrs.items() if pid != plain)
 
 
-def test_playlists_are_reread_only_when_their_version_moves(sim) -> None:
+def test_playlists_are_reread_only_when_their_version_moves(sim, playlist_refs) -> None:
     """Without a versionHash, lastModifiedDate decides: nothing is re-read until an edit."""
     playlists, _ = run(sim, "user0001", endpoints.library_playlists)
-    refs = endpoints.playlist_refs(playlists.scopes[0].rows)
+    refs = playlist_refs(playlists.scopes[0].rows)
     assert all(r.version for r in refs) and any(r.version.startswith("modified:") for r in refs)
     full, _ = run(sim, "user0001", endpoints.playlist_tracks, SyncState(playlists=refs))
     again, _ = run(sim, "user0001", endpoints.playlist_tracks, recheck(full, playlists=refs))
@@ -233,7 +233,7 @@ def test_playlists_are_reread_only_when_their_version_moves(sim) -> None:
     sim.clock.advance(minutes=5)
     sim.world.rename_playlist("user0001", edited, "Renamed")
     playlists, _ = run(sim, "user0001", endpoints.library_playlists)
-    moved = endpoints.playlist_refs(playlists.scopes[0].rows)
+    moved = playlist_refs(playlists.scopes[0].rows)
     later, _ = run(sim, "user0001", endpoints.playlist_tracks, recheck(full, playlists=moved))
     assert [s.scope for s in later.scopes] == [edited]
 

@@ -8,8 +8,16 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from blendify_assets.providers.base import FetchStats, NeedsReauth, QuotaExceeded, RateLimited, TransientError
-from blendify_assets.providers.spotify import SpotifyApp, fetch_endpoint, spotify_http
+from blendify_assets.providers.base import (
+    EndpointFetch,
+    FetchStats,
+    NeedsReauth,
+    QuotaExceeded,
+    RateLimited,
+    SyncState,
+    TransientError,
+)
+from blendify_assets.providers.spotify import ENDPOINTS, SpotifyApp, spotify_http
 from blendify_assets.providers.spotify.auth import (
     authorize_url,
     code_challenge,
@@ -18,6 +26,10 @@ from blendify_assets.providers.spotify.auth import (
 )
 
 pytestmark = pytest.mark.anyio
+
+
+async def fetch_endpoint(client, name: str) -> EndpointFetch:
+    return await ENDPOINTS[name].fetch(client, SyncState())
 
 
 def saved_ids(sim, uid: str) -> list[str]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+from blendify_assets.core.fetch import EndpointFetch, PlaylistRef, Row, SyncState
 from blendify_assets.providers.aio import gather_all
-from blendify_assets.providers.base import EndpointFetch, PlaylistRef, Row, SyncState
 from blendify_assets.providers.spotify.client import SpotifyClient
 from blendify_assets.providers.spotify.endpoints import ENDPOINTS
 

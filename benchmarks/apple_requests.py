@@ -30,10 +30,11 @@ from typing import Any
 from _fetch import playlist_refs
 from cryptography.hazmat.primitives import serialization
 
+from blendify_assets.core.fetch import EndpointFetch, SyncState
+from blendify_assets.core.tokens import Tokens
 from blendify_assets.providers.apple_music.client import AppleClient, apple_http
 from blendify_assets.providers.apple_music.developer_token import DeveloperToken, SigningKey
 from blendify_assets.providers.apple_music.endpoints import ENDPOINTS
-from blendify_assets.providers.base import EndpointFetch, SyncState, Tokens
 from blendify_assets.providers.tokens import InMemoryTokenSource
 from blendify_assets.simulator import Simulator, SimulatorConfig, UserProfile
 

@@ -95,6 +95,7 @@ def main() -> None:
 
     import dagster as dg
 
+    from blendify_assets.core.settings import load_settings
     from blendify_assets.db import migrations
     from blendify_assets.db.engine import get_engine, get_owner_engine, warehouse_url
     from blendify_assets.definitions import defs
@@ -102,7 +103,6 @@ def main() -> None:
     from blendify_assets.orchestration.dev import child_env, start_dagster, stop_group
     from blendify_assets.orchestration.runner import dagster_instance
     from blendify_assets.security.vault import vault_from_settings
-    from blendify_assets.settings import load_settings
     from blendify_assets.simulator import Simulator, SimulatorConfig
 
     dg.Definitions.validate_loadable(defs)  # fail fast if the code location does not load

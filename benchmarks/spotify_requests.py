@@ -30,7 +30,8 @@ from typing import Any
 
 from _fetch import fetch_all_spotify
 
-from blendify_assets.providers.base import FetchStats, Forbidden, SyncState
+from blendify_assets.core.fetch import FetchStats, SyncState
+from blendify_assets.providers.errors import Forbidden
 from blendify_assets.providers.spotify import SpotifyApp, SpotifyClient, spotify_http
 from blendify_assets.providers.spotify.auth import tokens_from_response
 from blendify_assets.providers.tokens import InMemoryTokenSource

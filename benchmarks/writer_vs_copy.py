@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 from _support import add_user, scratch_warehouse
 
+from blendify_assets.core.fetch import EndpointFetch, ScopeSnapshot
 from blendify_assets.ingest.store import _row_values, copy_rows, store_fetch
 from blendify_assets.ingest.tables import TABLES
-from blendify_assets.providers.base import EndpointFetch, ScopeSnapshot
 
 SPEC = TABLES["user_saved_tracks"]
 NOW = datetime(2026, 11, 24, tzinfo=UTC)

@@ -25,7 +25,7 @@ def _app() -> Any:
 
 
 def _user(conn: Any, email: str) -> uuid.UUID:
-    from .db.accounts import user_id_for
+    from blendify_assets.db.accounts import user_id_for
 
     return user_id_for(conn, email)
 
@@ -184,10 +184,11 @@ def profile(email: str) -> None:
 @click.option("--limit", type=click.IntRange(1, 200), default=15, show_default=True, help="Rows per list.")
 def overlap(email1: str, email2: str, limit: int) -> None:
     """What two users share: the taste match across providers, explained, and their common top tracks."""
+    from blendify_assets.core.errors import BlendifyError
+
     from .analytics.matches import pair_history
     from .analytics.queries import same_provider_overlap, taste_match
     from .cli import out, print_table
-    from .errors import BlendifyError
 
     with _app().engine.connect() as conn:
         a, b = _user(conn, email1), _user(conn, email2)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .errors import BlendifyError
+from blendify_assets.core.errors import BlendifyError
 
 # C0 and C1 control characters (ESC starts terminal escape sequences) and the bidi overrides that
 # reorder what a terminal shows. Line breaks survive in messages, never inside a table cell.
@@ -48,7 +48,7 @@ class App:
 
     @functools.cached_property
     def settings(self):
-        from .settings import load_settings
+        from blendify_assets.core.settings import load_settings
 
         return load_settings()
 
@@ -204,7 +204,7 @@ def users() -> None:
 @pass_app
 def users_add(app: App, email: str, display_name: str | None, password_stdin: bool) -> None:
     """Add a user and print the new user's id."""
-    from .db.accounts import add_user, normalise_email
+    from blendify_assets.db.accounts import add_user, normalise_email
 
     normalise_email(email)  # fail on a bad address before reading stdin or touching the database
     password = read_text(sys.stdin.buffer, "--password-stdin").rstrip("\r\n") if password_stdin else None
@@ -217,7 +217,7 @@ def users_add(app: App, email: str, display_name: str | None, password_stdin: bo
 @pass_app
 def users_list(app: App) -> None:
     """List users and their connections."""
-    from .db.accounts import list_users
+    from blendify_assets.db.accounts import list_users
 
     rows = list_users(app.engine)
     print_table(
@@ -246,7 +246,7 @@ def connections() -> None:
 @pass_app
 def connections_add(app: App, email: str, provider: str, tokens_json: Any) -> None:
     """Connect a user to a provider (a second call re-authorises the same connection)."""
-    from .db.accounts import TokenPayload, check_provider, normalise_email, upsert_connection
+    from blendify_assets.db.accounts import TokenPayload, check_provider, normalise_email, upsert_connection
 
     check_provider(provider)
     normalise_email(email)
@@ -260,7 +260,7 @@ def connections_add(app: App, email: str, provider: str, tokens_json: Any) -> No
 @pass_app
 def connections_list(app: App) -> None:
     """List connections with their status (tokens are never shown)."""
-    from .db.accounts import list_connections
+    from blendify_assets.db.accounts import list_connections
 
     print_table(
         ["id", "email", "provider", "status", "reason", "token expires"],
@@ -288,7 +288,8 @@ def keys_rotate(app: App) -> None:
     then drop the old keys. With the generated local key, a new local key is made and the old one
     retired once every token is re-encrypted.
     """
-    from .db.accounts import rotate_tokens
+    from blendify_assets.db.accounts import rotate_tokens
+
     from .security.vault import Vault, rotate_local_key
 
     settings = app.settings
@@ -324,8 +325,9 @@ def connect_spotify(app: App, email: str, no_browser: bool, timeout: int) -> Non
     """Authorization Code + PKCE with a callback on SPOTIFY_REDIRECT_URI (a 127.0.0.1 address)."""
     import webbrowser
 
+    from blendify_assets.db.accounts import normalise_email, user_id_for
+
     from .connect import connect_spotify as run_flow
-    from .db.accounts import normalise_email, user_id_for
 
     email = normalise_email(email)
     with app.engine.connect() as conn:
@@ -346,7 +348,7 @@ def connect_spotify(app: App, email: str, no_browser: bool, timeout: int) -> Non
 def check_provider_settings(settings: Any, provider: Any) -> None:
     """Stop before any run when the provider's settings are missing or wrong (otherwise every
     endpoint fails alike); with no credentials at all, say how to use the local simulator."""
-    from .errors import SettingsError
+    from blendify_assets.core.errors import SettingsError
 
     try:
         provider.check_settings(settings)
@@ -368,7 +370,8 @@ def check_provider_settings(settings: Any, provider: Any) -> None:
 @pass_app
 def sync(app: App, email: str, provider: str | None, endpoint: str | None) -> None:
     """Materialise the user's partitions now, through Dagster, in this process."""
-    from .db.accounts import check_provider, user_id_for
+    from blendify_assets.db.accounts import check_provider, user_id_for
+
     from .definitions import defs
     from .ingest.registry import providers
     from .orchestration.runner import dagster_instance, run_sync_in_process

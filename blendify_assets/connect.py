@@ -14,10 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy.engine import Engine
 
-from .db.accounts import TokenPayload, upsert_connection
-from .errors import BlendifyError, SettingsError
+from blendify_assets.core.errors import BlendifyError, SettingsError
+from blendify_assets.core.fetch import FetchStats
+from blendify_assets.core.settings import Settings
+from blendify_assets.db.accounts import TokenPayload, upsert_connection
+from blendify_assets.providers.errors import ProviderError
+
 from .ingest.registry import spotify_app
-from .providers.base import FetchStats, ProviderError
 from .providers.spotify.auth import (
     SpotifyApp,
     authorize_url,
@@ -28,7 +31,6 @@ from .providers.spotify.auth import (
 from .providers.spotify.client import SpotifyClient, spotify_http
 from .providers.tokens import InMemoryTokenSource
 from .security.vault import Vault
-from .settings import Settings
 
 LOOPBACK = ("127.0.0.1", "::1", "[::1]")
 

@@ -19,9 +19,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from blendify_assets.core.time import utcnow
+
 from ..blend import FORMULA, PairOverlap, build_identity, pair_overlap, prepare, top_k_similar
 from ..blend.overlap import KIND_WEIGHTS
-from ..db.accounts import utcnow
 from ..ingest.store import copy_rows
 from .tastes import build_tastes, load_rows
 

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
+from blendify_assets.core.errors import BlendifyError
+
 from ..analytics.matches import DEFAULT_K, compute_taste_matches
 from ..blends_service import BlendNotFound, blends_created_since, generate_blend_tracks
-from ..errors import BlendifyError
 from ..ingest.registry import providers
 from ..orchestration.partitions import blends
 from .ingestion import endpoint_key

@@ -3,12 +3,13 @@ append what changed, report counts". Each run may cover many users."""
 
 import dagster as dg
 
+from blendify_assets.providers.spec import EndpointSpec
+
 from ..ingest.checks import CHECKS
 from ..ingest.registry import Provider, providers
 from ..ingest.sync import UserSync, sync_endpoint_blocking
 from ..orchestration.cadence import freshness_policy
 from ..orchestration.partitions import USER_PARTITIONS
-from ..providers.base import EndpointSpec
 from .resources import BlendifyResource
 
 # Transient failures (5xx, timeouts, rate limits that outlasted the client's waits) retry the step;

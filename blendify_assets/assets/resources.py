@@ -8,10 +8,11 @@ import functools
 
 import dagster as dg
 
+from blendify_assets.core.settings import Settings, load_settings
+
 from ..db.engine import get_engine
 from ..ingest.sync import SyncContext
 from ..security.vault import vault_from_settings
-from ..settings import Settings, load_settings
 
 
 @functools.cache

@@ -8,14 +8,16 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import BlendifyError
-from ..providers.base import Tokens
+from blendify_assets.core.errors import BlendifyError
+
+from ..core.time import aware_utc, naive_utc, utcnow
+from ..core.tokens import Tokens
 from ..security.passwords import hash_password
 from ..security.vault import Vault
 
@@ -25,23 +27,6 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 class NotFound(BlendifyError):
     pass
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def naive_utc(moment: datetime | None) -> datetime | None:
-    """`timestamp` columns hold UTC without a zone."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-def aware_utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def normalise_email(email: str) -> str:

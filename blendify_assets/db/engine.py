@@ -7,8 +7,9 @@ import functools
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from ..errors import BlendifyError
-from ..settings import Settings
+from blendify_assets.core.errors import BlendifyError
+from blendify_assets.core.settings import Settings
+
 from .server import (
     APP_ROLE,
     DAGSTER_DB,

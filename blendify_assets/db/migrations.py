@@ -19,7 +19,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import BlendifyError
+from blendify_assets.core.errors import BlendifyError
 
 LOCK_KEY = 0x626C656E64  # "blend": one advisory lock for every upgrader of this database
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

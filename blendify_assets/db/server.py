@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from ..errors import BlendifyError
+from blendify_assets.core.errors import BlendifyError
 
 WAREHOUSE_DB = "blendify"
 DAGSTER_DB = "dagster"

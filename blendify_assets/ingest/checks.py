@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..providers.base import EndpointFetch
+from blendify_assets.core.fetch import EndpointFetch
 
 
 @dataclass(frozen=True)

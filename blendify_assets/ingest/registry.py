@@ -8,10 +8,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import SettingsError
-from ..providers.base import EndpointSpec, TokenSource
+from blendify_assets.core.errors import SettingsError
+from blendify_assets.core.settings import Settings
+from blendify_assets.core.tokens import TokenSource
+from blendify_assets.providers.spec import EndpointSpec
+
 from ..providers.http import HttpClient
-from ..settings import Settings
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..db.accounts import aware_utc
-from ..providers.base import PlaylistRef, SyncState
+from blendify_assets.core.fetch import PlaylistRef, SyncState
+from blendify_assets.core.time import aware_utc
+
 from .tables import TableSpec
 
 

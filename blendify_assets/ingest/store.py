@@ -20,7 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..providers.base import EndpointFetch, FetchStats, Row, ScopeSnapshot
+from blendify_assets.core.fetch import EndpointFetch, FetchStats, Row, ScopeSnapshot
+
 from .tables import TableSpec
 
 

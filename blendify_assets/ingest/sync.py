@@ -17,12 +17,14 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..db.accounts import DatabaseTokenSource
-from ..errors import BlendifyError
-from ..providers.base import FetchStats, NeedsReauth, ProviderError
+from blendify_assets.core.errors import BlendifyError
+from blendify_assets.core.fetch import FetchStats
+from blendify_assets.core.settings import Settings
+from blendify_assets.db.accounts import DatabaseTokenSource
+from blendify_assets.providers.errors import NeedsReauth, ProviderError
+
 from ..providers.http import tally_requests
 from ..security.vault import Vault
-from ..settings import Settings
 from .checks import drop_duplicate_items, run_checks
 from .registry import Provider
 from .state import load_state

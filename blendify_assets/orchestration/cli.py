@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 from rich.text import Text
 
+from blendify_assets.core.errors import BlendifyError
+
 from ..cli import App, out, pass_app, print_table, printable
-from ..errors import BlendifyError
 
 DEV_DEMO_USERS = 6
 DEMO_USERS = 8

@@ -151,10 +151,11 @@ def _count_rows(engine: Engine, report: DemoReport) -> None:
 def run_demo(
     users: int, console: Console, seed: int = DEMO_SEED, profile_mix: str | None = None
 ) -> DemoReport:
+    from blendify_assets.core.settings import load_settings
+
     from ..db import migrations
     from ..db.engine import get_engine, get_owner_engine
     from ..security.vault import vault_from_settings
-    from ..settings import load_settings
 
     started = time.perf_counter()
     report = DemoReport()

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from ..db.accounts import TokenPayload, add_user, upsert_connection, user_id_for
-from ..errors import BlendifyError
-from ..settings import Settings
+from blendify_assets.core.errors import BlendifyError
+from blendify_assets.core.settings import Settings
+from blendify_assets.db.accounts import TokenPayload, add_user, upsert_connection, user_id_for
+
 from ..simulator import Simulator
 from ..simulator.world import SimUser
 

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import IO
 
 import blendify_assets
-
-from ..settings import Settings
+from blendify_assets.core.settings import Settings
 
 WORKSPACE = """\
 load_from:

@@ -16,8 +16,9 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import make_url
 
+from blendify_assets.core.settings import Settings
+
 from ..db.engine import dagster_storage_url
-from ..settings import Settings
 
 POOL_LIMITS = {"spotify_api": 4, "apple_music_api": 4}
 PASSWORD_VARIABLE = "BLENDIFY_DAGSTER_PG_PASSWORD"

@@ -20,8 +20,9 @@ from typing import Any
 import dagster as dg
 from dagster._core.utils import make_new_run_id
 
-from ..errors import BlendifyError
-from ..settings import Settings
+from blendify_assets.core.errors import BlendifyError
+from blendify_assets.core.settings import Settings
+
 from .instance import set_pool_limits, write_dagster_home
 from .partitions import USER_PARTITIONS
 from .reclaim import PID_TAG, process_tags, reclaim_dead_runs

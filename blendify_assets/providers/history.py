@@ -30,8 +30,8 @@ from typing import IO, Any
 
 import ijson
 
-from blendify_assets.errors import BlendifyError
-from blendify_assets.providers.base import Row
+from blendify_assets.core.errors import BlendifyError
+from blendify_assets.core.fetch import Row
 from blendify_assets.providers.http import strip_nul
 
 SOURCE = "export"  # track_metadata._blendify.source of every imported play

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
-from blendify_assets.providers.base import (
-    FetchStats,
+from blendify_assets.core.fetch import FetchStats
+from blendify_assets.providers.errors import (
     Forbidden,
     ProviderError,
     QuotaExceeded,

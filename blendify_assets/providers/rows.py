@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from blendify_assets.providers.base import FetchStats, Row, UnreadableResponse
+from blendify_assets.core.fetch import FetchStats, Row
+from blendify_assets.providers.errors import UnreadableResponse
 from blendify_assets.providers.http import strip_nul
 
 

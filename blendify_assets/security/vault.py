@@ -15,8 +15,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from ..errors import BlendifyError
-from ..settings import Settings
+from blendify_assets.core.errors import BlendifyError
+from blendify_assets.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from blendify_assets.core.settings import load_settings
 from blendify_assets.db import migrations
 from blendify_assets.db.engine import create_engine, get_engine, get_owner_engine
 from blendify_assets.db.server import start_embedded
-from blendify_assets.settings import load_settings
 from tests.conftest import EXTERNAL_URL, app_url
 from tests.foundation.test_cli import _subprocess
 

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(
 HOLD = (
     "import sys\n"
     "from blendify_assets.db.engine import get_engine\n"
-    "from blendify_assets.settings import load_settings\n"
+    "from blendify_assets.core.settings import load_settings\n"
     "get_engine(load_settings())\n"
     "print('holding', flush=True)\n"
     "sys.stdin.read()\n"

@@ -16,10 +16,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from blendify_assets.core.settings import load_settings
 from blendify_assets.db import migrations
 from blendify_assets.db.engine import create_engine
 from blendify_assets.security.vault import Vault, read_local_keys
-from blendify_assets.settings import load_settings
 from tests.foundation.test_cli import _subprocess
 
 embedded_only = pytest.mark.skipif(
@@ -72,7 +72,7 @@ def test_three_first_syncs_at_once_set_the_pool_limits_once(embedded_home: Path,
     assert [code for code, _ in results] == [0, 0, 0], [err[-2000:] for _, err in results]
     script = (
         "import json; from blendify_assets.orchestration.runner import dagster_instance\n"
-        "from blendify_assets.settings import load_settings\n"
+        "from blendify_assets.core.settings import load_settings\n"
         "instance = dagster_instance(load_settings())\n"
         "print(json.dumps({p: instance.event_log_storage.get_concurrency_info(p).slot_count "
         "for p in ('spotify_api', 'apple_music_api')}))\n"

@@ -179,8 +179,8 @@ def test_missing_provider_settings_stop_sync_before_it_starts(run: Run, alice: s
 
 def test_the_simulator_settings_file_lets_another_terminal_sync(simulator, blendify_env, tmp_path) -> None:
     """What the missing-credentials line suggests works: `dev --demo` writes the file, a shell loads it."""
+    from blendify_assets.core.settings import load_settings
     from blendify_assets.orchestration.demo_world import simulator_env, write_simulator_env_file
-    from blendify_assets.settings import load_settings
 
     settings = load_settings()
     env_file = write_simulator_env_file(settings, simulator_env(settings, simulator))

@@ -7,8 +7,8 @@ import stat
 import pytest
 from cryptography.fernet import Fernet
 
+from blendify_assets.core.settings import load_settings
 from blendify_assets.security.vault import Vault, VaultError, local_keys, vault_from_settings
-from blendify_assets.settings import load_settings
 
 
 def test_round_trip_and_ciphertext_hides_the_secret() -> None:

@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from blendify_assets.cli import main
+from blendify_assets.core.settings import load_settings
 from blendify_assets.db.engine import create_engine
 from blendify_assets.ingest.registry import provider
 from blendify_assets.ingest.sync import SyncContext, sync_endpoint_blocking
 from blendify_assets.security.vault import Vault
-from blendify_assets.settings import load_settings
 from blendify_assets.simulator import Simulator, SimulatorConfig, UserProfile
 
 ENDPOINTS = 8

@@ -8,11 +8,11 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from blendify_assets.core.settings import load_settings
 from blendify_assets.db.accounts import TokenPayload, add_user, upsert_connection
 from blendify_assets.ingest.registry import provider
 from blendify_assets.ingest.sync import SyncContext, sync_endpoint_blocking
 from blendify_assets.security.vault import Vault
-from blendify_assets.settings import load_settings
 from blendify_assets.simulator import Simulator, SimulatorConfig, UserProfile
 from tests.conftest import TEST_KEY
 

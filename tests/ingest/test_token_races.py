@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
+from blendify_assets.core.tokens import Tokens
 from blendify_assets.db.accounts import (
     DatabaseTokenSource,
     TokenPayload,
@@ -25,7 +26,6 @@ from blendify_assets.db.accounts import (
     upsert_connection,
 )
 from blendify_assets.db.engine import create_engine
-from blendify_assets.providers.base import Tokens
 from blendify_assets.security.vault import Vault
 from tests.conftest import TEST_KEY
 

@@ -12,9 +12,9 @@ import dagster as dg
 import sqlalchemy as sa
 import yaml
 
+from blendify_assets.core.settings import load_settings
 from blendify_assets.db.engine import create_engine
 from blendify_assets.orchestration.instance import POOL_LIMITS, set_pool_limits, write_dagster_home
-from blendify_assets.settings import load_settings
 
 
 def test_instance_stores_runs_in_postgres(blendify_env) -> None:

@@ -16,12 +16,12 @@ import dagster as dg
 import pytest
 from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 
+from blendify_assets.core.settings import load_settings
 from blendify_assets.db.accounts import TokenPayload, add_user, upsert_connection
 from blendify_assets.orchestration.instance import POOL_LIMITS
 from blendify_assets.orchestration.reclaim import reclaim_dead_runs
 from blendify_assets.orchestration.runner import dagster_instance
 from blendify_assets.security.vault import Vault
-from blendify_assets.settings import load_settings
 from blendify_assets.simulator import SimulatorConfig, UserProfile
 from tests.conftest import TEST_KEY
 

@@ -10,10 +10,10 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import make_url
 
+from blendify_assets.core.settings import load_settings
 from blendify_assets.db.engine import create_engine
 from blendify_assets.orchestration.instance import POOL_LIMITS, instance_config
 from blendify_assets.orchestration.runner import dagster_instance
-from blendify_assets.settings import load_settings
 
 
 def test_dev_instance_has_pool_limits(blendify_env) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from blendify_assets.providers.base import PlaylistRef
+from blendify_assets.core.fetch import PlaylistRef
 
 REPO = Path(__file__).resolve().parents[2]
 

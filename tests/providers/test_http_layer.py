@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 import httpx
 import pytest
 
-from blendify_assets.providers.base import FetchStats, Forbidden, QuotaExceeded, RateLimited, TransientError
+from blendify_assets.core.fetch import FetchStats
+from blendify_assets.providers.errors import Forbidden, QuotaExceeded, RateLimited, TransientError
 from blendify_assets.providers.http import ClientError, HttpClient, RetryPolicy, Unauthorized
 from blendify_assets.providers.spotify.client import SpotifyProfile
 

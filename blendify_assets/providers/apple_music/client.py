@@ -17,8 +17,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from blendify_assets.core.fetch import FetchStats
+from blendify_assets.core.tokens import Tokens, TokenSource
 from blendify_assets.providers.apple_music.developer_token import DeveloperToken
-from blendify_assets.providers.base import FetchStats, Forbidden, NeedsReauth, Tokens, TokenSource
+from blendify_assets.providers.errors import Forbidden, NeedsReauth
 from blendify_assets.providers.http import (
     ErrorInfo,
     HttpClient,

@@ -18,8 +18,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from blendify_assets.errors import SettingsError
-from blendify_assets.settings import Settings
+from blendify_assets.core.errors import SettingsError
+from blendify_assets.core.settings import Settings
 
 LIFETIME_SECONDS = 150 * 24 * 3600
 RENEW_WHEN_LEFT_SECONDS = 30 * 24 * 3600

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from blendify_assets.core.fetch import EndpointFetch, FetchStats, PlaylistRef, Row, ScopeSnapshot, SyncState
 from blendify_assets.providers.aio import gather_all
 from blendify_assets.providers.apple_music import parse, recent
 from blendify_assets.providers.apple_music.catalog import catalog_isrcs
@@ -39,17 +40,9 @@ from blendify_assets.providers.apple_music.paging import (
     page_total,
     read_collection,
 )
-from blendify_assets.providers.base import (
-    EndpointFetch,
-    EndpointSpec,
-    FetchStats,
-    PlaylistRef,
-    Row,
-    ScopeSnapshot,
-    SyncState,
-)
 from blendify_assets.providers.http import ClientError
 from blendify_assets.providers.rows import parse_items, parse_time, unreadable
+from blendify_assets.providers.spec import EndpointSpec
 
 WHOLE_LIST = ""
 RECENT_TYPES = "songs,library-songs"

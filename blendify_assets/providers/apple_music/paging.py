@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from blendify_assets.core.fetch import FetchStats
 from blendify_assets.providers.aio import gather_all
-from blendify_assets.providers.base import FetchStats
 from blendify_assets.providers.http import ClientError, Params
 
 LIBRARY_LIMIT = 100  # library songs/albums/artists/playlists: default 25, max 100

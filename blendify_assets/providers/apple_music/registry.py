@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from blendify_assets.core.settings import Settings
+from blendify_assets.core.tokens import TokenSource
 from blendify_assets.ingest.registry import Provider
 from blendify_assets.providers.apple_music.client import AppleClient, apple_http
 from blendify_assets.providers.apple_music.developer_token import developer_token, signing_key_from_settings
 from blendify_assets.providers.apple_music.endpoints import ENDPOINTS
-from blendify_assets.providers.base import TokenSource
 from blendify_assets.providers.http import HttpClient
-from blendify_assets.settings import Settings
 
 CONCURRENCY = 8
 

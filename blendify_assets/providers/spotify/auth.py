@@ -22,7 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from blendify_assets.providers.base import FetchStats, NeedsReauth, ProviderError, Tokens, TokenSource
+from blendify_assets.core.fetch import FetchStats
+from blendify_assets.core.tokens import Tokens, TokenSource
+from blendify_assets.providers.errors import NeedsReauth, ProviderError
 from blendify_assets.providers.http import ClientError, HttpClient
 
 DEFAULT_ACCOUNTS_URL = "https://accounts.spotify.com"

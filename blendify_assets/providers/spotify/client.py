@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from blendify_assets.providers.base import FetchStats, TokenSource
+from blendify_assets.core.fetch import FetchStats
+from blendify_assets.core.tokens import TokenSource
 from blendify_assets.providers.http import (
     ErrorInfo,
     HttpClient,

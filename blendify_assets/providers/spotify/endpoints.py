@@ -11,16 +11,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from blendify_assets.providers.base import (
-    EndpointFetch,
-    EndpointSpec,
-    Forbidden,
-    PlaylistRef,
-    Row,
-    ScopeSnapshot,
-    SyncState,
-)
+from blendify_assets.core.fetch import EndpointFetch, PlaylistRef, Row, ScopeSnapshot, SyncState
+from blendify_assets.providers.errors import Forbidden
 from blendify_assets.providers.http import ClientError
+from blendify_assets.providers.spec import EndpointSpec
 from blendify_assets.providers.spotify import parse
 from blendify_assets.providers.spotify.client import SpotifyClient
 from blendify_assets.providers.spotify.paging import (

@@ -30,8 +30,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from blendify_assets.core.fetch import FetchStats, Row
 from blendify_assets.providers import rows
-from blendify_assets.providers.base import FetchStats, Row
 from blendify_assets.providers.http import strip_nul
 from blendify_assets.providers.rows import (
     Malformed,

@@ -13,10 +13,12 @@ from urllib.parse import parse_qs
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from blendify_assets.core.fetch import FetchStats, SyncState
+from blendify_assets.core.tokens import Tokens
 from blendify_assets.providers.apple_music import endpoints
 from blendify_assets.providers.apple_music.client import AppleClient, apple_http
 from blendify_assets.providers.apple_music.developer_token import DeveloperToken, SigningKey
-from blendify_assets.providers.base import FetchStats, NeedsReauth, RateLimited, SyncState, Tokens
+from blendify_assets.providers.errors import NeedsReauth, RateLimited
 from blendify_assets.providers.http import RetryPolicy, Unauthorized
 from blendify_assets.providers.tokens import InMemoryTokenSource
 from blendify_assets.simulator import Simulator, SimulatorConfig, UserProfile
@@ -189,7 +191,7 @@ def test_replay_top_lists_are_stored_in_full(sim) -> None:
 
 
 def test_a_list_of_bare_identifiers_is_a_failure_not_an_empty_library(sim) -> None:
-    from blendify_assets.providers.base import UnreadableResponse
+    from blendify_assets.providers.errors import UnreadableResponse
 
     sim.faults.add("/v1/me/library/artists", "malformed_items", provider="apple")
     with pytest.raises(UnreadableResponse, match="none of the 3 items of a list could be read"):

@@ -10,14 +10,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from blendify_assets.errors import SettingsError
+from blendify_assets.core.errors import SettingsError
+from blendify_assets.core.settings import load_settings
 from blendify_assets.providers.apple_music.developer_token import (
     MAX_LIFETIME_SECONDS,
     DeveloperToken,
     SigningKey,
     developer_token,
 )
-from blendify_assets.settings import load_settings
 
 DAY = 24 * 3600
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from blendify_assets.errors import BlendifyError
+from blendify_assets.core.errors import BlendifyError
 from blendify_assets.providers.apple_music import history
 from blendify_assets.providers.history import ExportError, synthetic_track_id
 from blendify_assets.simulator import SimulatorConfig, UserProfile, World

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from blendify_assets.providers.base import EndpointFetch, SyncState
+from blendify_assets.core.fetch import EndpointFetch, SyncState
 from blendify_assets.providers.http import RetryPolicy
 from blendify_assets.providers.spotify import SpotifyApp, SpotifyClient
 from blendify_assets.providers.spotify.auth import tokens_from_response

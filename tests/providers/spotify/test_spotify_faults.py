@@ -8,15 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from blendify_assets.providers.base import (
-    EndpointFetch,
-    FetchStats,
-    NeedsReauth,
-    QuotaExceeded,
-    RateLimited,
-    SyncState,
-    TransientError,
-)
+from blendify_assets.core.fetch import EndpointFetch, FetchStats, SyncState
+from blendify_assets.providers.errors import NeedsReauth, QuotaExceeded, RateLimited, TransientError
 from blendify_assets.providers.spotify import ENDPOINTS, SpotifyApp, spotify_http
 from blendify_assets.providers.spotify.auth import (
     authorize_url,

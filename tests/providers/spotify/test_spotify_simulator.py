@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from blendify_assets.providers.base import EndpointFetch, SyncState
+from blendify_assets.core.fetch import EndpointFetch, SyncState
 from blendify_assets.providers.spotify.endpoints import ENDPOINTS
 from blendify_assets.providers.spotify.parse import parse_time
 

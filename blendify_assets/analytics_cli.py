@@ -12,14 +12,14 @@ from typing import Any
 
 import click
 
-from .blend import ALGORITHMS
-from .blend.picks import top_phrase
+from blendify_assets.blend import ALGORITHMS
+from blendify_assets.blend.picks import top_phrase
 
 COMMANDS: list[click.Command] = []
 
 
 def _app() -> Any:
-    from .cli import App
+    from blendify_assets.cli import App
 
     return click.get_current_context().ensure_object(App)
 
@@ -78,8 +78,8 @@ def blends_create(
     Blend and first generation are one transaction, so the new-blends sensor (``blendify dev``)
     finds it generated and only schedules its daily refresh.
     """
-    from .blends_service import create_and_generate
-    from .cli import out
+    from blendify_assets.blends_service import create_and_generate
+    from blendify_assets.cli import out
 
     result = create_and_generate(
         _app().engine, name, _split(users_), algorithm, _weights(weights), size, description, creator
@@ -107,8 +107,8 @@ def blends_show(blend_id: str) -> None:
     The score (0-100) is how strongly the people a track is there for are into it now: 100 is
     their most relevant track; for a discovery, how close it is to the taste of those it is new to.
     """
-    from .blends_service import latest_generation
-    from .cli import out, print_table
+    from blendify_assets.blends_service import latest_generation
+    from blendify_assets.cli import out, print_table
 
     gen = latest_generation(_app().engine, blend_id)
     b = gen.blend
@@ -157,9 +157,9 @@ def _match(metadata: Any) -> str:
 @click.argument("email")
 def profile(email: str) -> None:
     """A user's music profile: rows per type and provider, current and stored over time."""
-    from .analytics.queries import last_syncs
-    from .analytics.queries import profile as profile_rows
-    from .cli import out, print_table
+    from blendify_assets.analytics.queries import last_syncs
+    from blendify_assets.analytics.queries import profile as profile_rows
+    from blendify_assets.cli import out, print_table
 
     with _app().engine.connect() as conn:
         uid = _user(conn, email)
@@ -184,11 +184,10 @@ def profile(email: str) -> None:
 @click.option("--limit", type=click.IntRange(1, 200), default=15, show_default=True, help="Rows per list.")
 def overlap(email1: str, email2: str, limit: int) -> None:
     """What two users share: the taste match across providers, explained, and their common top tracks."""
+    from blendify_assets.analytics.matches import pair_history
+    from blendify_assets.analytics.queries import same_provider_overlap, taste_match
+    from blendify_assets.cli import out, print_table
     from blendify_assets.core.errors import BlendifyError
-
-    from .analytics.matches import pair_history
-    from .analytics.queries import same_provider_overlap, taste_match
-    from .cli import out, print_table
 
     with _app().engine.connect() as conn:
         a, b = _user(conn, email1), _user(conn, email2)
@@ -260,7 +259,7 @@ def _held(member: dict[str, Any]) -> str:
 
 
 def _line(title: str, items: Sequence[str], limit: int) -> None:
-    from .cli import out
+    from blendify_assets.cli import out
 
     if items:
         more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
@@ -272,8 +271,8 @@ def _line(title: str, items: Sequence[str], limit: int) -> None:
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 def recent(email: str, limit: int) -> None:
     """A user's latest plays across all providers, newest first."""
-    from .analytics.queries import recent as recent_rows
-    from .cli import out, print_table
+    from blendify_assets.analytics.queries import recent as recent_rows
+    from blendify_assets.cli import out, print_table
 
     with _app().engine.connect() as conn:
         rows = recent_rows(conn, _user(conn, email), limit)

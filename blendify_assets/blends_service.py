@@ -20,14 +20,13 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from blendify_assets.analytics.tastes import load_tastes
+from blendify_assets.blend import ALGORITHMS, MAX_MEMBERS, MIN_MEMBERS, BlendPick, generate_blend
+from blendify_assets.blend import algorithms as _algorithms
+from blendify_assets.blend.picks import names
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.time import utcnow
 from blendify_assets.db.accounts import normalise_email
-
-from .analytics.tastes import load_tastes
-from .blend import ALGORITHMS, MAX_MEMBERS, MIN_MEMBERS, BlendPick, generate_blend
-from .blend import algorithms as _algorithms
-from .blend.picks import names
 
 MAX_SIZE = 500
 # Weights are relative shares stored as `real`: this range keeps every ratio meaningful (up to 10^6)

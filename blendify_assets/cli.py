@@ -55,7 +55,7 @@ class App:
     @functools.cached_property
     def engine(self):
         """The warehouse engine, migrations verified current."""
-        from .db.migrations import require_current
+        from blendify_assets.db.migrations import require_current
 
         engine = self.raw_engine
         require_current(engine)
@@ -63,20 +63,20 @@ class App:
 
     @functools.cached_property
     def raw_engine(self):
-        from .db.engine import get_engine
+        from blendify_assets.db.engine import get_engine
 
         return get_engine(self.settings)
 
     @functools.cached_property
     def owner_engine(self):
         """As the role that owns the tables: `db upgrade` only."""
-        from .db.engine import get_owner_engine
+        from blendify_assets.db.engine import get_owner_engine
 
         return get_owner_engine(self.settings)
 
     @functools.cached_property
     def vault(self):
-        from .security.vault import vault_from_settings
+        from blendify_assets.security.vault import vault_from_settings
 
         return vault_from_settings(self.settings)
 
@@ -145,7 +145,7 @@ def db() -> None:
 @pass_app
 def db_upgrade(app: App) -> None:
     """Apply pending migrations (idempotent; concurrent runs queue on a lock)."""
-    from .db import migrations
+    from blendify_assets.db import migrations
 
     applied = migrations.upgrade(app.owner_engine)
     for m in applied:
@@ -162,8 +162,8 @@ def db_upgrade(app: App) -> None:
 @pass_app
 def db_status(app: App) -> None:
     """Show applied and pending migrations."""
-    from .db import migrations
-    from .db.engine import describe, warehouse_url
+    from blendify_assets.db import migrations
+    from blendify_assets.db.engine import describe, warehouse_url
 
     rows = migrations.status(app.raw_engine)
     out.print(f"database: {describe(warehouse_url(app.settings))}")
@@ -289,8 +289,7 @@ def keys_rotate(app: App) -> None:
     retired once every token is re-encrypted.
     """
     from blendify_assets.db.accounts import rotate_tokens
-
-    from .security.vault import Vault, rotate_local_key
+    from blendify_assets.security.vault import Vault, rotate_local_key
 
     settings = app.settings
     engine = app.engine
@@ -325,9 +324,8 @@ def connect_spotify(app: App, email: str, no_browser: bool, timeout: int) -> Non
     """Authorization Code + PKCE with a callback on SPOTIFY_REDIRECT_URI (a 127.0.0.1 address)."""
     import webbrowser
 
+    from blendify_assets.connect import connect_spotify as run_flow
     from blendify_assets.db.accounts import normalise_email, user_id_for
-
-    from .connect import connect_spotify as run_flow
 
     email = normalise_email(email)
     with app.engine.connect() as conn:
@@ -371,11 +369,10 @@ def check_provider_settings(settings: Any, provider: Any) -> None:
 def sync(app: App, email: str, provider: str | None, endpoint: str | None) -> None:
     """Materialise the user's partitions now, through Dagster, in this process."""
     from blendify_assets.db.accounts import check_provider, user_id_for
-
-    from .definitions import defs
-    from .ingest.registry import providers
-    from .orchestration.runner import dagster_instance, run_sync_in_process
-    from .reports import sync_summary
+    from blendify_assets.definitions import defs
+    from blendify_assets.ingest.registry import providers
+    from blendify_assets.orchestration.runner import dagster_instance, run_sync_in_process
+    from blendify_assets.reports import sync_summary
 
     if provider is not None:
         check_provider(provider)
@@ -420,9 +417,9 @@ def sync(app: App, email: str, provider: str | None, endpoint: str | None) -> No
 
 def _register_commands() -> None:
     """Commands that live beside the code they drive."""
-    from .analytics_cli import COMMANDS as analytics_commands
-    from .orchestration.cli import COMMANDS as orchestration_commands
-    from .simulator.cli import simulator
+    from blendify_assets.analytics_cli import COMMANDS as analytics_commands
+    from blendify_assets.orchestration.cli import COMMANDS as orchestration_commands
+    from blendify_assets.simulator.cli import simulator
 
     for command in (simulator, *analytics_commands, *orchestration_commands):
         main.add_command(command)

@@ -18,19 +18,18 @@ from blendify_assets.core.errors import BlendifyError, SettingsError
 from blendify_assets.core.fetch import FetchStats
 from blendify_assets.core.settings import Settings
 from blendify_assets.db.accounts import TokenPayload, upsert_connection
+from blendify_assets.ingest.registry import spotify_app
 from blendify_assets.providers.errors import ProviderError
-
-from .ingest.registry import spotify_app
-from .providers.spotify.auth import (
+from blendify_assets.providers.spotify.auth import (
     SpotifyApp,
     authorize_url,
     code_challenge,
     exchange_code,
     make_code_verifier,
 )
-from .providers.spotify.client import SpotifyClient, spotify_http
-from .providers.tokens import InMemoryTokenSource
-from .security.vault import Vault
+from blendify_assets.providers.spotify.client import SpotifyClient, spotify_http
+from blendify_assets.providers.tokens import InMemoryTokenSource
+from blendify_assets.security.vault import Vault
 
 LOOPBACK = ("127.0.0.1", "::1", "[::1]")
 

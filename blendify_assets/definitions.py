@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from .assets.analytics import analytics_definitions
-from .assets.ingestion import ingestion_assets
-from .assets.resources import BlendifyResource
-from .orchestration.automation import orchestration_definitions
-from .orchestration.jobs import sync_jobs
+from blendify_assets.assets.analytics import analytics_definitions
+from blendify_assets.assets.ingestion import ingestion_assets
+from blendify_assets.assets.resources import BlendifyResource
+from blendify_assets.orchestration.automation import orchestration_definitions
+from blendify_assets.orchestration.jobs import sync_jobs
 
 defs = dg.Definitions.merge(
     dg.Definitions(

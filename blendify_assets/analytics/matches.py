@@ -19,12 +19,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from blendify_assets.analytics.tastes import build_tastes, load_rows
+from blendify_assets.blend import FORMULA, PairOverlap, build_identity, pair_overlap, prepare, top_k_similar
+from blendify_assets.blend.overlap import KIND_WEIGHTS
 from blendify_assets.core.time import utcnow
-
-from ..blend import FORMULA, PairOverlap, build_identity, pair_overlap, prepare, top_k_similar
-from ..blend.overlap import KIND_WEIGHTS
-from ..ingest.store import copy_rows
-from .tastes import build_tastes, load_rows
+from blendify_assets.ingest.store import copy_rows
 
 DEFAULT_K = 10
 SHARED_LIMIT = 20

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..blend import PairOverlap, pair_overlap
-from .tastes import load_tastes
+from blendify_assets.analytics.tastes import load_tastes
+from blendify_assets.blend import PairOverlap, pair_overlap
 
 PROFILE_TABLES = (
     ("top_tracks", "user_top_tracks", "latest_user_top_tracks"),

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..blend import MemberTaste, build_member_taste
+from blendify_assets.blend import MemberTaste, build_member_taste
 
 TRACK_COLUMNS = "provider::text AS provider, track_id, track_name, artist_name, album_name, album_art_url, duration_ms, isrc"
 

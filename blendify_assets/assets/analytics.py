@@ -15,14 +15,13 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
+from blendify_assets.analytics.matches import DEFAULT_K, compute_taste_matches
+from blendify_assets.assets.ingestion import endpoint_key
+from blendify_assets.assets.resources import BlendifyResource
+from blendify_assets.blends_service import BlendNotFound, blends_created_since, generate_blend_tracks
 from blendify_assets.core.errors import BlendifyError
-
-from ..analytics.matches import DEFAULT_K, compute_taste_matches
-from ..blends_service import BlendNotFound, blends_created_since, generate_blend_tracks
-from ..ingest.registry import providers
-from ..orchestration.partitions import blends
-from .ingestion import endpoint_key
-from .resources import BlendifyResource
+from blendify_assets.ingest.registry import providers
+from blendify_assets.orchestration.partitions import blends
 
 TASTE_MATCHES = dg.AssetKey(["analytics", "taste_matches"])
 BLEND_TRACKS = dg.AssetKey(["blends", "blend_tracks"])

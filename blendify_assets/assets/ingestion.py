@@ -3,14 +3,13 @@ append what changed, report counts". Each run may cover many users."""
 
 import dagster as dg
 
+from blendify_assets.assets.resources import BlendifyResource
+from blendify_assets.ingest.checks import CHECKS
+from blendify_assets.ingest.registry import Provider, providers
+from blendify_assets.ingest.sync import UserSync, sync_endpoint_blocking
+from blendify_assets.orchestration.cadence import freshness_policy
+from blendify_assets.orchestration.partitions import USER_PARTITIONS
 from blendify_assets.providers.spec import EndpointSpec
-
-from ..ingest.checks import CHECKS
-from ..ingest.registry import Provider, providers
-from ..ingest.sync import UserSync, sync_endpoint_blocking
-from ..orchestration.cadence import freshness_policy
-from ..orchestration.partitions import USER_PARTITIONS
-from .resources import BlendifyResource
 
 # Transient failures (5xx, timeouts, rate limits that outlasted the client's waits) retry the step;
 # revoked tokens and spent quotas raise Failure(allow_retries=False) instead.

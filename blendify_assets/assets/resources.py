@@ -9,10 +9,9 @@ import functools
 import dagster as dg
 
 from blendify_assets.core.settings import Settings, load_settings
-
-from ..db.engine import get_engine
-from ..ingest.sync import SyncContext
-from ..security.vault import vault_from_settings
+from blendify_assets.db.engine import get_engine
+from blendify_assets.ingest.sync import SyncContext
+from blendify_assets.security.vault import vault_from_settings
 
 
 @functools.cache

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import SettingsError
+from blendify_assets.core.errors import SettingsError
 
 DEFAULT_SPOTIFY_API_URL = "https://api.spotify.com/v1"
 DEFAULT_SPOTIFY_ACCOUNTS_URL = "https://accounts.spotify.com"

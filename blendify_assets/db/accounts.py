@@ -15,11 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from blendify_assets.core.errors import BlendifyError
-
-from ..core.time import aware_utc, naive_utc, utcnow
-from ..core.tokens import Tokens
-from ..security.passwords import hash_password
-from ..security.vault import Vault
+from blendify_assets.core.time import aware_utc, naive_utc, utcnow
+from blendify_assets.core.tokens import Tokens
+from blendify_assets.security.passwords import hash_password
+from blendify_assets.security.vault import Vault
 
 PROVIDERS = ("spotify", "apple")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")

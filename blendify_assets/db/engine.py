@@ -9,8 +9,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.settings import Settings
-
-from .server import (
+from blendify_assets.db.server import (
     APP_ROLE,
     DAGSTER_DB,
     SUPERUSER,

@@ -11,9 +11,8 @@ from typing import Any
 from blendify_assets.core.errors import SettingsError
 from blendify_assets.core.settings import Settings
 from blendify_assets.core.tokens import TokenSource
+from blendify_assets.providers.http import HttpClient
 from blendify_assets.providers.spec import EndpointSpec
-
-from ..providers.http import HttpClient
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class Provider:
 
 def spotify_app(settings: Settings, purpose: str = "sync Spotify"):  # -> SpotifyApp
     """The OAuth client from the environment; refreshing tokens needs at least the client id."""
-    from ..providers.spotify.auth import SpotifyApp
+    from blendify_assets.providers.spotify.auth import SpotifyApp
 
     if not settings.spotify_client_id:
         raise SettingsError(f"SPOTIFY_CLIENT_ID must be set to {purpose}")
@@ -43,8 +42,8 @@ def spotify_app(settings: Settings, purpose: str = "sync Spotify"):  # -> Spotif
 
 
 def _spotify() -> Provider:
-    from ..providers.spotify import endpoints
-    from ..providers.spotify.client import SpotifyClient, spotify_http
+    from blendify_assets.providers.spotify import endpoints
+    from blendify_assets.providers.spotify.client import SpotifyClient, spotify_http
 
     @asynccontextmanager
     async def client(
@@ -68,7 +67,7 @@ def _spotify() -> Provider:
 @functools.cache
 def providers() -> dict[str, Provider]:
     """Every provider by warehouse name ('spotify', 'apple'), built once per process."""
-    from ..providers.apple_music.registry import provider as apple
+    from blendify_assets.providers.apple_music.registry import provider as apple
 
     return {"spotify": _spotify(), "apple": apple()}
 

@@ -9,8 +9,7 @@ from sqlalchemy.engine import Engine
 
 from blendify_assets.core.fetch import PlaylistRef, SyncState
 from blendify_assets.core.time import aware_utc
-
-from .tables import TableSpec
+from blendify_assets.ingest.tables import TableSpec
 
 
 def load_state(

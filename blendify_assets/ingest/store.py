@@ -21,8 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from blendify_assets.core.fetch import EndpointFetch, FetchStats, Row, ScopeSnapshot
-
-from .tables import TableSpec
+from blendify_assets.ingest.tables import TableSpec
 
 
 @dataclass

@@ -21,15 +21,14 @@ from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.fetch import FetchStats
 from blendify_assets.core.settings import Settings
 from blendify_assets.db.accounts import DatabaseTokenSource
+from blendify_assets.ingest.checks import drop_duplicate_items, run_checks
+from blendify_assets.ingest.registry import Provider
+from blendify_assets.ingest.state import load_state
+from blendify_assets.ingest.store import record_failure, store_fetch
+from blendify_assets.ingest.tables import TABLES
 from blendify_assets.providers.errors import NeedsReauth, ProviderError
-
-from ..providers.http import tally_requests
-from ..security.vault import Vault
-from .checks import drop_duplicate_items, run_checks
-from .registry import Provider
-from .state import load_state
-from .store import record_failure, store_fetch
-from .tables import TABLES
+from blendify_assets.providers.http import tally_requests
+from blendify_assets.security.vault import Vault
 
 log = logging.getLogger(__name__)
 

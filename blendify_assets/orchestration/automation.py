@@ -5,10 +5,10 @@ Ingestion assets carry no automation conditions, so nothing else can launch them
 
 import dagster as dg
 
-from ..ingest.registry import providers
-from .jobs import sync_jobs
-from .schedules import build_schedules
-from .sensors import build_connection_sensor
+from blendify_assets.ingest.registry import providers
+from blendify_assets.orchestration.jobs import sync_jobs
+from blendify_assets.orchestration.schedules import build_schedules
+from blendify_assets.orchestration.sensors import build_connection_sensor
 
 
 def orchestration_definitions() -> dg.Definitions:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 from rich.text import Text
 
+from blendify_assets.cli import App, out, pass_app, print_table, printable
 from blendify_assets.core.errors import BlendifyError
-
-from ..cli import App, out, pass_app, print_table, printable
 
 DEV_DEMO_USERS = 6
 DEMO_USERS = 8
@@ -34,12 +33,16 @@ def dev(app: App, demo: bool, users: int, profile: str, host: str, port: int) ->
     """Dagster UI + daemon on the Postgres-backed instance (sensor and schedules running)."""
     from contextlib import ExitStack
 
-    from ..db import migrations
-    from ..db.engine import warehouse_url
-    from ..simulator import Simulator, SimulatorConfig
-    from .demo_world import connect_users, simulator_env, write_simulator_env_file
-    from .dev import child_env, start_dagster, supervise
-    from .runner import dagster_instance
+    from blendify_assets.db import migrations
+    from blendify_assets.db.engine import warehouse_url
+    from blendify_assets.orchestration.demo_world import (
+        connect_users,
+        simulator_env,
+        write_simulator_env_file,
+    )
+    from blendify_assets.orchestration.dev import child_env, start_dagster, supervise
+    from blendify_assets.orchestration.runner import dagster_instance
+    from blendify_assets.simulator import Simulator, SimulatorConfig
 
     settings = app.settings
     with out.status("starting PostgreSQL and applying migrations…"):
@@ -81,7 +84,7 @@ def dev(app: App, demo: bool, users: int, profile: str, host: str, port: int) ->
 )
 def demo(users: int, seed: int, profile: str | None) -> None:
     """Headless: embedded DB + simulator + N users (both providers) synced through Dagster + blends."""
-    from .demo import run_demo
+    from blendify_assets.orchestration.demo import run_demo
 
     report = run_demo(users, out, seed=seed, profile_mix=profile)
     out.print()

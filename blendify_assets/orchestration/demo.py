@@ -24,11 +24,11 @@ from rich.progress import (
 )
 from sqlalchemy.engine import Engine
 
-from ..analytics.matches import compute_taste_matches
-from ..blends_service import create_and_generate, latest_generation
-from ..ingest.tables import TABLES
-from ..simulator import Simulator, SimulatorConfig
-from .demo_world import DemoUser, connect_users, patched_environ, simulator_env
+from blendify_assets.analytics.matches import compute_taste_matches
+from blendify_assets.blends_service import create_and_generate, latest_generation
+from blendify_assets.ingest.tables import TABLES
+from blendify_assets.orchestration.demo_world import DemoUser, connect_users, patched_environ, simulator_env
+from blendify_assets.simulator import Simulator, SimulatorConfig
 
 DEMO_SEED = 7
 BLEND_ALGORITHMS = ("balanced", "weighted", "discovery")
@@ -77,9 +77,9 @@ def _watch_sync_log(
 def _sync(
     engine: Engine, settings, users: Sequence[DemoUser], report: DemoReport, progress: Progress
 ) -> None:
-    from ..definitions import defs
-    from ..ingest.registry import providers
-    from .runner import dagster_instance, run_sync_in_process
+    from blendify_assets.definitions import defs
+    from blendify_assets.ingest.registry import providers
+    from blendify_assets.orchestration.runner import dagster_instance, run_sync_in_process
 
     available = providers()
     instance = dagster_instance(settings)
@@ -152,10 +152,9 @@ def run_demo(
     users: int, console: Console, seed: int = DEMO_SEED, profile_mix: str | None = None
 ) -> DemoReport:
     from blendify_assets.core.settings import load_settings
-
-    from ..db import migrations
-    from ..db.engine import get_engine, get_owner_engine
-    from ..security.vault import vault_from_settings
+    from blendify_assets.db import migrations
+    from blendify_assets.db.engine import get_engine, get_owner_engine
+    from blendify_assets.security.vault import vault_from_settings
 
     started = time.perf_counter()
     report = DemoReport()

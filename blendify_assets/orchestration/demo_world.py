@@ -19,9 +19,8 @@ from sqlalchemy.engine import Engine
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.settings import Settings
 from blendify_assets.db.accounts import TokenPayload, add_user, upsert_connection, user_id_for
-
-from ..simulator import Simulator
-from ..simulator.world import SimUser
+from blendify_assets.simulator import Simulator
+from blendify_assets.simulator.world import SimUser
 
 DEMO_CLIENT_ID = "blendify-demo"
 

@@ -17,8 +17,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from blendify_assets.core.settings import Settings
-
-from ..db.engine import dagster_storage_url
+from blendify_assets.db.engine import dagster_storage_url
 
 POOL_LIMITS = {"spotify_api": 4, "apple_music_api": 4}
 PASSWORD_VARIABLE = "BLENDIFY_DAGSTER_PG_PASSWORD"

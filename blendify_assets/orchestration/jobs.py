@@ -4,8 +4,8 @@ import functools
 
 import dagster as dg
 
-from ..ingest.registry import providers
-from .partitions import USER_PARTITIONS
+from blendify_assets.ingest.registry import providers
+from blendify_assets.orchestration.partitions import USER_PARTITIONS
 
 
 def sync_job_name(provider: str) -> str:

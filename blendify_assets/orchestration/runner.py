@@ -22,10 +22,9 @@ from dagster._core.utils import make_new_run_id
 
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.settings import Settings
-
-from .instance import set_pool_limits, write_dagster_home
-from .partitions import USER_PARTITIONS
-from .reclaim import PID_TAG, process_tags, reclaim_dead_runs
+from blendify_assets.orchestration.instance import set_pool_limits, write_dagster_home
+from blendify_assets.orchestration.partitions import USER_PARTITIONS
+from blendify_assets.orchestration.reclaim import PID_TAG, process_tags, reclaim_dead_runs
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +93,8 @@ def run_sync_in_process(
 ) -> list[dg.ExecuteInProcessResult]:
     """Materialise the provider's endpoint assets for these users: one run per contiguous batch.
     `on_wait` hears (once per run) that the run waits for a pool slot, and why."""
-    from ..ingest.registry import providers
-    from .jobs import sync_job_name
+    from blendify_assets.ingest.registry import providers
+    from blendify_assets.orchestration.jobs import sync_job_name
 
     partitions = USER_PARTITIONS[provider]
     instance.add_dynamic_partitions(partitions.name, list(user_ids))

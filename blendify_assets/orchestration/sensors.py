@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from ..assets.resources import BlendifyResource
-from .connections import ConnectionChange, changes_after
-from .partitions import USER_PARTITIONS
-from .run_config import SYNC_RUN_CONFIG
-from .runner import USERS_PER_RUN, contiguous_batches, range_tags
+from blendify_assets.assets.resources import BlendifyResource
+from blendify_assets.orchestration.connections import ConnectionChange, changes_after
+from blendify_assets.orchestration.partitions import USER_PARTITIONS
+from blendify_assets.orchestration.run_config import SYNC_RUN_CONFIG
+from blendify_assets.orchestration.runner import USERS_PER_RUN, contiguous_batches, range_tags
 
 SENSOR_NAME = "connection_sensor"
 LOOKBACK = 100  # sequence numbers re-read behind the cursor (commits out of order)

@@ -25,7 +25,7 @@ def _app() -> Any:
 
 
 def _user(conn: Any, email: str) -> uuid.UUID:
-    from blendify_assets.db.accounts import user_id_for
+    from blendify_assets.db.users import user_id_for
 
     return user_id_for(conn, email)
 
@@ -78,7 +78,7 @@ def blends_create(
     Blend and first generation are one transaction, so the new-blends sensor (``blendify dev``)
     finds it generated and only schedules its daily refresh.
     """
-    from blendify_assets.blends_service import create_and_generate
+    from blendify_assets.analytics.blends import create_and_generate
     from blendify_assets.cli import out
 
     result = create_and_generate(
@@ -107,7 +107,7 @@ def blends_show(blend_id: str) -> None:
     The score (0-100) is how strongly the people a track is there for are into it now: 100 is
     their most relevant track; for a discovery, how close it is to the taste of those it is new to.
     """
-    from blendify_assets.blends_service import latest_generation
+    from blendify_assets.analytics.blends import latest_generation
     from blendify_assets.cli import out, print_table
 
     gen = latest_generation(_app().engine, blend_id)
@@ -157,9 +157,9 @@ def _match(metadata: Any) -> str:
 @click.argument("email")
 def profile(email: str) -> None:
     """A user's music profile: rows per type and provider, current and stored over time."""
-    from blendify_assets.analytics.queries import last_syncs
-    from blendify_assets.analytics.queries import profile as profile_rows
     from blendify_assets.cli import out, print_table
+    from blendify_assets.db.music.reads import profile as profile_rows
+    from blendify_assets.db.sync_log import last_syncs
 
     with _app().engine.connect() as conn:
         uid = _user(conn, email)
@@ -184,10 +184,11 @@ def profile(email: str) -> None:
 @click.option("--limit", type=click.IntRange(1, 200), default=15, show_default=True, help="Rows per list.")
 def overlap(email1: str, email2: str, limit: int) -> None:
     """What two users share: the taste match across providers, explained, and their common top tracks."""
-    from blendify_assets.analytics.matches import pair_history
-    from blendify_assets.analytics.queries import same_provider_overlap, taste_match
+    from blendify_assets.analytics.matches import taste_match
     from blendify_assets.cli import out, print_table
     from blendify_assets.core.errors import BlendifyError
+    from blendify_assets.db.music.reads import same_provider_overlap
+    from blendify_assets.db.taste_matches import pair_history
 
     with _app().engine.connect() as conn:
         a, b = _user(conn, email1), _user(conn, email2)
@@ -271,8 +272,8 @@ def _line(title: str, items: Sequence[str], limit: int) -> None:
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 def recent(email: str, limit: int) -> None:
     """A user's latest plays across all providers, newest first."""
-    from blendify_assets.analytics.queries import recent as recent_rows
     from blendify_assets.cli import out, print_table
+    from blendify_assets.db.music.reads import recent as recent_rows
 
     with _app().engine.connect() as conn:
         rows = recent_rows(conn, _user(conn, email), limit)

@@ -204,7 +204,7 @@ def users() -> None:
 @pass_app
 def users_add(app: App, email: str, display_name: str | None, password_stdin: bool) -> None:
     """Add a user and print the new user's id."""
-    from blendify_assets.db.accounts import add_user, normalise_email
+    from blendify_assets.db.users import add_user, normalise_email
 
     normalise_email(email)  # fail on a bad address before reading stdin or touching the database
     password = read_text(sys.stdin.buffer, "--password-stdin").rstrip("\r\n") if password_stdin else None
@@ -217,12 +217,14 @@ def users_add(app: App, email: str, display_name: str | None, password_stdin: bo
 @pass_app
 def users_list(app: App) -> None:
     """List users and their connections."""
-    from blendify_assets.db.accounts import list_users
+    from blendify_assets.db import connections
+    from blendify_assets.db.users import list_users
 
     rows = list_users(app.engine)
+    held = connections.summaries(app.engine)
     print_table(
         ["id", "email", "name", "connections", "created"],
-        [(r["id"], r["email"], r["display_name"], r["connections"], r["created_at"]) for r in rows],
+        [(r["id"], r["email"], r["display_name"], held.get(str(r["id"]), ""), r["created_at"]) for r in rows],
     )
 
 
@@ -246,12 +248,14 @@ def connections() -> None:
 @pass_app
 def connections_add(app: App, email: str, provider: str, tokens_json: Any) -> None:
     """Connect a user to a provider (a second call re-authorises the same connection)."""
-    from blendify_assets.db.accounts import TokenPayload, check_provider, normalise_email, upsert_connection
+    from blendify_assets.db import connections
+    from blendify_assets.db.connections import TokenPayload, check_provider
+    from blendify_assets.db.users import normalise_email
 
     check_provider(provider)
     normalise_email(email)
     payload = TokenPayload.parse(read_text(tokens_json, "--tokens-json"))
-    connection_id, created = upsert_connection(app.engine, app.vault, email, provider, payload)
+    connection_id, created = connections.upsert(app.engine, app.vault, email, provider, payload)
     verb = "connected" if created else "re-authorised"
     out.print(f"{verb} {provider} for {email.strip().lower()} (connection {connection_id})")
 
@@ -260,13 +264,13 @@ def connections_add(app: App, email: str, provider: str, tokens_json: Any) -> No
 @pass_app
 def connections_list(app: App) -> None:
     """List connections with their status (tokens are never shown)."""
-    from blendify_assets.db.accounts import list_connections
+    from blendify_assets.db import connections
 
     print_table(
         ["id", "email", "provider", "status", "reason", "token expires"],
         [
             (r["id"], r["email"], r["provider"], r["status"], r["status_reason"], r["token_expires_at"])
-            for r in list_connections(app.engine)
+            for r in connections.list_all(app.engine)
         ],
     )
 
@@ -288,7 +292,7 @@ def keys_rotate(app: App) -> None:
     then drop the old keys. With the generated local key, a new local key is made and the old one
     retired once every token is re-encrypted.
     """
-    from blendify_assets.db.accounts import rotate_tokens
+    from blendify_assets.db.connections import rotate_tokens
     from blendify_assets.security.vault import Vault, rotate_local_key
 
     settings = app.settings
@@ -325,7 +329,7 @@ def connect_spotify(app: App, email: str, no_browser: bool, timeout: int) -> Non
     import webbrowser
 
     from blendify_assets.connect import connect_spotify as run_flow
-    from blendify_assets.db.accounts import normalise_email, user_id_for
+    from blendify_assets.db.users import normalise_email, user_id_for
 
     email = normalise_email(email)
     with app.engine.connect() as conn:
@@ -368,23 +372,20 @@ def check_provider_settings(settings: Any, provider: Any) -> None:
 @pass_app
 def sync(app: App, email: str, provider: str | None, endpoint: str | None) -> None:
     """Materialise the user's partitions now, through Dagster, in this process."""
-    from blendify_assets.db.accounts import check_provider, user_id_for
+    from blendify_assets.db import connections
+    from blendify_assets.db.connections import check_provider
+    from blendify_assets.db.sync_log import summary_for_runs
+    from blendify_assets.db.users import user_id_for
     from blendify_assets.definitions import defs
     from blendify_assets.ingest.registry import providers
     from blendify_assets.orchestration.runner import dagster_instance, run_sync_in_process
-    from blendify_assets.reports import sync_summary
 
     if provider is not None:
         check_provider(provider)
     engine = app.engine
     with engine.connect() as conn:
         user_id = str(user_id_for(conn, email))
-        connected = [
-            p for (p,) in conn.execute(
-                sa.text("SELECT provider::text FROM provider_connections WHERE user_id = CAST(:u AS uuid)"),
-                {"u": user_id},
-            )
-        ]  # fmt: skip
+    connected = connections.providers_for_user(engine, user_id)
     available = providers()
     chosen = [provider] if provider else [p for p in connected if p in available]
     if provider and provider not in connected:
@@ -409,7 +410,7 @@ def sync(app: App, email: str, provider: str | None, endpoint: str | None) -> No
 
             results = run_sync_in_process(instance, defs, name, [user_id], endpoints, on_wait=waiting)
         run_ids += [r.run_id for r in results]
-    rows, failed = sync_summary(engine, run_ids)
+    rows, failed = summary_for_runs(engine, run_ids)
     print_table(["provider", "endpoint", "status", "requests", "rows appended", "changed", "error"], rows)
     if failed:
         raise BlendifyError(f"{failed} endpoint check(s) failed; see the error column")

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Engine
 from blendify_assets.core.errors import BlendifyError, SettingsError
 from blendify_assets.core.fetch import FetchStats
 from blendify_assets.core.settings import Settings
-from blendify_assets.db.accounts import TokenPayload, upsert_connection
+from blendify_assets.db import connections
+from blendify_assets.db.connections import TokenPayload
 from blendify_assets.ingest.registry import spotify_app
 from blendify_assets.providers.errors import ProviderError
 from blendify_assets.providers.spotify.auth import (
@@ -136,5 +137,5 @@ def connect_spotify(
         payload = asyncio.run(_finish(settings, app, result.code, verifier))
     except ProviderError as exc:
         raise BlendifyError(f"Spotify refused the authorisation code: {exc}") from None
-    upsert_connection(engine, vault, email, "spotify", payload)
+    connections.upsert(engine, vault, email, "spotify", payload)
     return payload.provider_user_id or ""

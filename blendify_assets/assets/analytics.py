@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
+from blendify_assets.analytics.blends import BlendNotFound, blends_created_since, generate_blend_tracks
 from blendify_assets.analytics.matches import DEFAULT_K, compute_taste_matches
 from blendify_assets.assets.ingestion import endpoint_key
 from blendify_assets.assets.resources import BlendifyResource
-from blendify_assets.blends_service import BlendNotFound, blends_created_since, generate_blend_tracks
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.ingest.registry import providers
 from blendify_assets.orchestration.partitions import blends

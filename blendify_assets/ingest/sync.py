@@ -20,12 +20,14 @@ from sqlalchemy.engine import Engine
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.fetch import FetchStats
 from blendify_assets.core.settings import Settings
-from blendify_assets.db.accounts import DatabaseTokenSource
+from blendify_assets.db import connections
+from blendify_assets.db.connections import DatabaseTokenSource
+from blendify_assets.db.music.state import load_state
+from blendify_assets.db.music.tables import TABLES
+from blendify_assets.db.music.writer import store_fetch
+from blendify_assets.db.sync_log import record_failure
 from blendify_assets.ingest.checks import drop_duplicate_items, run_checks
 from blendify_assets.ingest.registry import Provider
-from blendify_assets.ingest.state import load_state
-from blendify_assets.ingest.store import record_failure, store_fetch
-from blendify_assets.ingest.tables import TABLES
 from blendify_assets.providers.errors import NeedsReauth, ProviderError
 from blendify_assets.providers.http import tally_requests
 from blendify_assets.security.vault import Vault
@@ -60,17 +62,6 @@ class SyncContext:
     user_concurrency: int = 16
 
 
-def _connection(engine: Engine, user_id: str, provider: str):
-    with engine.connect() as conn:
-        return conn.execute(
-            sa.text(
-                "SELECT id, status::text AS status, status_reason FROM provider_connections "
-                "WHERE user_id = CAST(:u AS uuid) AND provider = CAST(:p AS provider)"
-            ),
-            {"u": user_id, "p": provider},
-        ).first()
-
-
 async def _sync_one(
     ctx: SyncContext, provider: Provider, endpoint: str, user_id: str, http, semaphore: asyncio.Semaphore
 ) -> UserSync:
@@ -94,7 +85,9 @@ async def _sync_one(
     with tally_requests() as tally:
         async with semaphore:
             try:
-                row = await asyncio.to_thread(_connection, ctx.engine, user_id, provider.name)
+                row = (
+                    await asyncio.to_thread(connections.for_sync, ctx.engine, provider.name, [user_id])
+                ).get(user_id)
                 if row is None:
                     return await fail("skipped", f"user has no {provider.name} connection", False)
                 if row.status != "active":
@@ -106,6 +99,7 @@ async def _sync_one(
                 state = await asyncio.to_thread(
                     load_state, ctx.engine, table, user_id=uid, provider=provider.name, endpoint=endpoint
                 )
+                state.provider_user_id = row.provider_user_id
                 async with provider.client(ctx.settings, http, tokens) as client:
                     fetch = await spec.fetch(client, state)
                 drop_duplicate_items(fetch)

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -24,9 +23,10 @@ from rich.progress import (
 )
 from sqlalchemy.engine import Engine
 
+from blendify_assets.analytics.blends import create_and_generate, latest_generation
 from blendify_assets.analytics.matches import compute_taste_matches
-from blendify_assets.blends_service import create_and_generate, latest_generation
-from blendify_assets.ingest.tables import TABLES
+from blendify_assets.db import sync_log
+from blendify_assets.db.music.reads import row_counts
 from blendify_assets.orchestration.demo_world import DemoUser, connect_users, patched_environ, simulator_env
 from blendify_assets.simulator import Simulator, SimulatorConfig
 
@@ -48,11 +48,6 @@ class DemoReport:
     seconds: float = 0.0
 
 
-def _max_log_id(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM sync_log")).scalar_one()
-
-
 def _watch_sync_log(
     engine: Engine, provider: str, since: int, on_count: Callable[[int], None]
 ) -> threading.Event:
@@ -61,14 +56,7 @@ def _watch_sync_log(
 
     def poll() -> None:
         while not stop.wait(0.5):
-            with engine.connect() as conn:
-                done = conn.execute(
-                    sa.text(
-                        "SELECT count(*) FROM sync_log WHERE id > :s AND provider = CAST(:p AS provider)"
-                    ),
-                    {"s": since, "p": provider},
-                ).scalar_one()
-            on_count(done)
+            on_count(sync_log.checks_since(engine, provider, since))
 
     threading.Thread(target=poll, name="demo-progress", daemon=True).start()
     return stop
@@ -92,22 +80,14 @@ def _sync(
             continue
         checks = len(user_ids) * len(available[provider].endpoints)
         task = progress.add_task(f"syncing {provider} ({len(user_ids)} users)", total=checks)
-        since = _max_log_id(engine)
+        since = sync_log.max_id(engine)
         stop = _watch_sync_log(engine, provider, since, lambda n, t=task: progress.update(t, completed=n))
         try:
             results = run_sync_in_process(instance, defs, provider, user_ids, batch_size=50)
         finally:
             stop.set()
         report.run_ids += [r.run_id for r in results]
-        with engine.connect() as conn:
-            ok = conn.execute(
-                sa.text(
-                    "SELECT count(DISTINCT user_id) FROM sync_log WHERE id > :s AND provider = CAST(:p AS provider) "
-                    "AND user_id NOT IN (SELECT user_id FROM sync_log WHERE id > :s AND status <> 'success' "
-                    "AND provider = CAST(:p AS provider))"
-                ),
-                {"s": since, "p": provider},
-            ).scalar_one()
+        ok = sync_log.users_ok_since(engine, provider, since)
         progress.update(task, completed=checks)
         report.synced[provider] = (ok, len(user_ids))
 
@@ -143,9 +123,7 @@ def _blends(engine: Engine, users: Sequence[DemoUser], report: DemoReport, progr
 
 
 def _count_rows(engine: Engine, report: DemoReport) -> None:
-    with engine.connect() as conn:
-        for table in [*TABLES, "snapshots", "sync_log"]:
-            report.rows[table] = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+    report.rows = row_counts(engine) | {"sync_log": sync_log.count(engine)}
 
 
 def run_demo(

@@ -18,7 +18,9 @@ from sqlalchemy.engine import Engine
 
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.settings import Settings
-from blendify_assets.db.accounts import TokenPayload, add_user, upsert_connection, user_id_for
+from blendify_assets.db import connections
+from blendify_assets.db.connections import TokenPayload
+from blendify_assets.db.users import add_user, user_id_for
 from blendify_assets.simulator import Simulator
 from blendify_assets.simulator.world import SimUser
 
@@ -102,7 +104,7 @@ def connect_users(
         connected = []
         if "spotify" in providers and sim_user.on_spotify:
             tokens = sim.spotify.issue_tokens(sim_user.uid)
-            upsert_connection(
+            connections.upsert(
                 engine, vault, sim_user.email, "spotify", TokenPayload.parse(json.dumps(tokens))
             )
             connected.append("spotify")
@@ -111,7 +113,7 @@ def connect_users(
             payload = TokenPayload(
                 access_token=token, refresh_token=None, expires_in=None, provider_user_id=None
             )
-            upsert_connection(engine, vault, sim_user.email, "apple", payload)
+            connections.upsert(engine, vault, sim_user.email, "apple", payload)
             connected.append("apple")
         users.append(DemoUser(sim_user.email, user_id, tuple(connected)))
     return users

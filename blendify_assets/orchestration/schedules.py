@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from blendify_assets.assets.resources import BlendifyResource
+from blendify_assets.db.connections import active_user_ids
 from blendify_assets.orchestration.cadence import DAILY, FREQUENT, Cadence
-from blendify_assets.orchestration.connections import active_user_ids
 from blendify_assets.orchestration.partitions import USER_PARTITIONS
 from blendify_assets.orchestration.run_config import SYNC_RUN_CONFIG
 from blendify_assets.orchestration.runner import USERS_PER_RUN, contiguous_batches, range_tags

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from blendify_assets.assets.resources import BlendifyResource
-from blendify_assets.orchestration.connections import ConnectionChange, changes_after
+from blendify_assets.db.connections import ConnectionChange, changes_after
 from blendify_assets.orchestration.partitions import USER_PARTITIONS
 from blendify_assets.orchestration.run_config import SYNC_RUN_CONFIG
 from blendify_assets.orchestration.runner import USERS_PER_RUN, contiguous_batches, range_tags

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from blendify_assets.analytics.blends import create_blend
 from blendify_assets.assets.analytics import (
     BLEND_TRACKS,
     TASTE_MATCHES,
@@ -20,7 +21,6 @@ from blendify_assets.assets.analytics import (
 )
 from blendify_assets.assets.resources import BlendifyResource
 from blendify_assets.blend import pair_overlap
-from blendify_assets.blends_service import create_blend
 from tests.analytics.conftest import World
 from tests.analytics.warehouse import count
 
@@ -77,7 +77,7 @@ def test_taste_matches_asset_appends_each_users_neighbours(
     assert count(engine, "SELECT count(*) FROM taste_match_runs") == 2
     assert count(engine, "SELECT count(*) FROM user_taste_matches") == 4
     assert count(engine, "SELECT count(*) FROM latest_user_taste_matches") == 2
-    from blendify_assets.analytics.matches import current_neighbours, pair_history
+    from blendify_assets.db.taste_matches import current_neighbours, pair_history
 
     with engine.connect() as conn:
         assert len(pair_history(conn, world.bob, world.alice)) == 2

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from blendify_assets.blends_service import create_blend, generate_blend_tracks, latest_generation
+from blendify_assets.analytics.blends import create_blend, generate_blend_tracks, latest_generation
 from blendify_assets.core.errors import BlendifyError
 from tests.analytics.conftest import World
 from tests.analytics.warehouse import count

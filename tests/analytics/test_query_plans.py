@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from blendify_assets.analytics import queries
-from blendify_assets.analytics.tastes import SOURCE_QUERIES, _per_user
+from blendify_assets.db.music import reads as queries
+from blendify_assets.db.music.reads import SOURCE_QUERIES, _per_user
 
 U = "00000000-0000-4000-8000-000000000001"
 V = "00000000-0000-4000-8000-000000000002"

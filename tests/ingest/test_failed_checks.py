@@ -8,7 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from blendify_assets.core.settings import load_settings
-from blendify_assets.db.accounts import TokenPayload, add_user, upsert_connection
+from blendify_assets.db import connections
+from blendify_assets.db.connections import TokenPayload
+from blendify_assets.db.users import add_user
 from blendify_assets.ingest.registry import provider
 from blendify_assets.ingest.sync import SyncContext, sync_endpoint_blocking
 from blendify_assets.security.vault import Vault
@@ -21,7 +23,7 @@ def user_id(sim_env, simulator, engine) -> str:
     email = simulator.world.user(uid).email
     user_id = str(add_user(engine, email))
     payload = TokenPayload.parse(json.dumps(simulator.spotify.issue_tokens(uid)))
-    upsert_connection(engine, Vault([TEST_KEY]), email, "spotify", payload)
+    connections.upsert(engine, Vault([TEST_KEY]), email, "spotify", payload)
     return user_id
 
 

@@ -9,7 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from blendify_assets.core.settings import load_settings
-from blendify_assets.db.accounts import TokenPayload, add_user, upsert_connection
+from blendify_assets.db import connections
+from blendify_assets.db.connections import TokenPayload
+from blendify_assets.db.users import add_user
 from blendify_assets.ingest.registry import provider
 from blendify_assets.ingest.sync import SyncContext, sync_endpoint_blocking
 from blendify_assets.security.vault import Vault
@@ -46,7 +48,9 @@ def connect(engine, sim, uid: str, provider_name: str) -> str:
         if provider_name == "spotify"
         else {"access_token": sim.apple.issue_user_token(uid)}
     )
-    upsert_connection(engine, Vault([TEST_KEY]), email, provider_name, TokenPayload.parse(json.dumps(tokens)))
+    connections.upsert(
+        engine, Vault([TEST_KEY]), email, provider_name, TokenPayload.parse(json.dumps(tokens))
+    )
     return user_id
 
 

@@ -10,9 +10,10 @@ import pytest
 import sqlalchemy as sa
 
 from blendify_assets.core.fetch import EndpointFetch, FetchStats, ScopeSnapshot
-from blendify_assets.ingest.state import load_state
-from blendify_assets.ingest.store import record_failure, store_fetch
-from blendify_assets.ingest.tables import TABLES
+from blendify_assets.db.music.state import load_state
+from blendify_assets.db.music.tables import TABLES
+from blendify_assets.db.music.writer import store_fetch
+from blendify_assets.db.sync_log import record_failure
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

@@ -13,8 +13,10 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from blendify_assets.assets.resources import BlendifyResource
-from blendify_assets.db.accounts import TokenPayload, add_user, upsert_connection
+from blendify_assets.db import connections
+from blendify_assets.db.connections import TokenPayload
 from blendify_assets.db.engine import create_engine
+from blendify_assets.db.users import add_user
 from blendify_assets.orchestration.instance import instance_config, set_pool_limits
 from blendify_assets.security.vault import Vault
 from tests.conftest import TEST_KEY
@@ -39,7 +41,7 @@ def connect(warehouse) -> Callable[..., str]:
         payload = TokenPayload.parse(
             json.dumps(tokens or {"access_token": f"token-{email}", "expires_in": 3600})
         )
-        upsert_connection(warehouse, vault, email, provider, payload)
+        connections.upsert(warehouse, vault, email, provider, payload)
         return str(user_id)
 
     return _connect

@@ -17,7 +17,9 @@ import pytest
 from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 
 from blendify_assets.core.settings import load_settings
-from blendify_assets.db.accounts import TokenPayload, add_user, upsert_connection
+from blendify_assets.db import connections
+from blendify_assets.db.connections import TokenPayload
+from blendify_assets.db.users import add_user
 from blendify_assets.orchestration.instance import POOL_LIMITS
 from blendify_assets.orchestration.reclaim import reclaim_dead_runs
 from blendify_assets.orchestration.runner import dagster_instance
@@ -42,7 +44,7 @@ def emails(sim_env, simulator, engine) -> list[str]:
     for user in simulator.world.spotify_users:
         add_user(engine, user.email)
         tokens = TokenPayload.parse(json.dumps(simulator.spotify.issue_tokens(user.uid)))
-        upsert_connection(engine, Vault([TEST_KEY]), user.email, "spotify", tokens)
+        connections.upsert(engine, Vault([TEST_KEY]), user.email, "spotify", tokens)
         out.append(user.email)
     return out
 

@@ -1,6 +1,6 @@
 """Blends in the warehouse: create one, generate a generation of tracks, read the latest one.
 
-SQL plus the pure ``blend`` package, no Dagster: the blend asset, the CLI and `blendify demo` all
+The pure ``blend`` package over `db.blends` (its SQL), no Dagster: the blend asset, the CLI and `blendify demo` all
 call these functions. A generation is appended, never edited: every row of one generation shares
 one ``created_at``, so a blend's history is the sequence of its generations.
 """
@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from blendify_assets.analytics.tastes import load_tastes
@@ -26,7 +25,8 @@ from blendify_assets.blend import algorithms as _algorithms
 from blendify_assets.blend.picks import names
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.time import utcnow
-from blendify_assets.db.accounts import normalise_email
+from blendify_assets.db import blends
+from blendify_assets.db.users import ids_for_emails, normalise_email
 
 MAX_SIZE = 500
 # Weights are relative shares stored as `real`: this range keeps every ratio meaningful (up to 10^6)
@@ -155,32 +155,19 @@ def _checked(
 
 
 def _insert_blend(conn: Connection, spec: _BlendSpec) -> uuid.UUID:
-    found = dict(
-        conn.execute(
-            sa.text("SELECT email, id FROM users WHERE email = ANY(:e)"), {"e": [*spec.emails, spec.creator]}
-        ).all()
-    )
+    found = ids_for_emails(conn, [*spec.emails, spec.creator])
     unknown = [e for e in dict.fromkeys([*spec.emails, spec.creator]) if e not in found]
     if unknown:
         raise BlendifyError(f"no such user: {', '.join(unknown)} (add with `blendify users add`)")
-    blend_id = conn.execute(
-        sa.text(
-            "INSERT INTO blends (name, description, created_by_user_id, algorithm_type, algorithm_config) "
-            "VALUES (:n, :d, :c, :a, CAST(:cfg AS jsonb)) RETURNING id"
-        ),
-        {
-            "n": spec.name,
-            "d": spec.description,
-            "c": found[spec.creator],
-            "a": spec.algorithm,
-            "cfg": json.dumps({"size": spec.size}),
-        },
-    ).scalar_one()
-    conn.execute(
-        sa.text("INSERT INTO blend_participants (blend_id, user_id, weight) VALUES (:b, :u, :w)"),
-        [{"b": blend_id, "u": found[e], "w": w} for e, w in zip(spec.emails, spec.weights, strict=True)],
+    return blends.insert_blend(
+        conn,
+        name=spec.name,
+        description=spec.description,
+        creator=found[spec.creator],
+        algorithm=spec.algorithm,
+        config={"size": spec.size},
+        members=[(found[e], w) for e, w in zip(spec.emails, spec.weights, strict=True)],
     )
-    return blend_id
 
 
 def _check_weights(algorithm: str, weights: Sequence[float] | None, members: int) -> list[float]:
@@ -222,8 +209,10 @@ def generate_blend_tracks(engine: Engine, blend_id: uuid.UUID | str) -> Generati
 
 
 def _generate(conn: Connection, bid: uuid.UUID) -> GenerationResult:
-    blend = _lock_blend(conn, bid)
-    members = _members(conn, bid)
+    blend = blends.lock(conn, bid)
+    if blend is None:
+        raise BlendNotFound(f"no blend with id {bid}")
+    members = blends.members(conn, bid)
     if not MIN_MEMBERS <= len(members) <= MAX_MEMBERS:
         raise BlendifyError(
             f"blend {bid} has {len(members)} member(s); a blend needs {MIN_MEMBERS} to {MAX_MEMBERS}"
@@ -242,22 +231,8 @@ def _generate(conn: Connection, bid: uuid.UUID) -> GenerationResult:
     labels = {str(m["user_id"]): str(m["label"]) for m in members}
     created_at = None
     if picks:
-        created_at = _next_created_at(conn, bid)
-        conn.execute(
-            sa.text(
-                "INSERT INTO blend_tracks (blend_id, track_id, track_name, artist_name, album_name, "
-                "album_art_url, duration_ms, position, source_provider, source_user_id, "
-                "similarity_score, blend_metadata, created_at) VALUES (:blend_id, :track_id, "
-                ":track_name, :artist_name, :album_name, :album_art_url, :duration_ms, :position, "
-                "CAST(:source_provider AS provider), :source_user_id, :similarity_score, "
-                "CAST(:blend_metadata AS jsonb), :created_at)"
-            ),
-            [_row(bid, p, labels, created_at) for p in picks],
-        )
-        conn.execute(
-            sa.text("UPDATE blends SET total_tracks = :n, updated_at = :t WHERE id = :b"),
-            {"n": len(picks), "t": created_at, "b": bid},
-        )
+        created_at = blends.next_created_at(conn, bid, utcnow().replace(tzinfo=None))
+        blends.append_generation(conn, bid, [_row(bid, p, labels, created_at) for p in picks], created_at)
     silent = [labels[t.user_id] for t in tastes if not t.tracks]
     note = _note(algorithm, options, bool(picks), silent, len(members))
     return _result(bid, algorithm, created_at, picks, labels, note)
@@ -300,37 +275,6 @@ def _blend_uuid(blend_id: uuid.UUID | str) -> uuid.UUID:
     if not _UUID.match(str(blend_id).strip()):
         raise BlendNotFound(f"not a blend id (expected a UUID): {blend_id!r}")
     return uuid.UUID(str(blend_id).strip())
-
-
-def _lock_blend(conn: Connection, bid: uuid.UUID) -> Mapping[str, object]:
-    row = conn.execute(
-        sa.text("SELECT id, algorithm_type, algorithm_config FROM blends WHERE id = :b FOR UPDATE"), {"b": bid}
-    ).mappings().first()  # fmt: skip
-    if row is None:
-        raise BlendNotFound(f"no blend with id {bid}")
-    return row
-
-
-def _members(conn: Connection, bid: uuid.UUID) -> list[Mapping[str, object]]:
-    return list(
-        conn.execute(
-            sa.text(
-                "SELECT p.user_id, p.weight, u.email, coalesce(u.display_name, u.email) AS label "
-                "FROM blend_participants p JOIN users u ON u.id = p.user_id "
-                "WHERE p.blend_id = :b ORDER BY p.joined_at, u.email"
-            ),
-            {"b": bid},
-        ).mappings()
-    )
-
-
-def _next_created_at(conn: Connection, bid: uuid.UUID) -> datetime:
-    """Now (UTC), but always after the blend's last generation, so generations never merge."""
-    now = utcnow().replace(tzinfo=None)
-    last = conn.execute(
-        sa.text("SELECT max(created_at) FROM blend_tracks WHERE blend_id = :b"), {"b": bid}
-    ).scalar()
-    return max(now, last + timedelta(microseconds=1)) if last else now
 
 
 def _row(
@@ -389,57 +333,19 @@ def _result(
 def blends_created_since(
     engine: Engine, since: datetime | None, lookback: timedelta, limit: int = 1000
 ) -> list[tuple[str, datetime, bool]]:
-    """(id, created_at, generated) of blends created after ``since - lookback``, oldest first.
-
-    ``created_at`` is the creating transaction's start, so a blend can commit after a later one;
-    the lookback lets a reader that remembers ``since`` still see it. ``generated`` is whether it
-    already has a generation (``create_and_generate`` writes the first one with the blend).
-    """
-    sql = (
-        "SELECT b.id::text, b.created_at, "
-        "EXISTS (SELECT 1 FROM blend_tracks t WHERE t.blend_id = b.id) AS generated FROM blends b"
-    )
-    params: dict[str, object] = {"n": limit}
-    if since is not None:
-        sql += " WHERE b.created_at > :after"
-        params["after"] = since - lookback
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(sql + " ORDER BY b.created_at, b.id LIMIT :n"), params)
-        return [(bid, at, bool(done)) for bid, at, done in rows]
+    """(id, created_at, generated) of blends created after ``since - lookback`` (see
+    `db.blends.created_since`)."""
+    return blends.created_since(engine, since, lookback, limit)
 
 
 def latest_generation(engine: Engine, blend_id: uuid.UUID | str) -> Generation:
     """The blend, its members and the rows of its latest generation (empty before the first)."""
     bid = _blend_uuid(blend_id)
     with engine.connect() as conn:
-        blend = conn.execute(
-            sa.text(
-                "SELECT b.id, b.name, b.description, b.algorithm_type, b.algorithm_config, b.total_tracks, "
-                "b.created_at, b.updated_at, u.email AS creator FROM blends b "
-                "JOIN users u ON u.id = b.created_by_user_id WHERE b.id = :b"
-            ),
-            {"b": bid},
-        ).mappings().first()  # fmt: skip
+        blend = blends.blend_with_creator(conn, bid)
         if blend is None:
             raise BlendNotFound(f"no blend with id {bid}")
-        members = _members(conn, bid)
-        # The generation index (blend_id, created_at DESC, position) answers both steps.
-        created_at = conn.execute(
-            sa.text("SELECT max(created_at) FROM blend_tracks WHERE blend_id = :b"), {"b": bid}
-        ).scalar()
-        tracks = []
-        if created_at is not None:
-            tracks = [
-                dict(r)
-                for r in conn.execute(
-                    sa.text(
-                        "SELECT t.position, t.track_id, t.track_name, t.artist_name, t.album_name, "
-                        "t.duration_ms, t.source_provider::text AS source_provider, t.source_user_id, "
-                        "coalesce(u.display_name, u.email) AS source_label, t.similarity_score, "
-                        "t.blend_metadata FROM blend_tracks t JOIN users u ON u.id = t.source_user_id "
-                        "WHERE t.blend_id = :b AND t.created_at = :c ORDER BY t.position"
-                    ),
-                    {"b": bid, "c": created_at},
-                ).mappings()
-            ]
+        members = blends.members(conn, bid)
+        created_at = blends.last_generation_at(conn, bid)
+        tracks = blends.generation_tracks(conn, bid, created_at) if created_at is not None else []
     return Generation(dict(blend), [dict(m) for m in members], created_at, tracks)

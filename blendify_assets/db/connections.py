@@ -1,89 +1,30 @@
-"""Users and provider connections: the rows the web app also writes, and the token store over them."""
+"""The `provider_connections` table, its one owner: tokens (encrypted), statuses, and the reads the
+sync, the sensor and the schedules make of it.
+
+A sync reads a connection row once (`for_sync`, one query for a step's users); its tokens then
+live in a `DatabaseTokenSource`, which writes back only by compare-and-set.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.time import aware_utc, naive_utc, utcnow
 from blendify_assets.core.tokens import Tokens
-from blendify_assets.security.passwords import hash_password
+from blendify_assets.db.users import user_id_for
 from blendify_assets.security.vault import Vault
 
 PROVIDERS = ("spotify", "apple")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-
-
-class NotFound(BlendifyError):
-    pass
-
-
-def normalise_email(email: str) -> str:
-    email = email.strip().lower()
-    if not _EMAIL.match(email):
-        raise BlendifyError(f"not a valid email address: {email!r}")
-    return email
-
-
-# --- users -------------------------------------------------------------------------------------------
-
-
-def add_user(
-    engine: Engine, email: str, display_name: str | None = None, password: str | None = None
-) -> uuid.UUID:
-    email = normalise_email(email)
-    if password is not None and len(password) < 8:
-        raise BlendifyError("the password must be at least 8 characters")
-    password_hash = hash_password(password) if password is not None else None
-    with engine.begin() as conn:
-        row = conn.execute(
-            sa.text(
-                "INSERT INTO users (email, display_name, password_hash) VALUES (:e, :n, :p) "
-                "ON CONFLICT (email) DO NOTHING RETURNING id"
-            ),
-            {"e": email, "n": display_name, "p": password_hash},
-        ).first()
-    if row is None:
-        raise BlendifyError(f"a user with email {email} already exists")
-    return row[0]
-
-
-def user_id_for(conn: Connection, email: str) -> uuid.UUID:
-    email = normalise_email(email)
-    found = conn.execute(sa.text("SELECT id FROM users WHERE email = :e"), {"e": email}).scalar()
-    if found is None:
-        raise NotFound(f"no user with email {email} (add one with `blendify users add {email}`)")
-    return found
-
-
-def list_users(engine: Engine) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                """
-                SELECT u.id, u.email, u.display_name, u.created_at,
-                       coalesce(string_agg(c.provider::text || ':' || c.status::text, ', '
-                                           ORDER BY c.provider), '') AS connections
-                FROM users u LEFT JOIN provider_connections c ON c.user_id = u.id
-                GROUP BY u.id ORDER BY u.created_at, u.email
-                """
-            )
-        ).mappings()
-        return [dict(r) for r in rows]
-
-
-# --- connections -------------------------------------------------------------------------------------
-
 
 MAX_EXPIRES_IN = 10 * 365 * 24 * 3600  # no provider token lives longer; beyond it is a mistake
 
@@ -143,7 +84,7 @@ def check_provider(provider: str) -> str:
     return provider
 
 
-def upsert_connection(
+def upsert(
     engine: Engine, vault: Vault, email: str, provider: str, payload: TokenPayload
 ) -> tuple[uuid.UUID, bool]:
     """Store (encrypted) tokens for the user's connection to `provider`; returns (id, created).
@@ -184,7 +125,7 @@ def upsert_connection(
     return row.id, bool(row.created)
 
 
-def list_connections(engine: Engine) -> list[dict[str, Any]]:
+def list_all(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
@@ -327,3 +268,114 @@ class DatabaseTokenSource:
 
 def _same_grant(stored: Tokens, expected: Tokens) -> bool:
     return (stored.access_token, stored.refresh_token) == (expected.access_token, expected.refresh_token)
+
+
+# --- reads for the sync, the sensor and the schedules -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionRow:
+    """One connection as a sync step reads it, once: status, identity and the encrypted tokens."""
+
+    id: uuid.UUID
+    user_id: str
+    status: str
+    status_reason: str | None
+    provider_user_id: str | None
+    access_token_encrypted: str
+    refresh_token_encrypted: str | None
+    token_expires_at: datetime | None
+
+    def __repr__(self) -> str:
+        return f"ConnectionRow(id={self.id}, user_id={self.user_id}, status={self.status!r})"
+
+
+def for_sync(engine: Engine, provider: str, user_ids: Sequence[str]) -> dict[str, ConnectionRow]:
+    """The connections of `provider` for these users, by user id (one query)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT id, user_id::text AS user_id, status::text AS status, status_reason, "
+                "nullif(provider_user_id, '') AS provider_user_id, access_token_encrypted, "
+                "refresh_token_encrypted, token_expires_at FROM provider_connections "
+                "WHERE provider = CAST(:p AS provider) AND user_id = ANY(CAST(:u AS uuid[]))"
+            ),
+            {"p": provider, "u": [str(u) for u in user_ids]},
+        ).mappings()
+        return {row["user_id"]: ConnectionRow(**row) for row in rows}
+
+
+def providers_for_user(engine: Engine, user_id: uuid.UUID | str) -> list[str]:
+    """The providers the user has a connection to, whatever its status."""
+    with engine.connect() as conn:
+        return [
+            p
+            for (p,) in conn.execute(
+                sa.text(
+                    "SELECT provider::text FROM provider_connections WHERE user_id = CAST(:u AS uuid) "
+                    "ORDER BY provider"
+                ),
+                {"u": str(user_id)},
+            )
+        ]
+
+
+def summaries(engine: Engine) -> dict[str, str]:
+    """'spotify:active, apple:needs_reauth' by user id, for listings."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT user_id::text, string_agg(provider::text || ':' || status::text, ', ' ORDER BY provider) "
+                "FROM provider_connections GROUP BY user_id"
+            )
+        )
+        return dict(rows.tuples().all())
+
+
+@dataclass(frozen=True)
+class ConnectionChange:
+    """A connection that is new, re-authorised or back to active (its `change_seq` moved)."""
+
+    connection_id: str
+    user_id: str
+    provider: str
+    change_seq: int
+    status: str
+
+    @property
+    def run_key(self) -> str:
+        return f"{self.provider}-connection-{self.connection_id}-{self.change_seq}"
+
+
+def changes_after(
+    engine: Engine, provider: str, low: int, exclude: Collection[int], limit: int
+) -> list[ConnectionChange]:
+    """Rows of `provider` with change_seq > low, not in `exclude`, oldest first, at most `limit`."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                """
+                SELECT id::text, user_id::text, provider::text, change_seq, status::text
+                FROM provider_connections
+                WHERE provider = CAST(:p AS provider) AND change_seq > :low
+                  AND NOT (change_seq = ANY(CAST(:exclude AS bigint[])))
+                ORDER BY change_seq
+                LIMIT :limit
+                """
+            ),
+            {"p": provider, "low": low, "exclude": sorted(exclude), "limit": limit},
+        ).all()
+    return [ConnectionChange(*row) for row in rows]
+
+
+def active_user_ids(engine: Engine, provider: str) -> set[str]:
+    """Users whose `provider` connection is active (needs_reauth and revoked are left out)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT user_id::text FROM provider_connections "
+                "WHERE provider = CAST(:p AS provider) AND status = 'active'"
+            ),
+            {"p": provider},
+        )
+        return {r[0] for r in rows}

@@ -1,4 +1,5 @@
-"""What the warehouse already holds for one (user, provider, endpoint): the incremental inputs."""
+"""What the warehouse already holds for one (user, provider, endpoint): the incremental inputs a
+sync hands its provider (`SyncState`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from sqlalchemy.engine import Engine
 
 from blendify_assets.core.fetch import PlaylistRef, SyncState
 from blendify_assets.core.time import aware_utc
-from blendify_assets.ingest.tables import TableSpec
+from blendify_assets.db import sync_log
+from blendify_assets.db.music.tables import TableSpec
 
 
 def load_state(
@@ -50,21 +52,7 @@ def load_state(
                     params,
                 )
             ]
-        state.provider_user_id = conn.execute(
-            sa.text(
-                "SELECT nullif(provider_user_id, '') FROM provider_connections "
-                "WHERE user_id = :u AND provider = CAST(:p AS provider)"
-            ),
-            params,
-        ).scalar()
-        previous = conn.execute(
-            sa.text(
-                "SELECT id, details->'notes'->'state' AS state FROM sync_log WHERE user_id = :u "
-                "AND provider = CAST(:p AS provider) AND endpoint = :e AND status = 'success' "
-                "AND details->'notes'->'state' IS NOT NULL ORDER BY finished_at DESC LIMIT 1"
-            ),
-            params,
-        ).first()
-        state.previous = previous.state if previous else {}
-        state.previous_log_id = previous.id if previous else None
+        previous = sync_log.latest_poll_state(conn, user_id, provider, endpoint)
+        state.previous = previous[1] if previous else {}
+        state.previous_log_id = previous[0] if previous else None
     return state

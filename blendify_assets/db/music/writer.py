@@ -20,8 +20,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from blendify_assets.core.fetch import EndpointFetch, FetchStats, Row, ScopeSnapshot
-from blendify_assets.ingest.tables import TableSpec
+from blendify_assets.core.fetch import EndpointFetch, Row, ScopeSnapshot
+from blendify_assets.core.time import naive_utc
+from blendify_assets.db import sync_log
+from blendify_assets.db.copy import copy_rows
+from blendify_assets.db.music.tables import TableSpec
 
 
 @dataclass
@@ -61,14 +64,6 @@ def content_hash(spec: TableSpec, rows: Sequence[Row]) -> str:
     columns = spec.stable_columns
     text = "\x1e".join("\x1f".join(_stable(row.get(c)) for c in columns) for row in rows)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """COPY rows into `table` inside the connection's current transaction."""
-    raw = conn.connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for values in rows:
-            copy.write_row(values)
 
 
 def _row_values(
@@ -166,29 +161,6 @@ def _details(fetch: EndpointFetch, result: StoreResult) -> dict[str, Any]:
     return details
 
 
-def _latest_state_log(conn: Connection, user_id: uuid.UUID, provider: str, endpoint: str) -> int | None:
-    """The sync log row whose `notes.state` the next poll of this endpoint diffs against."""
-    return conn.execute(
-        sa.text(
-            "SELECT id FROM sync_log WHERE user_id = :u AND provider = CAST(:p AS provider) AND endpoint = :e "
-            "AND status = 'success' AND details->'notes'->'state' IS NOT NULL ORDER BY finished_at DESC LIMIT 1"
-        ),
-        {"u": user_id, "p": provider, "e": endpoint},
-    ).scalar()
-
-
-def _insert_log(conn: Connection, **values: Any) -> int:
-    return conn.execute(
-        sa.text(
-            "INSERT INTO sync_log (user_id, provider, endpoint, started_at, finished_at, status, requests, "
-            "rows_appended, changed, error, details, run_id) VALUES (:user_id, CAST(:provider AS provider), "
-            ":endpoint, :started_at, :finished_at, :status, :requests, :rows_appended, :changed, :error, "
-            "CAST(:details AS jsonb), :run_id) RETURNING id"
-        ),
-        values | {"details": json.dumps(values.get("details") or {}, default=str)},
-    ).scalar_one()
-
-
 def store_fetch(
     engine: Engine, spec: TableSpec, *, user_id: uuid.UUID, provider: str, fetch: EndpointFetch,
     started_at: datetime, run_id: str | None = None,
@@ -210,7 +182,8 @@ def store_fetch(
         changed_scopes: list[tuple[ScopeSnapshot, str]] = []
         moved_versions: list[tuple[ScopeSnapshot, _Latest]] = []
         if spec.events and "state" in fetch.notes:
-            newer = _latest_state_log(conn, user_id, provider, fetch.endpoint)
+            latest = sync_log.latest_poll_state(conn, user_id, provider, fetch.endpoint)
+            newer = latest[0] if latest else None
             if newer != fetch.baseline_log_id:
                 # Plays inferred by diffing against a poll that a concurrent check has since
                 # superseded (Apple): that check stored them already, with its own estimated times.
@@ -239,8 +212,8 @@ def store_fetch(
                     result.scopes_changed.append(scope.scope)
                     result.rows_appended += len(scope.rows)
         result.changed = result.rows_appended > 0 or bool(result.scopes_changed)
-        result.sync_log_id = _insert_log(
-            conn, user_id=user_id, provider=provider, endpoint=fetch.endpoint, started_at=_naive_utc(started_at),
+        result.sync_log_id = sync_log.insert(
+            conn, user_id=user_id, provider=provider, endpoint=fetch.endpoint, started_at=naive_utc(started_at),
             finished_at=fetched_at, status="success", requests=fetch.stats.requests,
             rows_appended=result.rows_appended, changed=result.changed, error=None,
             details=_details(fetch, result), run_id=run_id,
@@ -253,17 +226,3 @@ def store_fetch(
                 h=previous.content_hash, v=scope.version, l=result.sync_log_id, c=previous.content_fetched_at,
             )  # fmt: skip
     return result
-
-
-def record_failure(
-    engine: Engine, *, user_id: uuid.UUID, provider: str, endpoint: str, started_at: datetime, status: str,
-    error: str, stats: FetchStats | None = None, run_id: str | None = None,
-) -> int:  # fmt: skip
-    """Log a failed or skipped check (its own transaction: nothing else was written)."""
-    with engine.begin() as conn:
-        return _insert_log(
-            conn, user_id=user_id, provider=provider, endpoint=endpoint, started_at=_naive_utc(started_at),
-            finished_at=datetime.now(UTC).replace(tzinfo=None), status=status,
-            requests=stats.requests if stats else 0, rows_appended=0, changed=False, error=error,
-            details={"stats": vars(stats).copy()} if stats else {}, run_id=run_id,
-        )  # fmt: skip

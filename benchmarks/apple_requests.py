@@ -69,10 +69,10 @@ def minimal_requests(truth: dict[str, Any]) -> dict[str, int]:
 
 def resync_state(fetch: EndpointFetch) -> SyncState:
     """The SyncState the ingest engine reads back after storing `fetch`: the scopes' versions, the
-    newest play, and the notes it keeps for the next check."""
+    newest play, and the poll state it keeps for the next check."""
     state = SyncState(
         scope_versions={s.scope: s.version for s in fetch.scopes if s.version is not None},
-        previous=fetch.notes.get("state") or {},
+        poll_state=fetch.next_state or {},
     )
     if fetch.events:
         state.last_played_at = max(row["played_at"] for row in fetch.events)

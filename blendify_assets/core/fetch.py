@@ -7,6 +7,7 @@ and a `TokenSource` (where tokens live, `core.tokens`), and gets back an `Endpoi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -59,7 +60,8 @@ class EndpointFetch:
     provider_user_id: str | None = None  # learned from /me (Spotify account_id) when this fetch called it
     stats: FetchStats = field(default_factory=FetchStats)
     notes: dict[str, Any] = field(default_factory=dict)  # extra facts for metadata (never secrets)
-    baseline_log_id: int | None = None  # the sync log row notes["state"] was diffed against, if any
+    next_state: dict[str, Any] | None = None  # what the next check of this endpoint gets as poll_state
+    baseline_log_id: int | None = None  # the check whose poll_state this one started from, if any
 
 
 @dataclass
@@ -81,5 +83,5 @@ class SyncState:
     last_played_at: datetime | None = None  # newest stored play (recently played)
     playlists: list[PlaylistRef] = field(default_factory=list)  # for playlist tracks
     provider_user_id: str | None = None
-    previous: dict[str, Any] = field(default_factory=dict)  # provider-specific memory (Apple poll diff)
-    previous_log_id: int | None = None  # the sync log row `previous` came from
+    poll_state: Mapping[str, Any] = field(default_factory=dict)  # the last check's `next_state`
+    poll_state_log_id: int | None = None  # the sync log row of the check that left `poll_state`

@@ -109,18 +109,3 @@ LAST_SYNC_SQL = (
 def last_syncs(conn: Connection, user_id: uuid.UUID) -> list[Mapping[str, Any]]:
     """Per provider: when the user's endpoints were last checked, and how many are failing."""
     return list(conn.execute(sa.text(LAST_SYNC_SQL), {"u": user_id}).mappings())
-
-
-def latest_poll_state(
-    conn: Connection, user_id: uuid.UUID, provider: str, endpoint: str
-) -> tuple[int, dict[str, Any]] | None:
-    """(sync log id, state) of the newest successful check of this endpoint that left poll state."""
-    row = conn.execute(
-        sa.text(
-            "SELECT id, details->'notes'->'state' AS state FROM sync_log WHERE user_id = :u "
-            "AND provider = CAST(:p AS provider) AND endpoint = :e AND status = 'success' "
-            "AND details->'notes'->'state' IS NOT NULL ORDER BY finished_at DESC LIMIT 1"
-        ),
-        {"u": user_id, "p": provider, "e": endpoint},
-    ).first()
-    return (int(row.id), dict(row.state)) if row else None

@@ -103,7 +103,7 @@ async def _sync_one(
                 async with provider.client(ctx.settings, http, tokens) as client:
                     fetch = await spec.fetch(client, state)
                 drop_duplicate_items(fetch)
-                fetch.baseline_log_id = state.previous_log_id
+                fetch.baseline_log_id = state.poll_state_log_id
                 if fetch.provider_user_id and fetch.provider_user_id != state.provider_user_id:
                     await asyncio.to_thread(tokens.set_provider_user_id, fetch.provider_user_id)
                 stored = await asyncio.to_thread(

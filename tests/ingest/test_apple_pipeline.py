@@ -152,8 +152,16 @@ def test_full_sync_resync_and_new_plays(env, sim) -> None:
 
     # Time passes: new plays are appended once, with inferred times; the library changes too.
     before = rows(env, "SELECT count(*), max(fetched_at) FROM user_recently_played")[0]
-    previous_poll = rows(env, "SELECT details->'notes'->'state'->>'polled_at' FROM sync_log "
-                              "WHERE endpoint = 'recently_played' ORDER BY id DESC LIMIT 1")[0][0]  # fmt: skip
+    previous_poll = rows(
+        env, "SELECT state->>'polled_at' FROM poll_state WHERE endpoint = 'recently_played'"
+    )[0][0]
+    # The poll state is the last poll's, and its own table's: the sync log keeps only the check.
+    assert rows(env, "SELECT count(*) FROM sync_log WHERE details->'notes' ? 'state'") == [(0,)]
+    kept = rows(env, "SELECT p.endpoint FROM poll_state p JOIN sync_log l ON l.id = p.sync_log_id "
+                     "WHERE l.endpoint = p.endpoint AND l.status = 'success' ORDER BY 1")  # fmt: skip
+    assert [e for (e,) in kept] == [
+        "library_albums", "library_artists", "library_songs", "playlist_tracks", "recently_played"
+    ]  # fmt: skip
     sim.clock.advance(hours=20)
     third = cli("sync", "--user", email, "--provider", "apple")
     assert third.exit_code == 0, third.output

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from blendify_assets.core.fetch import PlaylistRef, SyncState
 from blendify_assets.core.time import aware_utc
-from blendify_assets.db import sync_log
+from blendify_assets.db import poll_state
 from blendify_assets.db.music.tables import TableSpec
 
 
@@ -52,7 +52,7 @@ def load_state(
                     params,
                 )
             ]
-        previous = sync_log.latest_poll_state(conn, user_id, provider, endpoint)
-        state.previous = previous[1] if previous else {}
-        state.previous_log_id = previous[0] if previous else None
+        found = poll_state.load(conn, user_id, provider, endpoint)
+        if found is not None:
+            state.poll_state, state.poll_state_log_id = found
     return state

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from blendify_assets.core.fetch import EndpointFetch, Row, ScopeSnapshot
 from blendify_assets.core.time import naive_utc
-from blendify_assets.db import sync_log
+from blendify_assets.db import poll_state, sync_log
 from blendify_assets.db.copy import copy_rows
 from blendify_assets.db.music.tables import TableSpec
 
@@ -181,18 +181,17 @@ def store_fetch(
         fetched_at = conn.execute(sa.text("SELECT clock_timestamp() AT TIME ZONE 'UTC'")).scalar_one()
         changed_scopes: list[tuple[ScopeSnapshot, str]] = []
         moved_versions: list[tuple[ScopeSnapshot, _Latest]] = []
-        if spec.events and "state" in fetch.notes:
-            latest = sync_log.latest_poll_state(conn, user_id, provider, fetch.endpoint)
-            newer = latest[0] if latest else None
+        if spec.events and fetch.next_state is not None:
+            found = poll_state.load(conn, user_id, provider, fetch.endpoint)
+            newer = found[1] if found else None
             if newer != fetch.baseline_log_id:
                 # Plays inferred by diffing against a poll that a concurrent check has since
                 # superseded (Apple): that check stored them already, with its own estimated times.
                 # Store none and keep its state as the next baseline; anything only this poll saw
                 # is still at the head of the list for the next poll.
                 fetch.events = []
-                fetch.notes = {k: v for k, v in fetch.notes.items() if k != "state"} | {
-                    "superseded_by_sync_log_id": newer
-                }
+                fetch.next_state = None
+                fetch.notes = fetch.notes | {"superseded_by_sync_log_id": newer}
         if spec.events:
             result.rows_appended = _append_events(
                 conn, spec, user_id, provider, fetched_at, fetch.events or []
@@ -218,6 +217,11 @@ def store_fetch(
             rows_appended=result.rows_appended, changed=result.changed, error=None,
             details=_details(fetch, result), run_id=run_id,
         )  # fmt: skip
+        if fetch.next_state is not None:
+            poll_state.save(
+                conn, user_id=user_id, provider=provider, endpoint=fetch.endpoint, state=fetch.next_state,
+                sync_log_id=result.sync_log_id, updated_at=fetched_at,
+            )  # fmt: skip
         for scope, digest in changed_scopes:
             _append_scope(conn, spec, user_id, provider, fetched_at, scope, digest, result.sync_log_id)
         for scope, previous in moved_versions:

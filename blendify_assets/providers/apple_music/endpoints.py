@@ -40,8 +40,9 @@ from blendify_assets.providers.apple_music.paging import (
     page_total,
     read_collection,
 )
+from blendify_assets.providers.apple_music.poll import LibraryPoll, RecentPoll
 from blendify_assets.providers.http import ClientError
-from blendify_assets.providers.rows import parse_items, parse_time, unreadable
+from blendify_assets.providers.rows import parse_items, unreadable
 from blendify_assets.providers.spec import EndpointSpec
 
 WHOLE_LIST = ""
@@ -86,15 +87,14 @@ def _catalog_ids(items: list[Any], *, only_without_isrc: bool = False) -> list[s
 
 def full_read_due(state: SyncState, now: datetime) -> bool:
     """Whether the weekly full read is due (never read in full, or FULL_READ_EVERY ago or more)."""
-    last = parse_time(state.previous.get("full_read_at"))
+    last = LibraryPoll.from_json(state.poll_state).full_read_at
     return last is None or not timedelta(0) <= now - last < FULL_READ_EVERY
 
 
 def _remember(fetch: EndpointFetch, state: SyncState, now: datetime, *, read_in_full: bool) -> None:
-    """Carry the time of the last full read to the next check (it comes back as state.previous)."""
-    fetch.notes["state"] = {
-        "full_read_at": now.isoformat() if read_in_full else state.previous.get("full_read_at")
-    }
+    """Carry the time of the last full read to the next check (it comes back as state.poll_state)."""
+    last = LibraryPoll.from_json(state.poll_state).full_read_at
+    fetch.next_state = LibraryPoll(now if read_in_full else last).to_json()
 
 
 def _signature(resource: Any, *keys: str) -> list[Any]:
@@ -279,14 +279,13 @@ async def playlist_tracks(client: AppleClient, state: SyncState, *, clock: Clock
 async def recently_played(client: AppleClient, state: SyncState, *, clock: Clock = _utcnow) -> EndpointFetch:
     """New plays since the previous poll, with inferred times; each play is stored once.
 
-    Apple lists unique songs newest first with no timestamps. `notes["state"]` keeps this poll's
-    list, which comes back as `state.previous` next time; only the head items that are new
+    Apple lists unique songs newest first with no timestamps. `next_state` keeps this poll's
+    list, which comes back as `state.poll_state` next time; only the head items that are new
     relative to it become plays. Pages are read until the diff is certain.
     """
     fetch = EndpointFetch(endpoint="recently_played", table="user_recently_played", events=[])
-    previous = state.previous.get("recent") if isinstance(state.previous.get("recent"), list) else None
-    previous = [i for i in previous if isinstance(i, str)] if previous is not None else None
-    since = parse_time(state.previous.get("polled_at"))
+    last = RecentPoll.from_json(state.poll_state)
+    previous, since = last.recent, last.polled_at
     now = clock()
     items: list[Any] = []
     head: int | None = None
@@ -337,7 +336,7 @@ async def recently_played(client: AppleClient, state: SyncState, *, clock: Clock
         return parse.recent_row(item, played_at=starts[i], inferred=inferred, isrcs=isrcs)
 
     fetch.events = parse_items(plays, row, fetch.stats)
-    fetch.notes["state"] = {"recent": new_state, "polled_at": now.isoformat(), "complete_read": complete}
+    fetch.next_state = RecentPoll(new_state, now, complete).to_json()
     fetch.notes["new_plays"] = len(fetch.events)
     return fetch
 

@@ -112,7 +112,7 @@ def test_limit_on_every_page_and_empty_playlists_are_empty(sim, playlist_refs) -
     assert len(songs.scopes[0].rows) == songs.scopes[0].expected_count
     again, _ = run(sim, "user0001", endpoints.playlist_tracks,
                    SyncState(playlists=refs, scope_versions={r.playlist_id: r.version for r in refs},
-                             previous=tracks.notes["state"]))  # fmt: skip
+                             poll_state=tracks.next_state))  # fmt: skip
     assert again.stats.requests == 0 and len(again.unchanged_scopes) == len(refs)
     for record in sim.request_log.filter("/v1/me/library/"):
         assert "limit" in parse_qs(record.query), record
@@ -128,18 +128,18 @@ def test_recently_played_polls_store_each_play_once(sim) -> None:
         (e["played_at"] for e in first.events), reverse=True
     )
 
-    previous = first.notes["state"]
-    same, _ = run(sim, "user0001", endpoints.recently_played, SyncState(previous=previous))
+    previous = first.next_state
+    same, _ = run(sim, "user0001", endpoints.recently_played, SyncState(poll_state=previous))
     assert same.events == [] and same.stats.requests == 1  # the first page proves nothing changed
 
     sim.clock.advance(hours=6)
-    later, _ = run(sim, "user0001", endpoints.recently_played, SyncState(previous=previous))
+    later, _ = run(sim, "user0001", endpoints.recently_played, SyncState(poll_state=previous))
     now_truth = sim.world.apple_truth("user0001")["recently_played"]
     new_ids = [e["track_metadata"]["id"] for e in later.events]
     assert new_ids and new_ids == [i["id"] for i in now_truth[: len(new_ids)]]
     polled = datetime.fromisoformat(previous["polled_at"])
     assert all(polled < e["played_at"] for e in later.events)  # between the two polls
-    assert later.notes["state"]["recent"][: len(now_truth)] == [i["id"] for i in now_truth]
+    assert later.next_state["recent"][: len(now_truth)] == [i["id"] for i in now_truth]
 
     lost, _ = run(sim, "user0001", endpoints.recently_played,
                   SyncState(last_played_at=first.events[0]["played_at"]))  # fmt: skip
@@ -201,7 +201,7 @@ def test_a_list_of_bare_identifiers_is_a_failure_not_an_empty_library(sim) -> No
 def recheck(fetch, **extra) -> SyncState:
     """The SyncState the ingest engine reads back after storing `fetch`."""
     versions = {s.scope: s.version for s in fetch.scopes if s.version is not None}
-    return SyncState(scope_versions=versions, previous=fetch.notes.get("state", {}), **extra)
+    return SyncState(scope_versions=versions, poll_state=fetch.next_state or {}, **extra)
 
 
 def test_library_playlists_carry_last_modified_and_few_a_version_hash() -> None:
@@ -258,7 +258,7 @@ def test_library_lists_are_probed_and_read_in_full_when_they_move_or_weekly(sim)
     added, _ = run(sim, "user0001", endpoints.library_songs, recheck(full))
     assert [r["track_id"] for r in added.scopes[0].rows] == [s["catalog_id"] or s["id"] for s in truth]
 
-    week_later = datetime.fromisoformat(added.notes["state"]["full_read_at"]) + endpoints.FULL_READ_EVERY
+    week_later = datetime.fromisoformat(added.next_state["full_read_at"]) + endpoints.FULL_READ_EVERY
     again, _ = run(sim, "user0001", functools.partial(endpoints.library_songs, clock=lambda: week_later),
                    recheck(added))  # fmt: skip
     assert again.scopes and len(again.scopes[0].rows) == len(truth)  # unchanged, but a week has passed

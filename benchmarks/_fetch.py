@@ -12,7 +12,9 @@ from dataclasses import replace
 from blendify_assets.core.fetch import EndpointFetch, PlaylistRef, Row, SyncState
 from blendify_assets.providers.aio import gather_all
 from blendify_assets.providers.spotify.client import SpotifyClient
-from blendify_assets.providers.spotify.endpoints import ENDPOINTS
+from blendify_assets.providers.spotify.provider import PROVIDER
+
+ENDPOINTS = {e.name: e for e in PROVIDER.endpoints}
 
 
 def playlist_refs(rows: list[Row]) -> list[PlaylistRef]:

@@ -33,10 +33,13 @@ from cryptography.hazmat.primitives import serialization
 from blendify_assets.core.fetch import EndpointFetch, SyncState
 from blendify_assets.core.tokens import Tokens
 from blendify_assets.providers.apple_music.client import AppleClient, apple_http
-from blendify_assets.providers.apple_music.developer_token import DeveloperToken, SigningKey
-from blendify_assets.providers.apple_music.endpoints import ENDPOINTS
+from blendify_assets.providers.apple_music.developer_token import DeveloperToken
+from blendify_assets.providers.apple_music.provider import PROVIDER
+from blendify_assets.providers.apple_music.settings import SigningKey
 from blendify_assets.providers.tokens import InMemoryTokenSource
 from blendify_assets.simulator import Simulator, SimulatorConfig, UserProfile
+
+ENDPOINTS = {e.name: e for e in PROVIDER.endpoints}
 
 
 def pages(n: int, size: int) -> int:

@@ -32,8 +32,8 @@ from _fetch import fetch_all_spotify
 
 from blendify_assets.core.fetch import FetchStats, SyncState
 from blendify_assets.providers.errors import Forbidden
-from blendify_assets.providers.spotify import SpotifyApp, SpotifyClient, spotify_http
-from blendify_assets.providers.spotify.auth import tokens_from_response
+from blendify_assets.providers.spotify.auth import SpotifyApp, tokens_from_response
+from blendify_assets.providers.spotify.client import SpotifyClient, spotify_http
 from blendify_assets.providers.tokens import InMemoryTokenSource
 from blendify_assets.simulator import Simulator, SimulatorConfig
 

@@ -28,7 +28,8 @@ class TokenSource(Protocol):
     """Where one connection's tokens live (the database in production, memory in tests)."""
 
     def current(self) -> Tokens:
-        """The tokens as stored now."""
+        """The tokens as this source last read or wrote them (a database source reads its row once
+        per sync step; `refresh` reads it again)."""
         ...
 
     def refresh(self, exchange: Callable[[Tokens], Awaitable[Tokens]], stale: Tokens) -> Awaitable[Tokens]:

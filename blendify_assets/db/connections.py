@@ -24,8 +24,6 @@ from blendify_assets.core.tokens import Tokens
 from blendify_assets.db.users import user_id_for
 from blendify_assets.security.vault import Vault
 
-PROVIDERS = ("spotify", "apple")
-
 MAX_EXPIRES_IN = 10 * 365 * 24 * 3600  # no provider token lives longer; beyond it is a mistake
 
 
@@ -77,22 +75,15 @@ class TokenPayload:
         )
 
 
-def check_provider(provider: str) -> str:
-    """A bad provider is bad input the user can fix (exit 1), named with the choices."""
-    if provider not in PROVIDERS:
-        raise BlendifyError(f"unknown provider {provider!r}: choose one of {', '.join(PROVIDERS)}")
-    return provider
-
-
 def upsert(
     engine: Engine, vault: Vault, email: str, provider: str, payload: TokenPayload
 ) -> tuple[uuid.UUID, bool]:
     """Store (encrypted) tokens for the user's connection to `provider`; returns (id, created).
 
     A second call for the same (user, provider) is a re-authorisation: tokens are replaced, the
-    status returns to active and the connection sensor sees it again.
+    status returns to active and the connection sensor sees it again. `provider` is a value of the
+    warehouse's `provider` enum (the command line checks it against the registered providers).
     """
-    check_provider(provider)
     expires_at = utcnow() + timedelta(seconds=payload.expires_in) if payload.expires_in else None
     with engine.begin() as conn:
         user_id = user_id_for(conn, email)
@@ -170,21 +161,25 @@ def rotate_tokens(engine: Engine, vault: Vault) -> int:
 class DatabaseTokenSource:
     """One connection's tokens in `provider_connections`, decrypted on read, encrypted on write.
 
-    Every write is a compare-and-set: it lands only if the row still holds the tokens the writer
-    read (compared decrypted, so a key rotation in between is no conflict). A re-authorisation that
-    commits while a sync refreshes or gives up on the old grant therefore always wins. The row lock
-    is held only to compare and write, never across the provider's HTTP retries (issue 11), so a
-    user's `connections add` never waits for a refresh. An asyncio lock per connection still keeps
-    one refresh at a time inside a process; across processes a lost race costs one extra refresh,
-    and the loser adopts the winner's tokens.
+    Built from the row a sync step read once (`for_sync`): `current()` is those tokens, never
+    another query. Only a refresh reads the row again, and every write is a compare-and-set: it
+    lands only if the row still holds the tokens the writer read (compared decrypted, so a key
+    rotation in between is no conflict). A re-authorisation that commits while a sync refreshes or
+    gives up on the old grant therefore always wins, and a write that loses adopts what it found.
+    The row lock is held only to compare and write, never across the provider's HTTP retries (issue
+    11), so a user's `connections add` never waits for a refresh. An asyncio lock per connection
+    keeps one refresh at a time inside a process; across processes a lost race costs one extra
+    refresh, and the loser adopts the winner's tokens.
     """
 
     _locks: dict[tuple[int, uuid.UUID], asyncio.Lock] = {}  # per event loop: a lock belongs to one loop
 
-    def __init__(self, engine: Engine, vault: Vault, connection_id: uuid.UUID) -> None:
+    def __init__(self, engine: Engine, vault: Vault, row: ConnectionRow) -> None:
         self.engine = engine
         self.vault = vault
-        self.connection_id = connection_id
+        self.connection_id = row.id
+        self._row: ConnectionRow | None = row  # decrypted on first use: a bad key fails that user only
+        self._tokens: Tokens | None = None
 
     def __repr__(self) -> str:
         return f"DatabaseTokenSource(connection_id={self.connection_id})"
@@ -204,15 +199,24 @@ class DatabaseTokenSource:
     )
 
     def current(self) -> Tokens:
+        """The tokens as this source last read or wrote them (no query)."""
+        if self._tokens is None:
+            assert self._row is not None
+            self._tokens, self._row = self._decode(self._row), None
+        return self._tokens
+
+    def _read(self) -> Tokens:
         with self.engine.connect() as conn:
             row = conn.execute(sa.text(self._SELECT), {"id": self.connection_id}).one()
-        return self._decode(row)
+        self._tokens = self._decode(row)
+        return self._tokens
 
     def compare_and_set(self, expected: Tokens, changes: dict[str, Any]) -> bool:
         """Apply `changes` (column -> value) only if the row still holds `expected`'s tokens.
 
         The row is locked for this read-compare-write alone (milliseconds); False means someone
-        else (a re-authorisation, another process's refresh) wrote first, and nothing was written.
+        else (a re-authorisation, another process's refresh) wrote first, and nothing was written:
+        this source then holds what it found.
         """
         assignments = ", ".join(
             f"{column} = CAST(:{column} AS connection_status)"
@@ -222,7 +226,11 @@ class DatabaseTokenSource:
         )
         with self.engine.begin() as conn:
             row = conn.execute(sa.text(self._SELECT + " FOR UPDATE"), {"id": self.connection_id}).first()
-            if row is None or not _same_grant(self._decode(row), expected):
+            if row is None:
+                return False
+            stored = self._decode(row)
+            if not _same_grant(stored, expected):
+                self._tokens = stored
                 return False
             conn.execute(
                 sa.text(f"UPDATE provider_connections SET {assignments} WHERE id = :id"),
@@ -234,7 +242,7 @@ class DatabaseTokenSource:
         key = (id(asyncio.get_running_loop()), self.connection_id)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            current = await asyncio.to_thread(self.current)
+            current = await asyncio.to_thread(self._read)
             if current.access_token != stale.access_token:
                 return current  # someone else refreshed while we waited
             fresh = await exchange(current)  # HTTP and its retries: no database lock held
@@ -249,8 +257,9 @@ class DatabaseTokenSource:
                 },
             )
             if not stored:  # a re-authorisation or another process's refresh came first: theirs stands
-                return await asyncio.to_thread(self.current)
-            return Tokens(fresh.access_token, refresh_token, fresh.expires_at, fresh.scope)
+                return self.current()
+            self._tokens = Tokens(fresh.access_token, refresh_token, fresh.expires_at, fresh.scope)
+            return self._tokens
 
     def mark_needs_reauth(self, reason: str, tokens: Tokens) -> bool:
         """Flag the connection, unless it no longer holds `tokens` (the user re-authorised since)."""

@@ -36,7 +36,7 @@ from urllib.parse import quote
 from blendify_assets.core.errors import BlendifyError
 
 WAREHOUSE_DB = "blendify"
-DAGSTER_DB = "dagster"
+LEGACY_DAGSTER_DB = "dagster"  # a home made before Dagster's database was named after the warehouse
 SUPERUSER = "postgres"  # owns the warehouse tables and runs migrations (`db upgrade`)
 APP_ROLE = "blendify"  # every other command: a member of APP_GROUP (SELECT/INSERT, see sql/0005)
 APP_GROUP = "blendify_app"  # the rights the app needs; created here and by migration 0005
@@ -379,11 +379,20 @@ def _execute(server: EmbeddedServer, database: str, *statements: str) -> None:
             conn.execute(statement)
 
 
+def dagster_database(warehouse: str) -> str:
+    """The database holding Dagster's instance for the warehouse database `warehouse`."""
+    return f"{warehouse}_dagster"
+
+
+DAGSTER_DB = dagster_database(WAREHOUSE_DB)
+
+
 def ensure_home_databases(server: EmbeddedServer) -> None:
     """The warehouse and Dagster databases of a home, created once (under the server's lock).
 
     Dagster's storage belongs to the app role: Dagster creates and migrates its own tables there,
-    and that right reaches no further than its own database.
+    and that right reaches no further than its own database. A home whose Dagster database still
+    has its old name (`dagster`) keeps its runs, partitions and cursors: it is renamed.
     """
     import psycopg
 
@@ -396,6 +405,15 @@ def ensure_home_databases(server: EmbeddedServer) -> None:
         owners = dict(conn.execute("SELECT datname, pg_get_userbyid(datdba) FROM pg_database").fetchall())
         if WAREHOUSE_DB not in owners:
             conn.execute(f'CREATE DATABASE "{WAREHOUSE_DB}"')
+        if DAGSTER_DB not in owners and LEGACY_DAGSTER_DB in owners:
+            try:
+                conn.execute(f'ALTER DATABASE "{LEGACY_DAGSTER_DB}" RENAME TO "{DAGSTER_DB}"')
+            except psycopg.errors.ObjectInUse:
+                raise BlendifyError(
+                    f'Dagster\'s database is renamed "{DAGSTER_DB}" once, but a process of an older '
+                    "Blendify is using it: stop it (e.g. its `blendify dev`) and run the command again"
+                ) from None
+            owners[DAGSTER_DB] = owners.pop(LEGACY_DAGSTER_DB)
         if DAGSTER_DB not in owners:
             conn.execute(f'CREATE DATABASE "{DAGSTER_DB}" OWNER {APP_ROLE}')
         elif owners[DAGSTER_DB] != APP_ROLE:  # a home made before the app role existed

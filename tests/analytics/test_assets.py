@@ -9,22 +9,20 @@ from datetime import datetime, timedelta
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 
 from blendify_assets.analytics.blends import create_blend
-from blendify_assets.assets.analytics import (
-    BLEND_TRACKS,
-    TASTE_MATCHES,
-    blend_tracks,
-    new_blends_sensor,
-    taste_matches,
-)
-from blendify_assets.assets.resources import BlendifyResource
+from blendify_assets.analytics.tastes import load_tastes
+from blendify_assets.assets.analytics import BLEND_TRACKS, TASTE_MATCHES, new_blends_sensor
 from blendify_assets.blend import pair_overlap
+from blendify_assets.cli import main
+from blendify_assets.db.taste_matches import current_neighbours, pair_history
+from blendify_assets.definitions import defs
+from blendify_assets.orchestration.factory import build_definitions
+from blendify_assets.providers.registry import PROVIDERS
 from tests.analytics.conftest import World
 from tests.analytics.warehouse import count
-
-RESOURCES = {"blendify": BlendifyResource()}
 
 
 @pytest.fixture
@@ -33,9 +31,18 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield inst
 
 
-def test_definitions_load() -> None:
-    from blendify_assets.definitions import defs
+@pytest.fixture
+def analytics(resources) -> dict[str, dg.AssetsDefinition]:
+    """The analytics assets as the code location builds them, by name, and their resources."""
+    built = build_definitions(PROVIDERS, resources)
+    graph = built.resolve_asset_graph()
+    return {
+        "taste_matches": graph.assets_def_for_key(TASTE_MATCHES),
+        "blend_tracks": graph.assets_def_for_key(BLEND_TRACKS),
+    }
 
+
+def test_definitions_load() -> None:
     dg.Definitions.validate_loadable(defs)
     sensor = defs.resolve_sensor_def("analytics_automation")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
@@ -46,9 +53,9 @@ def test_definitions_load() -> None:
 
 
 def test_taste_matches_asset_appends_each_users_neighbours(
-    blendify_env, engine: Engine, world: World, instance: dg.DagsterInstance
+    blendify_env, engine: Engine, world: World, instance: dg.DagsterInstance, analytics, resources
 ) -> None:
-    first = dg.materialize([taste_matches], instance=instance, resources=RESOURCES)
+    first = dg.materialize([analytics["taste_matches"]], instance=instance)
     assert first.success
     meta = first.asset_materializations_for_node("analytics__taste_matches")[0].metadata
     assert meta["users"].value == 4 and meta["rows_appended"].value == 2 and meta["pairs"].value == 1
@@ -61,8 +68,6 @@ def test_taste_matches_asset_appends_each_users_neighbours(
                 "ORDER BY user_id"
             )
         ).all()
-    from blendify_assets.analytics.tastes import load_tastes
-
     with engine.connect() as conn:
         alice, bob = load_tastes(conn, [world.alice, world.bob])
     expected = pair_overlap(alice, bob).score
@@ -73,28 +78,24 @@ def test_taste_matches_asset_appends_each_users_neighbours(
         ]
     ), "Carol and Dave share nothing with anyone, so they have no neighbours"
 
-    assert dg.materialize([taste_matches], instance=instance, resources=RESOURCES).success
+    assert dg.materialize([analytics["taste_matches"]], instance=instance).success
     assert count(engine, "SELECT count(*) FROM taste_match_runs") == 2
     assert count(engine, "SELECT count(*) FROM user_taste_matches") == 4
     assert count(engine, "SELECT count(*) FROM latest_user_taste_matches") == 2
-    from blendify_assets.db.taste_matches import current_neighbours, pair_history
-
     with engine.connect() as conn:
         assert len(pair_history(conn, world.bob, world.alice)) == 2
         assert [n["other"] for n in current_neighbours(conn, world.alice)] == ["Bob"]
 
 
 def test_blend_asset_appends_a_generation_per_materialisation(
-    blendify_env, engine: Engine, world: World, instance: dg.DagsterInstance
+    blendify_env, engine: Engine, world: World, instance: dg.DagsterInstance, analytics, resources
 ) -> None:
     blend_id = str(
         create_blend(engine, "Asset", ["alice@example.com", "bob@example.com"], "balanced", size=6)
     )
     instance.add_dynamic_partitions("blends", [blend_id])
     for _ in range(2):
-        result = dg.materialize(
-            [blend_tracks], partition_key=blend_id, instance=instance, resources=RESOURCES
-        )
+        result = dg.materialize([analytics["blend_tracks"]], partition_key=blend_id, instance=instance)
         assert result.success
     event = result.asset_materializations_for_node("blend_tracks")[0]
     assert event.partition == blend_id and event.metadata["tracks"].value == 6
@@ -102,11 +103,11 @@ def test_blend_asset_appends_a_generation_per_materialisation(
 
 
 def test_new_blends_sensor_picks_up_each_blend_exactly_once(
-    blendify_env, engine: Engine, world: World, instance: dg.DagsterInstance
+    blendify_env, engine: Engine, world: World, instance: dg.DagsterInstance, resources
 ) -> None:
     def tick(cursor: str | None):
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=RESOURCES)
-        result = new_blends_sensor(context)
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+            result = new_blends_sensor(context)
         if isinstance(result, dg.SensorResult):
             for request in result.dynamic_partitions_requests or []:  # what the daemon does
                 instance.add_dynamic_partitions("blends", list(request.partition_keys))
@@ -126,8 +127,6 @@ def test_new_blends_sensor_picks_up_each_blend_exactly_once(
 
 
 def test_automation_refreshes_after_a_sync_once_per_tick(instance: dg.DagsterInstance) -> None:
-    from blendify_assets.definitions import defs
-
     selection = dg.AssetSelection.assets(TASTE_MATCHES, BLEND_TRACKS)
     start = datetime(2026, 3, 1, 1, 0)
     instance.add_dynamic_partitions("blends", ["b1", "b2"])
@@ -153,21 +152,17 @@ def test_automation_refreshes_after_a_sync_once_per_tick(instance: dg.DagsterIns
 
 
 def test_a_blend_created_from_the_command_line_is_generated_once(
-    blendify_env, engine: Engine, world: World, instance: dg.DagsterInstance
+    blendify_env, engine: Engine, world: World, instance: dg.DagsterInstance, resources
 ) -> None:
     """Issue 10 (9): `blends create` generates it; the sensor only registers it for refreshes."""
-    from click.testing import CliRunner
-
-    from blendify_assets.cli import main
-
     created = CliRunner().invoke(main, ["blends", "create", "Once", "--users", "alice@example.com,bob@example.com",
                                         "--algorithm", "balanced", "--size", "6"], catch_exceptions=False)  # fmt: skip
     assert created.exit_code == 0, created.output
     blend_id = created.output.splitlines()[0]
     bare = str(create_blend(engine, "Bare", ["carol@example.com", "dave@example.com"], "balanced"))
 
-    context = dg.build_sensor_context(instance=instance, cursor=None, resources=RESOURCES)
-    result = new_blends_sensor(context)
+    with dg.build_sensor_context(instance=instance, cursor=None, resources=resources) as context:
+        result = new_blends_sensor(context)
     assert [r.partition_key for r in result.run_requests] == [bare], "only the blend without tracks runs"
     added = [k for request in result.dynamic_partitions_requests for k in request.partition_keys]
     assert sorted(added) == sorted([blend_id, bare]), "both are refreshed daily from now on"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from blendify_assets.core.settings import load_settings
+from blendify_assets.core.settings import WarehouseSettings
 from blendify_assets.db import migrations
-from blendify_assets.db.engine import create_engine, get_engine, get_owner_engine
+from blendify_assets.db.engine import create_engine, open_engine, open_owner_engine
 from blendify_assets.db.server import start_embedded
 from tests.conftest import EXTERNAL_URL, app_url
 from tests.foundation.test_cli import _subprocess
@@ -119,10 +119,12 @@ def test_the_app_connection_can_do_its_job(app_engine, history) -> None:
 )
 def test_a_fresh_home_runs_the_app_as_a_role_that_owns_nothing(embedded_home: Path) -> None:
     """What every command gets on the embedded server: `db upgrade` as the owner, the rest as the app."""
-    settings = load_settings({"BLENDIFY_HOME": str(embedded_home)})
+    settings = WarehouseSettings.from_env({"BLENDIFY_HOME": str(embedded_home)})
     try:
-        migrations.upgrade(get_owner_engine(settings))
-        app = get_engine(settings)
+        owner = open_owner_engine(settings)
+        migrations.upgrade(owner)
+        owner.dispose()
+        app = open_engine(settings)
         with app.connect() as conn:
             role = conn.execute(sa.text("SELECT current_user")).scalar()
             superuser = conn.execute(
@@ -146,19 +148,23 @@ def test_a_fresh_home_runs_the_app_as_a_role_that_owns_nothing(embedded_home: Pa
 )
 def test_a_home_from_before_the_app_role_upgrades_in_place(embedded_home: Path, tmp_path: Path) -> None:
     """A warehouse migrated by the superuser without 0005, and a Dagster database the superuser
-    owns: commands ask for `db upgrade`, which grants the app its rights; Dagster's database and
-    tables pass to the app role on the next start."""
+    owns under its old name `dagster`: commands ask for `db upgrade`, which grants the app its
+    rights; on the next start Dagster's database takes its new name (runs kept) and it and its
+    tables pass to the app role."""
     old_sql = tmp_path / "sql"
     old_sql.mkdir()
     for path in sorted(migrations.sql_dir().glob("000[1-4]_*.sql")):
         (old_sql / path.name).write_text(path.read_text())
     env = {"BLENDIFY_HOME": str(embedded_home)}
-    settings = load_settings(env)
+    settings = WarehouseSettings.from_env(env)
     server = start_embedded(settings.postgres_dir)
     try:
-        migrations.upgrade(get_owner_engine(settings), old_sql)
+        owner = open_owner_engine(settings)
+        migrations.upgrade(owner, old_sql)
+        owner.dispose()
         owner = create_engine(server.url("postgres")).execution_options(isolation_level="AUTOCOMMIT")
         with owner.connect() as conn:
+            conn.execute(sa.text("ALTER DATABASE blendify_dagster RENAME TO dagster"))
             conn.execute(sa.text("ALTER DATABASE dagster OWNER TO postgres"))
         owner.dispose()
         dagster = create_engine(server.url("dagster"))
@@ -175,15 +181,13 @@ def test_a_home_from_before_the_app_role_upgrades_in_place(embedded_home: Path, 
     assert _subprocess(["users", "add", "after@example.com"], env).returncode == 0
     server = start_embedded(settings.postgres_dir)
     try:
-        dagster = create_engine(server.url("dagster", user="blendify"))
+        dagster = create_engine(server.url("blendify_dagster", user="blendify"))
         with dagster.begin() as conn:
             conn.execute(sa.text("ALTER TABLE runs_from_before ADD COLUMN note text"))  # an owner's right
-            assert (
-                conn.execute(
-                    sa.text("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'dagster'")
-                ).scalar()
-                == "blendify"
+            owners = dict(
+                conn.execute(sa.text("SELECT datname, pg_get_userbyid(datdba) FROM pg_database")).all()
             )
         dagster.dispose()
+        assert owners.get("blendify_dagster") == "blendify" and "dagster" not in owners
     finally:
         server.release()

@@ -26,9 +26,9 @@ pytestmark = pytest.mark.skipif(
 # Starts (or attaches to) the home's server, says so, and holds it until stdin closes.
 HOLD = (
     "import sys\n"
-    "from blendify_assets.db.engine import get_engine\n"
-    "from blendify_assets.core.settings import load_settings\n"
-    "get_engine(load_settings())\n"
+    "from blendify_assets.db.engine import open_engine\n"
+    "from blendify_assets.core.settings import WarehouseSettings\n"
+    "open_engine(WarehouseSettings.from_env())\n"
     "print('holding', flush=True)\n"
     "sys.stdin.read()\n"
 )

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from blendify_assets.core.settings import load_settings
+from blendify_assets.core.settings import WarehouseSettings
 from blendify_assets.db import migrations
 from blendify_assets.db.engine import create_engine
 from blendify_assets.security.vault import Vault, read_local_keys
@@ -72,8 +72,9 @@ def test_three_first_syncs_at_once_set_the_pool_limits_once(embedded_home: Path,
     assert [code for code, _ in results] == [0, 0, 0], [err[-2000:] for _, err in results]
     script = (
         "import json; from blendify_assets.orchestration.runner import dagster_instance\n"
-        "from blendify_assets.core.settings import load_settings\n"
-        "instance = dagster_instance(load_settings())\n"
+        "from blendify_assets.core.settings import WarehouseSettings\n"
+        "from blendify_assets.providers.registry import PROVIDERS\n"
+        "instance = dagster_instance(WarehouseSettings.from_env(), PROVIDERS)\n"
         "print(json.dumps({p: instance.event_log_storage.get_concurrency_info(p).slot_count "
         "for p in ('spotify_api', 'apple_music_api')}))\n"
     )
@@ -89,7 +90,7 @@ def _encrypt_on_first_use(home: str, secret: str, barrier) -> str:
     and encrypt a token with it, all processes released at the same moment."""
     from blendify_assets.security.vault import vault_from_settings
 
-    settings = load_settings({"BLENDIFY_HOME": home})
+    settings = WarehouseSettings.from_env({"BLENDIFY_HOME": home})
     barrier.wait()
     return vault_from_settings(settings).encrypt(secret)
 

@@ -12,6 +12,10 @@ from collections.abc import Callable
 import pytest
 import sqlalchemy as sa
 
+from blendify_assets.core.settings import WarehouseSettings
+from blendify_assets.demo.world import simulator_env, simulator_values, write_simulator_env_file
+from blendify_assets.providers.registry import PROVIDERS
+
 Run = Callable[..., subprocess.CompletedProcess]
 
 
@@ -179,11 +183,9 @@ def test_missing_provider_settings_stop_sync_before_it_starts(run: Run, alice: s
 
 def test_the_simulator_settings_file_lets_another_terminal_sync(simulator, blendify_env, tmp_path) -> None:
     """What the missing-credentials line suggests works: `dev --demo` writes the file, a shell loads it."""
-    from blendify_assets.core.settings import load_settings
-    from blendify_assets.orchestration.demo_world import simulator_env, write_simulator_env_file
-
-    settings = load_settings()
-    env_file = write_simulator_env_file(settings, simulator_env(settings, simulator))
+    settings = WarehouseSettings.from_env()
+    values = simulator_values(simulator, settings.home, PROVIDERS)
+    env_file = write_simulator_env_file(settings, simulator_env(values, PROVIDERS))
     run = blendify(dict(blendify_env))  # no SPOTIFY_* / APPLE_MUSIC_* of its own
     uid = simulator.world.spotify_users[0].uid
     email = simulator.world.user(uid).email

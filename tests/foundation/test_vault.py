@@ -7,7 +7,7 @@ import stat
 import pytest
 from cryptography.fernet import Fernet
 
-from blendify_assets.core.settings import load_settings
+from blendify_assets.core.settings import WarehouseSettings
 from blendify_assets.security.vault import Vault, VaultError, local_keys, vault_from_settings
 
 
@@ -41,7 +41,7 @@ def test_wrong_key_fails_clearly_without_showing_anything() -> None:
 
 
 def test_local_key_is_generated_private_and_reused(tmp_path, caplog) -> None:
-    settings = load_settings({"BLENDIFY_HOME": str(tmp_path / "home")})
+    settings = WarehouseSettings.from_env({"BLENDIFY_HOME": str(tmp_path / "home")})
     vault = vault_from_settings(settings)
     key_file = settings.local_key_file
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

@@ -11,12 +11,9 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from blendify_assets.cli import main
-from blendify_assets.core.settings import load_settings
 from blendify_assets.db.engine import create_engine
-from blendify_assets.ingest.registry import provider
-from blendify_assets.ingest.sync import SyncContext, sync_endpoint_blocking
-from blendify_assets.security.vault import Vault
 from blendify_assets.simulator import Simulator, SimulatorConfig, UserProfile
+from tests.conftest import step_sync
 
 ENDPOINTS = 8
 LIST_PATHS = ("/v1/me/library/", "/v1/me/recent/played/tracks")
@@ -188,14 +185,11 @@ def test_faults_and_a_revoked_user_do_not_stop_others(env, sim) -> None:
     sim.faults.add("/v1/me/library/artists", "malformed_json", count=1, provider="apple")
     sim.apple.revoke("user0002")
 
-    settings = load_settings()
     engine = create_engine(env["BLENDIFY_DATABASE_URL"])
-    ctx = SyncContext(settings, engine, Vault(settings.encryption_keys))
-    apple = provider("apple")
     users = [str(user_id(env, first)), str(user_id(env, second))]
     try:
         for endpoint in ("library_songs", "library_albums", "library_artists"):
-            ok, revoked = sync_endpoint_blocking(ctx, apple, endpoint, users)
+            ok, revoked = step_sync(engine, "apple", endpoint, users)
             assert ok.status == "success", ok.error
             assert revoked.status == "needs_reauth" and "40300" in revoked.error
             assert "Invalid authentication" in revoked.error

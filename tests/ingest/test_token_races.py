@@ -99,8 +99,10 @@ def connection(engine) -> tuple[DatabaseTokenSource, Callable[[str], None]]:
 
     reconnect("first")
     with engine.connect() as conn:
-        connection_id = conn.execute(sa.text("SELECT id FROM provider_connections")).scalar_one()
-    return DatabaseTokenSource(engine, vault, connection_id), reconnect
+        user_id = str(conn.execute(sa.text("SELECT user_id FROM provider_connections")).scalar_one())
+    return DatabaseTokenSource(
+        engine, vault, connections.for_sync(engine, "spotify", [user_id])[user_id]
+    ), reconnect
 
 
 def _status(engine) -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import dagster as dg
 
 from blendify_assets.definitions import defs
-from blendify_assets.orchestration.instance import POOL_LIMITS
+from blendify_assets.orchestration.factory import pool_limits
+from blendify_assets.providers.registry import PROVIDERS
 
 SPOTIFY = ("top_tracks", "top_artists", "recently_played", "playlists", "playlist_tracks", "saved_tracks",
            "saved_albums", "followed_artists")  # fmt: skip
@@ -75,4 +76,4 @@ def test_jobs_schedules_sensors_partitions_and_pools() -> None:
         "analytics__taste_matches": None,
         "blend_tracks": None,
     }
-    assert POOL_LIMITS == {"spotify_api": 4, "apple_music_api": 4}
+    assert pool_limits(PROVIDERS) == {"spotify_api": 4, "apple_music_api": 4}

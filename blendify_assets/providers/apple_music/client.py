@@ -20,6 +20,7 @@ import httpx
 from blendify_assets.core.fetch import FetchStats
 from blendify_assets.core.tokens import Tokens, TokenSource
 from blendify_assets.providers.apple_music.developer_token import DeveloperToken
+from blendify_assets.providers.apple_music.settings import DEFAULT_API_URL
 from blendify_assets.providers.errors import Forbidden, NeedsReauth
 from blendify_assets.providers.http import (
     ErrorInfo,
@@ -32,7 +33,6 @@ from blendify_assets.providers.http import (
     json_body,
 )
 
-DEFAULT_API_URL = "https://api.music.apple.com"
 USER_PATHS = "/v1/me/"
 
 

@@ -41,9 +41,10 @@ from blendify_assets.providers.apple_music.paging import (
     read_collection,
 )
 from blendify_assets.providers.apple_music.poll import LibraryPoll, RecentPoll
+from blendify_assets.providers.checks import PLAYS, RANKS, TOTALS, UNIQUE
 from blendify_assets.providers.http import ClientError
 from blendify_assets.providers.rows import parse_items, unreadable
-from blendify_assets.providers.spec import EndpointSpec
+from blendify_assets.providers.spec import Cadence, Endpoint
 
 WHOLE_LIST = ""
 RECENT_TYPES = "songs,library-songs"
@@ -408,56 +409,44 @@ async def replay_top_artists(client: AppleClient, state: SyncState) -> EndpointF
     )
 
 
-# --- registry -------------------------------------------------------------------------------------
+# --- the declaration ------------------------------------------------------------------------------
 
+# Apple lists ~75 unique songs without timestamps: an hourly diff keeps inferred play times close to
+# the truth and lets few plays scroll out of the window unseen.
+HOURLY = Cadence("5 * * * *", timedelta(hours=1))
 
-ENDPOINTS: dict[str, EndpointSpec] = {
-    spec.name: spec
-    for spec in (
-        EndpointSpec(
-            "library_songs",
-            "user_saved_tracks",
-            library_songs,
-            description="Library songs (Apple's saved tracks), ISRCs resolved through the catalog in batches of 300; "
-            "not re-read while the total, first page and recently added head are unchanged.",
-        ),
-        EndpointSpec("library_albums", "user_saved_albums", library_albums, description="Library albums."),
-        EndpointSpec(
-            "library_artists",
-            "user_followed_artists",
-            library_artists,
-            description="Library artists (stored as followed artists).",
-        ),
-        EndpointSpec(
-            "library_playlists",
-            "user_playlists",
-            library_playlists,
-            description="Library playlists; the snapshot version is versionHash, else lastModifiedDate.",
-        ),
-        EndpointSpec(
-            "playlist_tracks",
-            "user_playlist_tracks",
-            playlist_tracks,
-            after="library_playlists",
-            description="Tracks of each library playlist; playlists whose version did not move are not re-read.",
-        ),
-        EndpointSpec(
-            "recently_played",
-            "user_recently_played",
-            recently_played,
-            description="Recently played songs; Apple gives no timestamps, so play times are inferred by diffing polls.",
-        ),
-        EndpointSpec(
-            "replay_top_songs",
-            "user_top_tracks",
-            replay_top_songs,
-            description="Replay top songs of the latest year (stored as long_term top tracks).",
-        ),
-        EndpointSpec(
-            "replay_top_artists",
-            "user_top_artists",
-            replay_top_artists,
-            description="Replay top artists of the latest year (stored as long_term top artists).",
-        ),
-    )
-}
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "library_songs", "user_saved_tracks", "user", library_songs,
+        "Library songs (Apple's saved tracks), ISRCs resolved through the catalog in batches of 300; "
+        "not re-read while the total, first page and recently added head are unchanged.",
+        checks=(UNIQUE, TOTALS),
+    ),
+    Endpoint("library_albums", "user_saved_albums", "user", library_albums, "Library albums.", checks=(UNIQUE, TOTALS)),
+    Endpoint(
+        "library_artists", "user_followed_artists", "user", library_artists,
+        "Library artists (stored as followed artists).", checks=(UNIQUE, TOTALS),
+    ),
+    Endpoint(
+        "library_playlists", "user_playlists", "user", library_playlists,
+        "Library playlists; the snapshot version is versionHash, else lastModifiedDate.", checks=(UNIQUE, TOTALS),
+    ),
+    Endpoint(
+        "playlist_tracks", "user_playlist_tracks", "playlist", playlist_tracks,
+        "Tracks of each library playlist; playlists whose version did not move are not re-read.",
+        checks=(TOTALS,), after="library_playlists",
+    ),
+    Endpoint(
+        "recently_played", "user_recently_played", "events", recently_played,
+        "Recently played songs; Apple gives no timestamps, so play times are inferred by diffing polls.",
+        checks=(PLAYS,), cadence=HOURLY,
+    ),
+    Endpoint(
+        "replay_top_songs", "user_top_tracks", "time_range", replay_top_songs,
+        "Replay top songs of the latest year (stored as long_term top tracks).", checks=(RANKS,),
+    ),
+    Endpoint(
+        "replay_top_artists", "user_top_artists", "time_range", replay_top_artists,
+        "Replay top artists of the latest year (stored as long_term top artists).", checks=(RANKS,),
+    ),
+)  # fmt: skip

@@ -26,8 +26,8 @@ from blendify_assets.core.fetch import FetchStats
 from blendify_assets.core.tokens import Tokens, TokenSource
 from blendify_assets.providers.errors import NeedsReauth, ProviderError
 from blendify_assets.providers.http import ClientError, HttpClient
+from blendify_assets.providers.spotify.settings import DEFAULT_ACCOUNTS_URL, SpotifySettings
 
-DEFAULT_ACCOUNTS_URL = "https://accounts.spotify.com"
 SCOPES: tuple[str, ...] = (
     "user-read-private",
     "user-top-read",
@@ -49,6 +49,16 @@ class SpotifyApp:
     client_secret: str | None = None
     redirect_uri: str | None = None
     accounts_url: str = DEFAULT_ACCOUNTS_URL
+
+    @classmethod
+    def from_settings(cls, settings: SpotifySettings, purpose: str = "sync Spotify") -> SpotifyApp:
+        """The OAuth client from the settings; SettingsError when SPOTIFY_CLIENT_ID is missing."""
+        return cls(
+            client_id=settings.require_client_id(purpose),
+            client_secret=settings.client_secret,
+            redirect_uri=settings.redirect_uri,
+            accounts_url=settings.accounts_url,
+        )
 
     def __repr__(self) -> str:
         secret = "<hidden>" if self.client_secret else None

@@ -23,8 +23,8 @@ from blendify_assets.providers.http import (
     json_body,
 )
 from blendify_assets.providers.spotify.auth import SpotifyApp, SpotifyAuth
+from blendify_assets.providers.spotify.settings import DEFAULT_API_URL
 
-DEFAULT_API_URL = "https://api.spotify.com/v1"
 PAGE_LIMIT = 50  # the maximum page size of every endpoint we read (/items included)
 
 

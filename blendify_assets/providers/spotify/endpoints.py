@@ -1,20 +1,22 @@
 """One async function per Spotify endpoint: SyncState in, EndpointFetch out.
 
-The ingest engine calls each `ENDPOINTS[name].fetch(client, state)`, writes the scopes it gets back
-as snapshots (or appends `events`), and records `unchanged_scopes` as checked without re-reading them.
+The ingest engine calls each endpoint's `fetch(client, state)`, writes the scopes it gets back as
+snapshots (or appends `events`), and records `unchanged_scopes` as checked without re-reading them.
+`ENDPOINTS` at the end declares them: table, scope, checks and cadence.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from blendify_assets.core.fetch import EndpointFetch, PlaylistRef, Row, ScopeSnapshot, SyncState
+from blendify_assets.providers.checks import PLAYS, RANKS, TOTALS, UNIQUE
 from blendify_assets.providers.errors import Forbidden
 from blendify_assets.providers.http import ClientError
-from blendify_assets.providers.spec import EndpointSpec
+from blendify_assets.providers.spec import Cadence, Endpoint
 from blendify_assets.providers.spotify import parse
 from blendify_assets.providers.spotify.client import SpotifyClient
 from blendify_assets.providers.spotify.paging import (
@@ -246,60 +248,46 @@ async def followed_artists(client: SpotifyClient, state: SyncState) -> EndpointF
     return fetch
 
 
-# --- registry -------------------------------------------------------------------------------------------
+# --- the declaration ------------------------------------------------------------------------------------
 
+# Spotify keeps only the last 50 plays, so a heavy listener (~8 plays an hour) loses nothing at one
+# poll every 30 minutes.
+EVERY_30_MINUTES = Cadence("*/30 * * * *", timedelta(minutes=30))
 
-ENDPOINTS: dict[str, EndpointSpec] = {
-    spec.name: spec
-    for spec in (
-        EndpointSpec(
-            "top_tracks",
-            "user_top_tracks",
-            top_tracks,
-            description="Top tracks for each time range (short, medium, long term).",
-        ),
-        EndpointSpec(
-            "top_artists",
-            "user_top_artists",
-            top_artists,
-            description="Top artists for each time range (short, medium, long term).",
-        ),
-        EndpointSpec(
-            "recently_played",
-            "user_recently_played",
-            recently_played,
-            description="Plays after the newest stored one (Spotify keeps only the last 50), each stored once.",
-        ),
-        EndpointSpec(
-            "playlists",
-            "user_playlists",
-            playlists,
-            description="Playlists the user owns or follows, with Spotify's snapshot_id.",
-        ),
-        EndpointSpec(
-            "playlist_tracks",
-            "user_playlist_tracks",
-            playlist_tracks,
-            after="playlists",
-            description="Items of every playlist the user owns or collaborates on; unchanged snapshot_ids are not re-read.",
-        ),
-        EndpointSpec(
-            "saved_tracks",
-            "user_saved_tracks",
-            saved_tracks,
-            description="Saved (liked) tracks; not re-read when the total and first page are unchanged.",
-        ),
-        EndpointSpec(
-            "saved_albums",
-            "user_saved_albums",
-            saved_albums,
-            description="Saved albums; not re-read when the total and first page are unchanged.",
-        ),
-        EndpointSpec(
-            "followed_artists",
-            "user_followed_artists",
-            followed_artists,
-            description="Followed artists (cursor paging).",
-        ),
-    )
-}
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "top_tracks", "user_top_tracks", "time_range", top_tracks,
+        "Top tracks for each time range (short, medium, long term).", checks=(RANKS,),
+    ),
+    Endpoint(
+        "top_artists", "user_top_artists", "time_range", top_artists,
+        "Top artists for each time range (short, medium, long term).", checks=(RANKS,),
+    ),
+    Endpoint(
+        "recently_played", "user_recently_played", "events", recently_played,
+        "Plays after the newest stored one (Spotify keeps only the last 50), each stored once.",
+        checks=(PLAYS,), cadence=EVERY_30_MINUTES,
+    ),
+    Endpoint(
+        "playlists", "user_playlists", "user", playlists,
+        "Playlists the user owns or follows, with Spotify's snapshot_id.", checks=(UNIQUE, TOTALS),
+    ),
+    Endpoint(
+        "playlist_tracks", "user_playlist_tracks", "playlist", playlist_tracks,
+        "Items of every playlist the user owns or collaborates on; unchanged snapshot_ids are not re-read.",
+        checks=(TOTALS,), after="playlists",
+    ),
+    Endpoint(
+        "saved_tracks", "user_saved_tracks", "user", saved_tracks,
+        "Saved (liked) tracks; not re-read when the total and first page are unchanged.",
+        checks=(UNIQUE, TOTALS),
+    ),
+    Endpoint(
+        "saved_albums", "user_saved_albums", "user", saved_albums,
+        "Saved albums; not re-read when the total and first page are unchanged.", checks=(UNIQUE, TOTALS),
+    ),
+    Endpoint(
+        "followed_artists", "user_followed_artists", "user", followed_artists,
+        "Followed artists (cursor paging).", checks=(UNIQUE, TOTALS),
+    ),
+)  # fmt: skip

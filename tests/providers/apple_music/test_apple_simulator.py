@@ -17,7 +17,8 @@ from blendify_assets.core.fetch import FetchStats, SyncState
 from blendify_assets.core.tokens import Tokens
 from blendify_assets.providers.apple_music import endpoints
 from blendify_assets.providers.apple_music.client import AppleClient, apple_http
-from blendify_assets.providers.apple_music.developer_token import DeveloperToken, SigningKey
+from blendify_assets.providers.apple_music.developer_token import DeveloperToken
+from blendify_assets.providers.apple_music.settings import SigningKey
 from blendify_assets.providers.errors import NeedsReauth, RateLimited
 from blendify_assets.providers.http import RetryPolicy, Unauthorized
 from blendify_assets.providers.tokens import InMemoryTokenSource

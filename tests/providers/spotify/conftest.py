@@ -10,10 +10,12 @@ import pytest
 
 from blendify_assets.core.fetch import EndpointFetch, SyncState
 from blendify_assets.providers.http import RetryPolicy
-from blendify_assets.providers.spotify import SpotifyApp, SpotifyClient
-from blendify_assets.providers.spotify.auth import tokens_from_response
-from blendify_assets.providers.spotify.endpoints import ENDPOINTS
+from blendify_assets.providers.spotify.auth import SpotifyApp, tokens_from_response
+from blendify_assets.providers.spotify.client import SpotifyClient
+from blendify_assets.providers.spotify.provider import PROVIDER
 from blendify_assets.providers.tokens import InMemoryTokenSource
+
+ENDPOINTS = {e.name: e for e in PROVIDER.endpoints}
 
 try:
     from blendify_assets.simulator import Simulator, SimulatorConfig

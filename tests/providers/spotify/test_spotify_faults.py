@@ -10,13 +10,17 @@ import pytest
 
 from blendify_assets.core.fetch import EndpointFetch, FetchStats, SyncState
 from blendify_assets.providers.errors import NeedsReauth, QuotaExceeded, RateLimited, TransientError
-from blendify_assets.providers.spotify import ENDPOINTS, SpotifyApp, spotify_http
 from blendify_assets.providers.spotify.auth import (
+    SpotifyApp,
     authorize_url,
     code_challenge,
     exchange_code,
     make_code_verifier,
 )
+from blendify_assets.providers.spotify.client import spotify_http
+from blendify_assets.providers.spotify.provider import PROVIDER
+
+ENDPOINTS = {e.name: e for e in PROVIDER.endpoints}
 
 pytestmark = pytest.mark.anyio
 

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from blendify_assets.core.fetch import EndpointFetch, SyncState
-from blendify_assets.providers.spotify.endpoints import ENDPOINTS
 from blendify_assets.providers.spotify.parse import parse_time
+from blendify_assets.providers.spotify.provider import PROVIDER
+
+ENDPOINTS = {e.name: e for e in PROVIDER.endpoints}
 
 pytestmark = pytest.mark.anyio
 

@@ -7,11 +7,14 @@ blends. Safe to run again on the same BLENDIFY_HOME: users are reused, connectio
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import dagster as dg
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -25,9 +28,16 @@ from sqlalchemy.engine import Engine
 
 from blendify_assets.analytics.blends import create_and_generate, latest_generation
 from blendify_assets.analytics.matches import compute_taste_matches
-from blendify_assets.db import sync_log
+from blendify_assets.assets.resources import WarehouseResource, resources_for
+from blendify_assets.core.settings import WarehouseSettings
+from blendify_assets.db import migrations, sync_log
+from blendify_assets.db.engine import open_engine, open_owner_engine
 from blendify_assets.db.music.reads import row_counts
-from blendify_assets.orchestration.demo_world import DemoUser, connect_users, patched_environ, simulator_env
+from blendify_assets.demo.world import SIMULATED, DemoUser, connect_users, simulator_values
+from blendify_assets.orchestration.factory import build_definitions
+from blendify_assets.orchestration.runner import dagster_instance, run_sync_in_process
+from blendify_assets.providers.spec import ProviderSpec
+from blendify_assets.security.vault import vault_from_settings
 from blendify_assets.simulator import Simulator, SimulatorConfig
 
 DEMO_SEED = 7
@@ -44,7 +54,7 @@ class DemoReport:
     blends: list[tuple[str, str, int]] = field(default_factory=list)  # (id, name, tracks)
     blend_note: str | None = None
     overlap: str | None = None
-    preview: list[tuple] = field(default_factory=list)
+    preview: list[tuple[object, ...]] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -63,33 +73,39 @@ def _watch_sync_log(
 
 
 def _sync(
-    engine: Engine, settings, users: Sequence[DemoUser], report: DemoReport, progress: Progress
+    engine: Engine,
+    settings: WarehouseSettings,
+    defs: dg.Definitions,
+    specs: Sequence[ProviderSpec[Any]],
+    users: Sequence[DemoUser],
+    report: DemoReport,
+    progress: Progress,
 ) -> None:
-    from blendify_assets.definitions import defs
-    from blendify_assets.ingest.registry import providers
-    from blendify_assets.orchestration.runner import dagster_instance, run_sync_in_process
-
-    available = providers()
-    instance = dagster_instance(settings)
-    for provider in ("spotify", "apple"):
-        user_ids = [u.user_id for u in users if provider in u.providers]
-        if provider not in available:
-            report.not_synced[provider] = "provider not available in this build"
-            continue
-        if not user_ids:
-            continue
-        checks = len(user_ids) * len(available[provider].endpoints)
-        task = progress.add_task(f"syncing {provider} ({len(user_ids)} users)", total=checks)
-        since = sync_log.max_id(engine)
-        stop = _watch_sync_log(engine, provider, since, lambda n, t=task: progress.update(t, completed=n))
-        try:
-            results = run_sync_in_process(instance, defs, provider, user_ids, batch_size=50)
-        finally:
-            stop.set()
-        report.run_ids += [r.run_id for r in results]
-        ok = sync_log.users_ok_since(engine, provider, since)
-        progress.update(task, completed=checks)
-        report.synced[provider] = (ok, len(user_ids))
+    instance = dagster_instance(settings, specs)
+    try:
+        for spec in specs:
+            if spec.name not in SIMULATED:
+                report.not_synced[spec.name] = "the simulator does not serve it"
+                continue
+            user_ids = [u.user_id for u in users if spec.name in u.providers]
+            if not user_ids:
+                continue
+            checks = len(user_ids) * len(spec.endpoints)
+            task = progress.add_task(f"syncing {spec.name} ({len(user_ids)} users)", total=checks)
+            since = sync_log.max_id(engine)
+            stop = _watch_sync_log(
+                engine, spec.name, since, lambda n, t=task: progress.update(t, completed=n)
+            )
+            try:
+                results = run_sync_in_process(instance, defs, spec, user_ids, batch_size=50)
+            finally:
+                stop.set()
+            report.run_ids += [r.run_id for r in results]
+            ok = sync_log.users_ok_since(engine, spec.name, since)
+            progress.update(task, completed=checks)
+            report.synced[spec.name] = (ok, len(user_ids))
+    finally:
+        instance.dispose()
 
 
 def _overlap(engine: Engine, report: DemoReport, progress: Progress) -> None:
@@ -127,16 +143,16 @@ def _count_rows(engine: Engine, report: DemoReport) -> None:
 
 
 def run_demo(
-    users: int, console: Console, seed: int = DEMO_SEED, profile_mix: str | None = None
+    users: int,
+    console: Console,
+    specs: Sequence[ProviderSpec[Any]],
+    seed: int = DEMO_SEED,
+    profile_mix: str | None = None,
 ) -> DemoReport:
-    from blendify_assets.core.settings import load_settings
-    from blendify_assets.db import migrations
-    from blendify_assets.db.engine import get_engine, get_owner_engine
-    from blendify_assets.security.vault import vault_from_settings
-
+    """Migrate, start the simulator, connect its users, sync them through Dagster, build blends."""
     started = time.perf_counter()
     report = DemoReport()
-    settings = load_settings()
+    settings = WarehouseSettings.from_env()
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -144,19 +160,25 @@ def run_demo(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as progress:
+    with contextlib.ExitStack() as stack, Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("starting PostgreSQL and applying migrations", total=None)
-        migrations.upgrade(get_owner_engine(settings))
-        engine = get_engine(settings)
+        owner = open_owner_engine(settings)
+        stack.callback(owner.dispose)
+        migrations.upgrade(owner)
+        engine = open_engine(settings)
+        stack.callback(engine.dispose)
         progress.update(task, total=1, completed=1)
         task = progress.add_task(f"starting the simulator ({users} users)", total=None)
         config = SimulatorConfig(users=users, seed=seed, profile_mix=profile_mix)
-        with Simulator.running(config) as sim, patched_environ(simulator_env(settings, sim)):
+        with Simulator.running(config) as sim:
+            # The runs get the simulator's settings as resources; the warehouse as this command's.
+            values = simulator_values(sim, settings.home, specs)
+            defs = build_definitions(specs, resources_for(WarehouseResource.from_env(), values, specs))
             progress.update(task, total=1, completed=1)
             task = progress.add_task("connecting users", total=None)
-            report.users = connect_users(engine, vault_from_settings(settings), sim)
+            report.users = connect_users(engine, vault_from_settings(settings), sim, specs)
             progress.update(task, total=1, completed=1)
-            _sync(engine, settings, report.users, report, progress)
+            _sync(engine, settings, defs, specs, report.users, report, progress)
         _overlap(engine, report, progress)
         _blends(engine, report.users, report, progress)
         _count_rows(engine, report)

@@ -1,5 +1,7 @@
-"""`blendify connect spotify`: the Authorization Code + PKCE flow with a one-shot callback server
-on the loopback address of SPOTIFY_REDIRECT_URI (Spotify accepts http only for 127.0.0.1 / [::1])."""
+"""Signing a user in with Spotify from a terminal: the Authorization Code + PKCE flow with a one-shot
+callback server on the loopback address of SPOTIFY_REDIRECT_URI (Spotify accepts http only for
+127.0.0.1 / [::1]). It ends with the tokens and the account id; storing them is the caller's (no SQL
+here)."""
 
 from __future__ import annotations
 
@@ -8,18 +10,12 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy.engine import Engine
-
 from blendify_assets.core.errors import BlendifyError, SettingsError
 from blendify_assets.core.fetch import FetchStats
-from blendify_assets.core.settings import Settings
-from blendify_assets.db import connections
-from blendify_assets.db.connections import TokenPayload
-from blendify_assets.ingest.registry import spotify_app
+from blendify_assets.core.tokens import Tokens
 from blendify_assets.providers.errors import ProviderError
 from blendify_assets.providers.spotify.auth import (
     SpotifyApp,
@@ -29,8 +25,8 @@ from blendify_assets.providers.spotify.auth import (
     make_code_verifier,
 )
 from blendify_assets.providers.spotify.client import SpotifyClient, spotify_http
+from blendify_assets.providers.spotify.settings import SpotifySettings
 from blendify_assets.providers.tokens import InMemoryTokenSource
-from blendify_assets.security.vault import Vault
 
 LOOPBACK = ("127.0.0.1", "::1", "[::1]")
 
@@ -80,46 +76,40 @@ def _callback_server(
     return HTTPServer((host, parts.port), Handler)
 
 
-async def _finish(settings: Settings, app: SpotifyApp, code: str, verifier: str) -> TokenPayload:
+@dataclass(frozen=True)
+class ConnectedAccount:
+    """What the flow obtained. repr() hides the tokens."""
+
+    tokens: Tokens
+    provider_user_id: str | None
+
+
+async def _finish(settings: SpotifySettings, app: SpotifyApp, code: str, verifier: str) -> ConnectedAccount:
     http = spotify_http()
     try:
         tokens = await exchange_code(http, app, code=code, verifier=verifier)
-        async with SpotifyClient(
-            InMemoryTokenSource(tokens), app, api_url=settings.spotify_api_url, http=http
-        ) as c:
+        async with SpotifyClient(InMemoryTokenSource(tokens), app, api_url=settings.api_url, http=http) as c:
             me = await c.me(FetchStats())
     finally:
         await http.aclose()
-    expires_in = int((tokens.expires_at - datetime.now(UTC)).total_seconds()) if tokens.expires_at else None
-    return TokenPayload(
-        access_token=tokens.access_token,
-        refresh_token=tokens.refresh_token,
-        expires_in=max(expires_in, 1) if expires_in is not None else None,
-        provider_user_id=me.get("account_id") or me.get("id"),
-    )
+    return ConnectedAccount(tokens, me.get("account_id") or me.get("id"))
 
 
-def connect_spotify(
-    settings: Settings,
-    engine: Engine,
-    vault: Vault,
-    email: str,
-    *,
-    open_url: Callable[[str], object],
-    timeout: float = 300.0,
-) -> str:
-    """Run the flow for `email`; `open_url` shows the authorisation page (a browser, or a test)."""
-    app = spotify_app(settings, "connect Spotify")
-    if not settings.spotify_redirect_uri:
+def login(
+    settings: SpotifySettings, *, open_url: Callable[[str], object], timeout: float = 300.0
+) -> ConnectedAccount:
+    """Run the flow; `open_url` shows the authorisation page (a browser, or a test)."""
+    app = SpotifyApp.from_settings(settings, "connect Spotify")
+    if not settings.redirect_uri:
         raise SettingsError(
             "SPOTIFY_REDIRECT_URI must be set to connect Spotify, e.g. http://127.0.0.1:8888/callback"
         )
     state, verifier = secrets.token_urlsafe(24), make_code_verifier()
     result, done = Callback(), threading.Event()
     try:
-        server = _callback_server(settings.spotify_redirect_uri, state, result, done)
+        server = _callback_server(settings.redirect_uri, state, result, done)
     except OSError as exc:
-        raise BlendifyError(f"cannot listen on {settings.spotify_redirect_uri}: {exc.strerror}") from None
+        raise BlendifyError(f"cannot listen on {settings.redirect_uri}: {exc.strerror}") from None
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -134,8 +124,6 @@ def connect_spotify(
     if result.error or not result.code:
         raise BlendifyError(result.error or "the callback carried no authorisation code")
     try:
-        payload = asyncio.run(_finish(settings, app, result.code, verifier))
+        return asyncio.run(_finish(settings, app, result.code, verifier))
     except ProviderError as exc:
         raise BlendifyError(f"Spotify refused the authorisation code: {exc}") from None
-    connections.upsert(engine, vault, email, "spotify", payload)
-    return payload.provider_user_id or ""

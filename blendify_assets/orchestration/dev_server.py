@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 import blendify_assets
-from blendify_assets.core.settings import Settings
+from blendify_assets.core.settings import WarehouseSettings
 
 WORKSPACE = """\
 load_from:
@@ -28,7 +28,7 @@ load_from:
 """
 
 
-def workspace_file(settings: Settings) -> tuple[Path, Path]:
+def workspace_file(settings: WarehouseSettings) -> tuple[Path, Path]:
     """(workspace.yaml, working directory): the repository's when installed editable, else one
     written under the Dagster home that loads the installed package."""
     repo = Path(blendify_assets.__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def workspace_file(settings: Settings) -> tuple[Path, Path]:
     return path, settings.dagster_home
 
 
-def child_env(settings: Settings, warehouse: str, extra: Mapping[str, str]) -> dict[str, str]:
+def child_env(settings: WarehouseSettings, warehouse: str, extra: Mapping[str, str]) -> dict[str, str]:
     """The children's environment: the instance home, the live warehouse URL (so they use the
     parent's server rather than starting their own) and anything the demo adds."""
     env = dict(os.environ)
@@ -52,7 +52,7 @@ def child_env(settings: Settings, warehouse: str, extra: Mapping[str, str]) -> d
 
 
 def start_dagster(
-    settings: Settings, env: Mapping[str, str], host: str, port: int, stdout: IO | None = None
+    settings: WarehouseSettings, env: Mapping[str, str], host: str, port: int, stdout: IO | None = None
 ) -> subprocess.Popen:
     workspace, cwd = workspace_file(settings)
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)]

@@ -1,19 +1,12 @@
-"""Data-quality checks on one fetch, reported as Dagster asset checks (pure: no SQL, no Dagster)."""
+"""The data-quality checks endpoints declare (`Endpoint.checks`), reported as Dagster asset checks
+(pure: no SQL, no Dagster)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from blendify_assets.core.fetch import EndpointFetch
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    description: str
-    run: Callable[[EndpointFetch], str | None]  # None: passed; otherwise what is wrong
+from blendify_assets.providers.spec import Check, Endpoint
 
 
 def _ranks_contiguous(fetch: EndpointFetch) -> str | None:
@@ -46,14 +39,14 @@ def _no_duplicates(fetch: EndpointFetch) -> str | None:
     return None
 
 
-def drop_duplicate_items(fetch: EndpointFetch) -> int:
+def drop_duplicate_items(endpoint: Endpoint, fetch: EndpointFetch) -> int:
     """Keep the first of items the provider listed twice in one list (same id), count the others.
 
     Only for lists where an item is unique (saved tracks, playlists, …: the endpoints checked by
     `no_duplicate_items`); a playlist may hold a track twice, and keeps both. The check then
     reports what was dropped, so a provider that repeats items is still seen.
     """
-    if UNIQUE not in CHECKS.get(fetch.endpoint, ()):
+    if UNIQUE not in endpoint.checks:
         return 0
     column = _id_column(fetch)
     examples: list[str] = []
@@ -107,24 +100,7 @@ TOTALS = Check(
     _counts_match_totals,
 )
 
-CHECKS: dict[str, tuple[Check, ...]] = {
-    "top_tracks": (RANKS,),
-    "top_artists": (RANKS,),
-    "recently_played": (PLAYS,),
-    "playlists": (UNIQUE, TOTALS),
-    "playlist_tracks": (TOTALS,),
-    "saved_tracks": (UNIQUE, TOTALS),
-    "saved_albums": (UNIQUE, TOTALS),
-    "followed_artists": (UNIQUE, TOTALS),
-    # Apple Music (playlist_tracks and recently_played share the entries above)
-    "library_songs": (UNIQUE, TOTALS),
-    "library_albums": (UNIQUE, TOTALS),
-    "library_artists": (UNIQUE, TOTALS),
-    "library_playlists": (UNIQUE, TOTALS),
-    "replay_top_songs": (RANKS,),
-    "replay_top_artists": (RANKS,),
-}
 
-
-def run_checks(fetch: EndpointFetch) -> dict[str, str | None]:
-    return {check.name: check.run(fetch) for check in CHECKS.get(fetch.endpoint, ())}
+def run_checks(endpoint: Endpoint, fetch: EndpointFetch) -> dict[str, str | None]:
+    """Each declared check's finding: None when it passed."""
+    return {check.name: check.run(fetch) for check in endpoint.checks}

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import fasteners
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from blendify_assets.core.errors import BlendifyError
@@ -91,8 +92,6 @@ def _create_private(path: Path, text: str) -> None:
 @contextlib.contextmanager
 def local_key_lock(settings: WarehouseSettings) -> Iterator[None]:
     """One process at a time generates or rotates the local key (other processes only read it)."""
-    import fasteners
-
     settings.local_key_file.parent.mkdir(parents=True, exist_ok=True)
     with fasteners.InterProcessLock(str(settings.local_key_file.with_name(".encryption.key.lock"))):
         yield

@@ -922,22 +922,6 @@ class World:
                 },
             }  # fmt: skip
 
-    def spotify_export(
-        self, uid: str, *, years: float = 5, version: str = "extended-2024", records_per_file: int = 16_000
-    ) -> bytes:
-        """The user's Spotify privacy export (zip bytes) in one of `exports.SPOTIFY_VERSIONS`: every
-        play recently played has shown, and `years` of listening before them (see `exports.py`)."""
-        from blendify_assets.simulator.exports import spotify_export
-
-        return spotify_export(self, uid, years=years, version=version, records_per_file=records_per_file)
-
-    def apple_export(self, uid: str, *, years: float = 5, nested: bool = True) -> bytes:
-        """The user's Apple Media Services export (zip bytes): Play Activity ending with the songs of
-        the recently-played list, and the Daily Tracks file Apple ships beside it (see `exports.py`)."""
-        from blendify_assets.simulator.exports import apple_export
-
-        return apple_export(self, uid, years=years, nested=nested)
-
     def fingerprint(self) -> str:
         """A digest of the whole world: equal seeds and clocks give equal fingerprints."""
         parts: list[str] = [t.sid + t.isrc + str(t.apple_id) for t in self.catalog.tracks]

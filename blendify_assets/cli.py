@@ -13,7 +13,6 @@ import sys
 from typing import Any
 
 import click
-from click.utils import make_default_short_help
 
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.text import printable
@@ -68,6 +67,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 SIMULATOR_MODULES = {"starlette", "uvicorn", "python_multipart"}  # the [simulator] extra
 
 
+def _shortened(text: str, limit: int) -> str:
+    """`text` within `limit` characters, cut at a word with "..." (as click lists commands)."""
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - 3, 0)].rsplit(" ", 1)[0].rstrip(" ,;:") + "..."
+
+
 class BlendifyGroup(click.Group):
     """Commands loaded by name when they run; actionable errors as one line on stderr, exit 1."""
 
@@ -94,7 +100,7 @@ class BlendifyGroup(click.Group):
         """The stored short help: listing the commands imports none of them."""
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(len(n) for n in names)
-        rows = [(name, make_default_short_help(COMMANDS[name][1], limit)) for name in names]
+        rows = [(name, _shortened(COMMANDS[name][1], limit)) for name in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

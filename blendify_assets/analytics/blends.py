@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -63,10 +64,10 @@ class GenerationResult:
 class Generation:
     """A blend and the rows of its latest generation, in playlist order."""
 
-    blend: Mapping[str, object]
-    members: Sequence[Mapping[str, object]]
+    blend: Mapping[str, Any]  # rows as the database returns them
+    members: Sequence[Mapping[str, Any]]
     created_at: datetime | None
-    tracks: Sequence[Mapping[str, object]]
+    tracks: Sequence[Mapping[str, Any]]
 
 
 # --- create ----------------------------------------------------------------------------------------
@@ -283,7 +284,7 @@ def _row(
     row = pick.to_row()
     metadata = dict(pick.blend_metadata)
     metadata["reason"] = humanise(str(metadata.get("reason", "")), labels)
-    named = {*metadata.get("members", {}), pick.source_user_id, *metadata.get("new_to", ())}  # type: ignore[misc]
+    named = {*metadata.get("members", {}), pick.source_user_id, *metadata.get("new_to", ())}
     metadata["member_labels"] = {u: labels[u] for u in sorted(named) if u in labels}
     row.update(
         blend_id=bid,
@@ -318,9 +319,7 @@ def _result(
         shared=sum(1 for p in picks if p.blend_metadata.get("kind") == "shared"),
         discovery=sum(1 for p in picks if p.blend_metadata.get("kind") == "discovery"),
         cross_provider=sum(
-            1
-            for p in picks
-            if len({m["provider"] for m in p.blend_metadata["members"].values()}) > 1  # type: ignore[union-attr,index]
+            1 for p in picks if len({m["provider"] for m in p.blend_metadata["members"].values()}) > 1
         ),
         per_member={labels[u]: per_member.get(labels[u], 0) for u in labels},
         note=note,

@@ -21,7 +21,8 @@ from blendify_assets.analytics.matches import DEFAULT_K, compute_taste_matches
 from blendify_assets.assets.resources import WarehouseResource
 from blendify_assets.core.errors import BlendifyError
 
-blends = dg.DynamicPartitionsDefinition(name="blends")  # key = blends.id
+BLENDS = "blends"
+blends = dg.DynamicPartitionsDefinition(name=BLENDS)  # key = blends.id
 
 TASTE_MATCHES = dg.AssetKey(["analytics", "taste_matches"])
 BLEND_TRACKS = dg.AssetKey(["blends", "blend_tracks"])
@@ -41,7 +42,7 @@ def after_syncs(cron: str) -> dg.AutomationCondition:
     recently-played poll, and a never-synced user partition (``any_deps_missing``) would block it.
     """
     return (
-        dg.AutomationCondition.cron_tick_passed(cron).since_last_handled()
+        dg.AutomationCondition.cron_tick_passed(cron).since_last_handled()  # type: ignore[misc]  # Dagster annotates its self as AutomationCondition[AssetKey | AssetCheckKey]
         & dg.AutomationCondition.any_deps_updated().since_last_handled()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
@@ -171,7 +172,7 @@ def new_blends_sensor(
     new = [
         (bid, generated)
         for bid, _, generated in rows
-        if not context.instance.has_dynamic_partition(blends.name, bid)
+        if not context.instance.has_dynamic_partition(BLENDS, bid)
     ]
     newest = max(at for _, at, _ in rows)
     cursor = max(since, newest).isoformat() if since else newest.isoformat()

@@ -103,7 +103,7 @@ def build_endpoint_assets(
         can_subset=True,
         required_resource_keys={"warehouse", spec.group},
     )
-    def _endpoint_assets(context: dg.AssetExecutionContext):  # type: ignore[no-untyped-def]  # a generator of events
+    def _endpoint_assets(context: dg.AssetExecutionContext):
         """Fetch these endpoints for these users, append what changed, report counts."""
         users = list(context.partition_keys)
         warehouse: WarehouseResource = context.resources.warehouse

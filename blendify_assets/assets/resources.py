@@ -87,7 +87,7 @@ class ProviderResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls, spec: ProviderSpec[Any], env: Mapping[str, str] | None = None) -> "ProviderResource":
-        fields: tuple[EnvField, ...] = spec.settings.ENV  # type: ignore[attr-defined]  # ProviderSettings
+        fields: tuple[EnvField, ...] = spec.settings.ENV
         return cls(provider=spec.name, values=_config(fields, os.environ if env is None else env))
 
     def settings(self, spec: ProviderSpec[Any]) -> Any:
@@ -95,7 +95,7 @@ class ProviderResource(dg.ConfigurableResource):
         if spec.name != self.provider:
             raise SettingsError(f"the {self.provider} resource was given to the {spec.name} assets")
         if self._built is None:
-            self._built = spec.settings.from_values(dict(self.values))  # type: ignore[attr-defined]
+            self._built = spec.settings.from_values(dict(self.values))
         return self._built
 
 
@@ -125,7 +125,7 @@ def resources_for(
     configured = vars(warehouse)  # the raw values: reading an EnvVar field outside a run raises
     literal = [f.env for f in WarehouseSettings.ENV if f.secret and _is_literal(configured.get(f.field))]
     for spec in specs:
-        fields: tuple[EnvField, ...] = spec.settings.ENV  # type: ignore[attr-defined]  # ProviderSettings
+        fields: tuple[EnvField, ...] = spec.settings.ENV
         given = providers.get(spec.name, {})
         literal += [f.env for f in fields if f.secret and _is_literal(given.get(f.field))]
     if literal and not allow_literal_secrets:

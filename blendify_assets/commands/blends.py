@@ -89,7 +89,7 @@ def blends_show(app: App, blend_id: str) -> None:
     gen = latest_generation(app.engine, blend_id)
     b = gen.blend
     members = ", ".join(
-        str(m["label"]) + (f" (x{float(m['weight']):g})" if b["algorithm_type"] == "weighted" else "")  # type: ignore[arg-type]
+        str(m["label"]) + (f" (x{float(m['weight']):g})" if b["algorithm_type"] == "weighted" else "")
         for m in gen.members
     )
     out.print(f"{b['name']} · {b['algorithm_type']} · {members}")

@@ -79,8 +79,8 @@ def overlap(app: App, email1: str, email2: str, limit: int) -> None:
                 (
                     t["track_name"],
                     t["artist_name"],
-                    f"{t['match']['method']} {t['match']['confidence']}",  # type: ignore[index]
-                    *(_held(t["members"][u]) for u in (str(a), str(b))),  # type: ignore[index]
+                    f"{t['match']['method']} {t['match']['confidence']}",
+                    *(_held(t["members"][u]) for u in (str(a), str(b))),
                     t["points"],
                 )
                 for t in match.shared_tracks[:limit]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import click
+from rich.status import Status
 
 from blendify_assets.assets.resources import resources_from_env
 from blendify_assets.commands._app import App, check_provider_settings, out, pass_app, print_table
@@ -51,9 +52,9 @@ def sync(app: App, email: str, provider: str | None, endpoint: str | None) -> No
         for spec in chosen:
             with out.status(f"syncing {spec.name} for {email}…") as status:
 
-                def waiting(message: str, name: str = spec.name, status: object = status) -> None:
+                def waiting(message: str, name: str = spec.name, status: Status = status) -> None:
                     click.echo(message, err=True)
-                    status.update(f"syncing {name} for {email}: waiting for a pool slot (Ctrl-C stops)…")  # type: ignore[attr-defined]
+                    status.update(f"syncing {name} for {email}: waiting for a pool slot (Ctrl-C stops)…")
 
                 results = run_sync_in_process(
                     instance, defs, spec, [user_id], [endpoint] if endpoint else None, on_wait=waiting

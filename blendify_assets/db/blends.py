@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RowMapping
 
 
 def insert_blend(
@@ -39,7 +39,7 @@ def insert_blend(
     return uuid.UUID(str(blend_id))
 
 
-def lock(conn: Connection, blend_id: uuid.UUID) -> Mapping[str, Any] | None:
+def lock(conn: Connection, blend_id: uuid.UUID) -> RowMapping | None:
     """The blend's algorithm and config, its row locked until the transaction ends (generations of
     one blend queue); None when there is no such blend."""
     return (
@@ -52,7 +52,7 @@ def lock(conn: Connection, blend_id: uuid.UUID) -> Mapping[str, Any] | None:
     )
 
 
-def members(conn: Connection, blend_id: uuid.UUID) -> list[Mapping[str, Any]]:
+def members(conn: Connection, blend_id: uuid.UUID) -> list[RowMapping]:
     """Participants in joining order, with a label people recognise (display name, else email)."""
     return list(
         conn.execute(
@@ -123,7 +123,7 @@ def created_since(
         return [(bid, at, bool(done)) for bid, at, done in rows]
 
 
-def blend_with_creator(conn: Connection, blend_id: uuid.UUID) -> Mapping[str, Any] | None:
+def blend_with_creator(conn: Connection, blend_id: uuid.UUID) -> RowMapping | None:
     return (
         conn.execute(
             sa.text(

@@ -142,7 +142,9 @@ def upgrade(engine: Engine, directory: Path | None = None) -> list[Migration]:
                     with engine.begin() as conn:
                         # Straight to psycopg without parameters: the file runs as written,
                         # several statements and literal '%' signs included.
-                        conn.connection.driver_connection.execute(migration.sql)
+                        raw = conn.connection.driver_connection
+                        assert isinstance(raw, psycopg.Connection), "migrations run on psycopg 3"
+                        raw.execute(migration.sql)
                         conn.execute(
                             sa.text(
                                 "INSERT INTO schema_migrations (version, name, checksum, execution_ms) "

@@ -414,7 +414,9 @@ def ensure_home_databases(server: EmbeddedServer) -> None:
             host=str(server.socket_dir), user=SUPERUSER, dbname="postgres", autocommit=True
         ) as conn,
     ):
-        owners = dict(conn.execute("SELECT datname, pg_get_userbyid(datdba) FROM pg_database").fetchall())
+        owners: dict[str, str] = dict(
+            conn.execute("SELECT datname, pg_get_userbyid(datdba) FROM pg_database").fetchall()
+        )
         if WAREHOUSE_DB not in owners:
             conn.execute(f'CREATE DATABASE "{WAREHOUSE_DB}"')
         if DAGSTER_DB not in owners and LEGACY_DAGSTER_DB in owners:

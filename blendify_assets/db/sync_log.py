@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from blendify_assets.core.fetch import FetchStats
 from blendify_assets.core.time import naive_utc
@@ -106,6 +106,6 @@ LAST_SYNC_SQL = (
 )
 
 
-def last_syncs(conn: Connection, user_id: uuid.UUID) -> list[Mapping[str, Any]]:
+def last_syncs(conn: Connection, user_id: uuid.UUID) -> list[RowMapping]:
     """Per provider: when the user's endpoints were last checked, and how many are failing."""
     return list(conn.execute(sa.text(LAST_SYNC_SQL), {"u": user_id}).mappings())

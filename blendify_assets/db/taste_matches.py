@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from blendify_assets.db.copy import copy_rows
 
@@ -47,7 +47,7 @@ def append_run(
     return run_id
 
 
-def current_neighbours(conn: Connection, user_id: uuid.UUID) -> list[Mapping[str, object]]:
+def current_neighbours(conn: Connection, user_id: uuid.UUID) -> list[RowMapping]:
     """The user's top-k from the latest run (index: user_id, computed_at, rank)."""
     return list(
         conn.execute(
@@ -64,7 +64,7 @@ def current_neighbours(conn: Connection, user_id: uuid.UUID) -> list[Mapping[str
     )
 
 
-def pair_history(conn: Connection, a: uuid.UUID, b: uuid.UUID) -> list[Mapping[str, object]]:
+def pair_history(conn: Connection, a: uuid.UUID, b: uuid.UUID) -> list[RowMapping]:
     """The pair's stored score at every run where either was in the other's top-k, oldest first."""
     return list(
         conn.execute(

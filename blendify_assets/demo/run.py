@@ -8,6 +8,7 @@ blends. Safe to run again on the same BLENDIFY_HOME: users are reused, connectio
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -72,6 +74,10 @@ def _watch_sync_log(
     return stop
 
 
+def _completed(progress: Progress, task: TaskID, done: int) -> None:
+    progress.update(task, completed=done)
+
+
 def _sync(
     engine: Engine,
     settings: WarehouseSettings,
@@ -93,9 +99,7 @@ def _sync(
             checks = len(user_ids) * len(spec.endpoints)
             task = progress.add_task(f"syncing {spec.name} ({len(user_ids)} users)", total=checks)
             since = sync_log.max_id(engine)
-            stop = _watch_sync_log(
-                engine, spec.name, since, lambda n, t=task: progress.update(t, completed=n)
-            )
+            stop = _watch_sync_log(engine, spec.name, since, functools.partial(_completed, progress, task))
             try:
                 results = run_sync_in_process(instance, defs, spec, user_ids, batch_size=50)
             finally:

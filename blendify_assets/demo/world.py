@@ -56,9 +56,12 @@ def _apple_key(sim: Simulator, home: Path) -> str:
     key_dir = home / "simulator"
     key_dir.mkdir(parents=True, exist_ok=True)
     key_path = key_dir / "apple_private_key.p8"
+    pem = sim.apple.private_key_pem
+    if pem is None:
+        raise BlendifyError("this simulator was configured with a public Apple key only: it cannot sign")
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(sim.apple.private_key_pem)
+        handle.write(pem)
     key_path.chmod(0o600)
     return str(key_path)
 
@@ -102,7 +105,7 @@ def simulator_env(
     """The same settings as environment variables (for `dagster dev`'s processes and other terminals)."""
     env: dict[str, str] = {}
     for spec in specs:
-        fields: tuple[EnvField, ...] = spec.settings.ENV  # type: ignore[attr-defined]  # ProviderSettings
+        fields: tuple[EnvField, ...] = spec.settings.ENV
         names = {f.field: f.env for f in fields}
         env |= {names[field]: value for field, value in values.get(spec.name, {}).items()}
     return env

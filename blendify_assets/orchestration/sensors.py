@@ -123,7 +123,9 @@ def build_connection_sensor(
             skipped += len(changes) - len(active)
             if not active:
                 continue
-            existing = context.instance.get_dynamic_partitions(partitions.name) if len(active) > BURST else []
+            existing = (
+                context.instance.get_dynamic_partitions(spec.partitions_name) if len(active) > BURST else []
+            )
             known = set(existing)
             new_keys = [c.user_id for c in active if c.user_id not in known]
             adds.append(partitions.build_add_request(list(dict.fromkeys(new_keys))))

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from blendify_assets.db.music.tables import TABLES
 
@@ -72,11 +72,11 @@ def profile(conn: Connection, user_id: uuid.UUID) -> list[dict[str, object]]:
     ]
 
 
-def same_provider_overlap(conn: Connection, a: uuid.UUID, b: uuid.UUID) -> list[Mapping[str, object]]:
+def same_provider_overlap(conn: Connection, a: uuid.UUID, b: uuid.UUID) -> list[RowMapping]:
     return list(conn.execute(sa.text(SAME_PROVIDER_OVERLAP_SQL), {"a": a, "b": b}).mappings())
 
 
-def recent(conn: Connection, user_id: uuid.UUID, limit: int = 50) -> list[Mapping[str, object]]:
+def recent(conn: Connection, user_id: uuid.UUID, limit: int = 50) -> list[RowMapping]:
     return list(conn.execute(sa.text(RECENT_SQL), {"u": user_id, "n": limit}).mappings())
 
 

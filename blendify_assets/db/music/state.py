@@ -19,7 +19,7 @@ def load_state(
 ) -> SyncState:
     params = {"u": user_id, "p": provider, "t": spec.name, "e": endpoint}
     with engine.connect() as conn:
-        versions = dict(
+        versions: dict[str, str] = dict(
             conn.execute(
                 sa.text(
                     "SELECT scope, version FROM latest_snapshots WHERE user_id = :u "

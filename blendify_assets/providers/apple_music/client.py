@@ -163,7 +163,8 @@ class AppleClient(ProviderSession):
             if not path.startswith(USER_PATHS):
                 raise
             await self._needs_reauth(exc)
-            raise self._reauth from None  # type: ignore[misc]
+            assert self._reauth is not None
+            raise self._reauth from None
         except Unauthorized as exc:
             raise Unauthorized(
                 f"{exc}: Apple rejected the developer token even after re-signing it; check "

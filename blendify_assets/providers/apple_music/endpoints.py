@@ -17,6 +17,7 @@ Recently played is diffed against the previous poll (see `recent.py`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from blendify_assets.core.fetch import EndpointFetch, FetchStats, PlaylistRef, Row, ScopeSnapshot, SyncState
-from blendify_assets.providers.aio import gather_all
+from blendify_assets.providers.aio import gather_all, gather_pair
 from blendify_assets.providers.apple_music import parse, recent
 from blendify_assets.providers.apple_music.catalog import catalog_isrcs
 from blendify_assets.providers.apple_music.client import AppleClient
@@ -43,7 +44,7 @@ from blendify_assets.providers.apple_music.paging import (
 from blendify_assets.providers.apple_music.poll import LibraryPoll, RecentPoll
 from blendify_assets.providers.checks import PLAYS, RANKS, TOTALS, UNIQUE
 from blendify_assets.providers.http import ClientError
-from blendify_assets.providers.rows import parse_items, unreadable
+from blendify_assets.providers.rows import as_dict, parse_items, unreadable
 from blendify_assets.providers.spec import Cadence, Endpoint
 
 WHOLE_LIST = ""
@@ -102,7 +103,7 @@ def _signature(resource: Any, *keys: str) -> list[Any]:
     """Stable fields of a resource for a version marker (never artwork, whose URLs may change)."""
     if not isinstance(resource, dict):
         return [None]
-    attrs = resource.get("attributes") if isinstance(resource.get("attributes"), dict) else {}
+    attrs = as_dict(resource.get("attributes"))
     return [resource.get("type"), resource.get("id"), *(attrs.get(k) for k in keys)]
 
 
@@ -137,8 +138,8 @@ async def _library_check(
 ) -> tuple[Any | None, str | None] | None:
     """Probe a library list: None when it is unchanged (nothing more to read), else the first
     page already fetched and the version marker to store with the full read."""
-    first, head = await gather_all(
-        [first_page(client, path, fetch.stats, limit=LIBRARY_LIMIT), _recently_added(client, fetch.stats)]
+    first, head = await gather_pair(
+        first_page(client, path, fetch.stats, limit=LIBRARY_LIMIT), _recently_added(client, fetch.stats)
     )
     version = library_version(first, head)
     unchanged = (
@@ -257,11 +258,7 @@ async def playlist_tracks(client: AppleClient, state: SyncState, *, clock: Clock
     )
     for ref, collection in zip(todo, collections, strict=True):
         rows = parse_items(
-            collection.items,
-            lambda item, i, pid=ref.playlist_id: parse.playlist_track_row(
-                item, playlist_id=pid, position=i, isrcs=isrcs
-            ),
-            fetch.stats,
+            collection.items, functools.partial(_playlist_track, ref.playlist_id, isrcs), fetch.stats
         )
         fetch.scopes.append(
             ScopeSnapshot(
@@ -272,6 +269,10 @@ async def playlist_tracks(client: AppleClient, state: SyncState, *, clock: Clock
     if empty:
         fetch.notes["empty_playlists"] = empty
     return fetch
+
+
+def _playlist_track(playlist_id: str, isrcs: dict[str, str], item: Any, position: int) -> Row:
+    return parse.playlist_track_row(item, playlist_id=playlist_id, position=position, isrcs=isrcs)
 
 
 # --- recently played --------------------------------------------------------------------------------
@@ -299,13 +300,13 @@ async def recently_played(client: AppleClient, state: SyncState, *, clock: Clock
             items.extend(item for item in page_data(page) if _item_id(item) is not None)
             fetch.stats.skipped_malformed += sum(1 for item in page_data(page) if _item_id(item) is None)
             if previous is not None:
-                head = recent.new_head_length([_item_id(i) for i in items], previous, complete=False)  # type: ignore[misc]
+                head = recent.new_head_length(_ids(items), previous, complete=False)
                 if head is not None:
                     complete = False
                     break
     if not items and fetch.stats.skipped_malformed:
         raise unreadable(fetch.stats.skipped_malformed, "items without an id")
-    ids: list[str] = [_item_id(i) for i in items]  # type: ignore[misc]
+    ids = _ids(items)
 
     if previous is not None:
         if head is None:
@@ -340,6 +341,11 @@ async def recently_played(client: AppleClient, state: SyncState, *, clock: Clock
     fetch.next_state = RecentPoll(new_state, now, complete).to_json()
     fetch.notes["new_plays"] = len(fetch.events)
     return fetch
+
+
+def _ids(items: list[Any]) -> list[str]:
+    """The ids of items already known to have one."""
+    return [i for i in map(_item_id, items) if i is not None]
 
 
 def _item_id(item: Any) -> str | None:
@@ -385,9 +391,9 @@ async def _replay(
     fetch.stats.pages += 1
     summaries = page_data(body)
     summary = summaries[0] if summaries and isinstance(summaries[0], dict) else {}
-    attrs = summary.get("attributes") if isinstance(summary.get("attributes"), dict) else {}
+    attrs = as_dict(summary.get("attributes"))
     year = attrs.get("year") if isinstance(attrs.get("year"), int) else None
-    views = summary.get("views") if isinstance(summary.get("views"), dict) else {}
+    views = as_dict(summary.get("views"))
     items = page_data(views.get(view))
     rows = parse_items(items, lambda item, i: row(item, rank=i + 1, year=year), fetch.stats)
     fetch.scopes = [ScopeSnapshot(scope="long_term", rows=rows, version=str(year) if year else None)]

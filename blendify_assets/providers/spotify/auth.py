@@ -115,8 +115,11 @@ def tokens_from_response(body: Any, *, previous_refresh: str | None, now: dateti
     if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
         raise ProviderError("spotify /api/token: response has no access_token")
     expires_in = body.get("expires_in")
-    sane = isinstance(expires_in, int | float) and 0 < expires_in <= MAX_EXPIRES_IN  # not NaN, not 1e300
-    expires_at = now + timedelta(seconds=expires_in) if sane else None  # unknown: refreshed after a 401
+    expires_at = (  # not NaN, not 1e300; unknown: refreshed after a 401
+        now + timedelta(seconds=expires_in)
+        if isinstance(expires_in, int | float) and 0 < expires_in <= MAX_EXPIRES_IN
+        else None
+    )
     refresh = body.get("refresh_token")
     return Tokens(
         access_token=body["access_token"],

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from blendify_assets.core.fetch import EndpointFetch, PlaylistRef, Row, ScopeSnapshot, SyncState
+from blendify_assets.providers.aio import gather_pair
 from blendify_assets.providers.checks import PLAYS, RANKS, TOTALS, UNIQUE
 from blendify_assets.providers.errors import Forbidden
 from blendify_assets.providers.http import ClientError
@@ -127,7 +128,7 @@ async def recently_played(client: SpotifyClient, state: SyncState) -> EndpointFe
 async def playlists(client: SpotifyClient, state: SyncState) -> EndpointFetch:
     """Every playlist the user owns or follows; /me tells which ones the user owns."""
     fetch = EndpointFetch(endpoint="playlists", table="user_playlists")
-    me, pages = await gather_all([client.me(fetch.stats), offset_pages(client, "/me/playlists", fetch.stats)])
+    me, pages = await gather_pair(client.me(fetch.stats), offset_pages(client, "/me/playlists", fetch.stats))
     me_id = me.get("id") if isinstance(me.get("id"), str) else None
     account_id = me.get("account_id") if isinstance(me.get("account_id"), str) else None
     fetch.provider_user_id = account_id or me_id

@@ -34,7 +34,7 @@ TEMPLATE_DB = "blendify_test_template"
 TEST_KEY = Fernet.generate_key().decode()
 EXTERNAL_URL = os.environ.get("BLENDIFY_DATABASE_URL")
 
-pytest_plugins = ["tests.fixtures.simulator"]
+pytest_plugins = ["tests.fixtures.simulator", "tests.fixtures.world"]
 
 
 def reference_dir() -> Path:

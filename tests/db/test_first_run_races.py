@@ -20,7 +20,7 @@ from blendify_assets.core.settings import WarehouseSettings
 from blendify_assets.db import migrations
 from blendify_assets.db.engine import create_engine
 from blendify_assets.security.vault import Vault, read_local_keys
-from tests.foundation.test_cli import _subprocess
+from tests.fixtures.cli import run_blendify
 
 embedded_only = pytest.mark.skipif(
     bool(os.environ.get("BLENDIFY_DATABASE_URL")), reason="the suite runs against an external server"
@@ -46,7 +46,7 @@ def test_six_db_upgrades_at_once_on_a_fresh_home(embedded_home: Path) -> None:
     env = {"BLENDIFY_HOME": str(embedded_home)}
     results = _all_at_once([["db", "upgrade"]] * 6, env)
     assert [code for code, _ in results] == [0] * 6, [err[-600:] for _, err in results]
-    status = _subprocess(["db", "status"], env)
+    status = run_blendify(["db", "status"], env)
     assert status.returncode == 0 and f"{len(migrations.discover())} applied, 0 pending" in status.stdout
 
 
@@ -55,12 +55,12 @@ def test_six_db_upgrades_at_once_on_a_fresh_home(embedded_home: Path) -> None:
 def test_three_first_syncs_at_once_set_the_pool_limits_once(embedded_home: Path, simulator) -> None:
     """Three users' first `blendify sync` at once: one Dagster database, its tables, the pools."""
     env = {"BLENDIFY_HOME": str(embedded_home), **simulator.env(), "SPOTIFY_CLIENT_ID": "blendify-test"}
-    assert _subprocess(["db", "upgrade"], env).returncode == 0
+    assert run_blendify(["db", "upgrade"], env).returncode == 0
     emails = []
     for sim_user in simulator.world.spotify_users[:3]:
-        assert _subprocess(["users", "add", sim_user.email], env).returncode == 0
+        assert run_blendify(["users", "add", sim_user.email], env).returncode == 0
         tokens = json.dumps(simulator.spotify.issue_tokens(sim_user.uid))
-        added = _subprocess(
+        added = run_blendify(
             ["connections", "add", "--user", sim_user.email, "--provider", "spotify", "--tokens-json", "-"],
             env, stdin=tokens,
         )  # fmt: skip

@@ -15,7 +15,7 @@ from blendify_assets.db import migrations
 from blendify_assets.db.engine import create_engine, open_engine, open_owner_engine
 from blendify_assets.db.server import start_embedded
 from tests.conftest import EXTERNAL_URL, app_url
-from tests.foundation.test_cli import _subprocess
+from tests.fixtures.cli import run_blendify
 
 # What someone holding the app's connection might try, to rewrite history.
 ATTACKS = {
@@ -174,11 +174,11 @@ def test_a_home_from_before_the_app_role_upgrades_in_place(embedded_home: Path, 
     finally:
         server.release()
 
-    refused = _subprocess(["users", "list"], env)
+    refused = run_blendify(["users", "list"], env)
     assert refused.returncode == 1 and "run `blendify db upgrade`" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
-    assert _subprocess(["db", "upgrade"], env).returncode == 0
-    assert _subprocess(["users", "add", "after@example.com"], env).returncode == 0
+    assert run_blendify(["db", "upgrade"], env).returncode == 0
+    assert run_blendify(["users", "add", "after@example.com"], env).returncode == 0
     server = start_embedded(settings.postgres_dir)
     try:
         dagster = create_engine(server.url("blendify_dagster", user="blendify"))

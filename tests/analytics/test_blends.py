@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 
 from blendify_assets.analytics.blends import create_blend, generate_blend_tracks, latest_generation
 from blendify_assets.core.errors import BlendifyError
-from tests.analytics.conftest import World
-from tests.analytics.warehouse import count
+from tests.fixtures.warehouse import count
+from tests.fixtures.world import World
 
 ALICE, BOB, CAROL, DAVE = (f"{n}@example.com" for n in ("alice", "bob", "carol", "dave"))
 
@@ -106,7 +106,7 @@ def test_discovery_picks_only_tracks_new_to_the_others(engine: Engine, world: Wo
 def test_members_without_data_give_an_empty_generation_and_nothing_is_written(
     engine: Engine, world: World
 ) -> None:
-    from tests.analytics.warehouse import add_user
+    from tests.fixtures.warehouse import add_user
 
     add_user(engine, "new1@example.com")
     add_user(engine, "new2@example.com")

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from blendify_assets.cli import main
-from tests.analytics.conftest import World
+from tests.fixtures.world import World
 
 
 def run(*args: str):
@@ -113,7 +113,7 @@ def test_an_empty_generation_says_what_happened(env: World, engine) -> None:
     assert "none of the members has synced music" not in created.output
     assert "no tracks yet: no discoveries: beyond each member's 20 most relevant tracks" in created.output
 
-    from tests.analytics.warehouse import add_user
+    from tests.fixtures.warehouse import add_user
 
     add_user(engine, "new@example.com", "Newbie")
     created = run("blends", "create", "Half", "--users", "carol@example.com,new@example.com",

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +13,7 @@ from cryptography.fernet import Fernet
 from blendify_assets.cli import main
 from blendify_assets.db.engine import create_engine
 from blendify_assets.security.vault import Vault, VaultError
+from tests.fixtures.cli import run_blendify
 
 TOKENS = {"access_token": "AT-very-secret", "refresh_token": "RT-very-secret", "expires_in": 3600}
 
@@ -230,20 +229,6 @@ def test_commands_refuse_an_unmigrated_database(blendify_env, empty_database_url
     assert result.exit_code == 1 and "blendify db upgrade" in result.output
 
 
-def _subprocess(
-    args: list[str], env: dict[str, str], stdin: str | None = None
-) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("BLENDIFY_")} | env
-    return subprocess.run(
-        [sys.executable, "-m", "blendify_assets", *args],
-        env=full,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -257,7 +242,7 @@ def _subprocess(
     ],
 )
 def test_bad_settings_and_unreachable_database_fail_in_one_line(tmp_path, env, message) -> None:
-    result = _subprocess(["users", "list"], {"BLENDIFY_HOME": str(tmp_path)} | env)
+    result = run_blendify(["users", "list"], {"BLENDIFY_HOME": str(tmp_path)} | env)
     assert result.returncode == 1
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -265,7 +250,7 @@ def test_bad_settings_and_unreachable_database_fail_in_one_line(tmp_path, env, m
 
 
 def test_usage_errors_exit_2(tmp_path) -> None:
-    result = _subprocess(["users", "frobnicate"], {"BLENDIFY_HOME": str(tmp_path)})
+    result = run_blendify(["users", "frobnicate"], {"BLENDIFY_HOME": str(tmp_path)})
     assert result.returncode == 2
 
 
@@ -274,11 +259,11 @@ def test_embedded_server_starts_persists_and_stops(embedded_home) -> None:
     if os.environ.get("BLENDIFY_DATABASE_URL"):
         pytest.skip("the suite runs against an external server")
     env = {"BLENDIFY_HOME": str(embedded_home)}
-    assert _subprocess(["db", "upgrade"], env).returncode == 0
+    assert run_blendify(["db", "upgrade"], env).returncode == 0
     pgdata = embedded_home / "postgres"
     assert (pgdata / "PG_VERSION").exists()
-    added = _subprocess(["users", "add", "embedded@example.com"], env)
+    added = run_blendify(["users", "add", "embedded@example.com"], env)
     assert added.returncode == 0, added.stderr
-    listed = _subprocess(["users", "list"], env)
+    listed = run_blendify(["users", "list"], env)
     assert "embedded@example.com" in listed.stdout  # a second process found the same data
     assert not (pgdata / "postmaster.pid").exists()  # and the server stopped when the last one exited

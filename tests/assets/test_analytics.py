@@ -21,8 +21,8 @@ from blendify_assets.db.taste_matches import current_neighbours, pair_history
 from blendify_assets.definitions import defs
 from blendify_assets.orchestration.factory import build_definitions
 from blendify_assets.providers.registry import PROVIDERS
-from tests.analytics.conftest import World
-from tests.analytics.warehouse import count
+from tests.fixtures.warehouse import count
+from tests.fixtures.world import World
 
 
 @pytest.fixture

@@ -9,16 +9,17 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import make_url
 
 from blendify_assets.core.settings import WarehouseSettings
-from blendify_assets.db.engine import dagster_storage_url
+from blendify_assets.db.engine import create_engine, dagster_storage_url
 
 PASSWORD_VARIABLE = "BLENDIFY_DAGSTER_PG_PASSWORD"
 
@@ -69,9 +70,12 @@ def write_dagster_home(settings: WarehouseSettings, pool_limits: Mapping[str, in
     """Write $BLENDIFY_HOME/dagster/dagster.yaml (mode 0600) atomically, and put the storage password,
     if any, in this process's environment, where Dagster reads it (children such as `dagster dev`
     inherit it)."""
+    return _write_home(settings, dagster_storage_url(settings), pool_limits)
+
+
+def _write_home(settings: WarehouseSettings, storage_url: str, pool_limits: Mapping[str, int]) -> Path:
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
-    storage_url = dagster_storage_url(settings)
     password = make_url(storage_url).password
     if password:
         os.environ[PASSWORD_VARIABLE] = password
@@ -85,6 +89,41 @@ def write_dagster_home(settings: WarehouseSettings, pool_limits: Mapping[str, in
             handle.write(text)
         os.replace(temporary, path)
     return home
+
+
+STORAGE_LOCK = 0x626C656E6403  # one process at a time opens a Dagster instance on this database
+
+
+@contextlib.contextmanager
+def _storage_locked(storage_url: str) -> Iterator[None]:
+    """Hold an advisory lock on Dagster's database. The first instance opened there creates
+    Dagster's tables, and concurrent creators race: dagster-postgres retries some of the errors they
+    hit, not all ('type "runs" already exists')."""
+    engine = create_engine(
+        make_url(storage_url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": STORAGE_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": STORAGE_LOCK})
+                conn.commit()
+    finally:
+        engine.dispose()
+
+
+def open_instance(settings: WarehouseSettings, pool_limits: Mapping[str, int]) -> dg.DagsterInstance:
+    """The Postgres-backed instance for this warehouse, its pools at their limits (safe when several
+    first commands open it at once)."""
+    storage_url = dagster_storage_url(settings)
+    home = _write_home(settings, storage_url, pool_limits)
+    with _storage_locked(storage_url):
+        instance = dg.DagsterInstance.from_config(str(home))
+        set_pool_limits(instance, pool_limits)
+    return instance
 
 
 POOL_LIMITS_LOCK = 0x626C656E6402  # one process at a time sets the pool limits

@@ -23,7 +23,7 @@ from dagster._core.utils import make_new_run_id
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.settings import WarehouseSettings
 from blendify_assets.orchestration.factory import pool_limits
-from blendify_assets.orchestration.instance import set_pool_limits, write_dagster_home
+from blendify_assets.orchestration.instance import open_instance
 from blendify_assets.orchestration.reclaim import PID_TAG, process_tags, reclaim_dead_runs
 from blendify_assets.orchestration.runs import USERS_PER_RUN, console_logs, contiguous_batches, range_tags
 from blendify_assets.providers.spec import ProviderSpec
@@ -42,9 +42,7 @@ def dagster_instance(settings: WarehouseSettings, specs: Sequence[ProviderSpec[A
     """The instance `blendify dev` uses: runs, events and schedules in Postgres, the providers'
     pools at their limits, and the runs of killed commands reclaimed."""
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    limits = pool_limits(specs)
-    instance = dg.DagsterInstance.from_config(str(write_dagster_home(settings, limits)))
-    set_pool_limits(instance, limits)
+    instance = open_instance(settings, pool_limits(specs))
     reclaim_dead_runs(instance)  # runs of killed commands would hold their pool slots forever
     return instance
 

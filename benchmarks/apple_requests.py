@@ -27,14 +27,19 @@ import json
 import math
 from typing import Any
 
+from _fetch import playlist_refs
 from cryptography.hazmat.primitives import serialization
 
+from blendify_assets.core.fetch import EndpointFetch, SyncState
+from blendify_assets.core.tokens import Tokens
 from blendify_assets.providers.apple_music.client import AppleClient, apple_http
-from blendify_assets.providers.apple_music.developer_token import DeveloperToken, SigningKey
-from blendify_assets.providers.apple_music.endpoints import ENDPOINTS, playlist_refs
-from blendify_assets.providers.base import EndpointFetch, SyncState, Tokens
+from blendify_assets.providers.apple_music.developer_token import DeveloperToken
+from blendify_assets.providers.apple_music.provider import PROVIDER
+from blendify_assets.providers.apple_music.settings import SigningKey
 from blendify_assets.providers.tokens import InMemoryTokenSource
 from blendify_assets.simulator import Simulator, SimulatorConfig, UserProfile
+
+ENDPOINTS = {e.name: e for e in PROVIDER.endpoints}
 
 
 def pages(n: int, size: int) -> int:
@@ -67,10 +72,10 @@ def minimal_requests(truth: dict[str, Any]) -> dict[str, int]:
 
 def resync_state(fetch: EndpointFetch) -> SyncState:
     """The SyncState the ingest engine reads back after storing `fetch`: the scopes' versions, the
-    newest play, and the notes it keeps for the next check."""
+    newest play, and the poll state it keeps for the next check."""
     state = SyncState(
         scope_versions={s.scope: s.version for s in fetch.scopes if s.version is not None},
-        previous=fetch.notes.get("state") or {},
+        poll_state=fetch.next_state or {},
     )
     if fetch.events:
         state.last_played_at = max(row["played_at"] for row in fetch.events)

@@ -95,33 +95,38 @@ def main() -> None:
 
     import dagster as dg
 
+    from blendify_assets.core.settings import WarehouseSettings
     from blendify_assets.db import migrations
-    from blendify_assets.db.engine import get_engine, get_owner_engine, warehouse_url
+    from blendify_assets.db.engine import open_engine, open_owner_engine, warehouse_url
     from blendify_assets.definitions import defs
-    from blendify_assets.orchestration.demo_world import connect_users, patched_environ, simulator_env
-    from blendify_assets.orchestration.dev import child_env, start_dagster, stop_group
+    from blendify_assets.demo.world import connect_users, simulator_env, simulator_values
+    from blendify_assets.orchestration.dev_server import child_env, start_dagster, stop_group
     from blendify_assets.orchestration.runner import dagster_instance
+    from blendify_assets.providers.registry import PROVIDERS
     from blendify_assets.security.vault import vault_from_settings
-    from blendify_assets.settings import load_settings
     from blendify_assets.simulator import Simulator, SimulatorConfig
 
     dg.Definitions.validate_loadable(defs)  # fail fast if the code location does not load
-    settings = load_settings()
-    migrations.upgrade(get_owner_engine(settings))
-    engine = get_engine(settings)
+    settings = WarehouseSettings.from_env()
+    owner = open_owner_engine(settings)
+    migrations.upgrade(owner)
+    owner.dispose()
+    engine = open_engine(settings)
     vault = vault_from_settings(settings)
-    instance = dagster_instance(settings)
+    instance = dagster_instance(settings, PROVIDERS)
     port = free_port()
     # users + 1: the last one is connected after the bulk, to time a single new connection
     config = SimulatorConfig(users=args.users + 1, seed=args.seed, profile_mix=args.profile)
-    with Simulator.running(config) as sim, patched_environ(simulator_env(settings, sim)):
-        env = child_env(settings, warehouse_url(settings), simulator_env(settings, sim))
+    with Simulator.running(config) as sim:
+        # `dagster dev`'s processes read the simulator's settings from their environment.
+        values = simulator_values(sim, settings.home, PROVIDERS)
+        env = child_env(settings, warehouse_url(settings), simulator_env(values, PROVIDERS))
         bulk, late = sim.world.users[:-1], sim.world.users[-1]
         process = start_dagster(settings, env, "127.0.0.1", port, stdout=sys.stderr)  # stdout: the JSON line
         try:
             time.sleep(20)  # webserver + daemon + code server up; the sensor ticks every 15 s
             t0 = time.time()
-            users = connect_users(engine, vault, sim, only=bulk)
+            users = connect_users(engine, vault, sim, PROVIDERS, only=bulk)
             records = wait_runs_done(instance, t0 - 1, 1, args.timeout)
             # a burst is batched: wait until no run is left and every connection has a sync log
             while True:
@@ -148,7 +153,7 @@ def main() -> None:
 
             # one new connection: row -> sensor tick -> run -> data
             t1 = time.time()
-            new = connect_users(engine, vault, sim, only=[late])[0]
+            new = connect_users(engine, vault, sim, PROVIDERS, only=[late])[0]
             latest = wait_runs_done(instance, t1, len(new.providers), 600)
             mine = [r for r in latest if r.dagster_run.tags.get("dagster/partition") == new.user_id]
             with engine.connect() as conn:

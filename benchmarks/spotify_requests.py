@@ -28,10 +28,12 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
-from blendify_assets.providers.base import FetchStats, Forbidden, SyncState
-from blendify_assets.providers.spotify import SpotifyApp, SpotifyClient, spotify_http
-from blendify_assets.providers.spotify.auth import tokens_from_response
-from blendify_assets.providers.spotify.endpoints import fetch_all
+from _fetch import fetch_all_spotify
+
+from blendify_assets.core.fetch import FetchStats, SyncState
+from blendify_assets.providers.errors import Forbidden
+from blendify_assets.providers.spotify.auth import SpotifyApp, tokens_from_response
+from blendify_assets.providers.spotify.client import SpotifyClient, spotify_http
 from blendify_assets.providers.tokens import InMemoryTokenSource
 from blendify_assets.simulator import Simulator, SimulatorConfig
 
@@ -152,13 +154,13 @@ async def run(concurrency: int, latency_ms: int, seed: int) -> dict[str, Any]:
             for _ in range(REPEATS):  # best of a few: the machine is shared, noise only adds time
                 client = _client(sim, tokens, http)
                 started = time.perf_counter()
-                full = await fetch_all(client)
+                full = await fetch_all_spotify(client)
                 walls.append(time.perf_counter() - started)
             full_wall = min(walls)
             full_requests = sum(f.stats.requests for f in full.values())
 
             client = _client(sim, tokens, http)
-            again = await fetch_all(client, refetch_states(full))
+            again = await fetch_all_spotify(client, refetch_states(full))
             refetch_requests = sum(f.stats.requests for f in again.values())
 
             client = _client(sim, tokens, http)

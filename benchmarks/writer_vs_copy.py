@@ -17,9 +17,10 @@ from datetime import UTC, datetime, timedelta
 
 from _support import add_user, scratch_warehouse
 
-from blendify_assets.ingest.store import _row_values, copy_rows, store_fetch
-from blendify_assets.ingest.tables import TABLES
-from blendify_assets.providers.base import EndpointFetch, ScopeSnapshot
+from blendify_assets.core.fetch import EndpointFetch, ScopeSnapshot
+from blendify_assets.db.copy import copy_rows
+from blendify_assets.db.music.tables import TABLES
+from blendify_assets.db.music.writer import _row_values, store_fetch
 
 SPEC = TABLES["user_saved_tracks"]
 NOW = datetime(2026, 11, 24, tzinfo=UTC)

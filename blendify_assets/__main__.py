@@ -1,5 +1,5 @@
 """`python -m blendify_assets` is the `blendify` command."""
 
-from .cli import main
+from blendify_assets.cli import main
 
 main()

@@ -1,19 +1,8 @@
-"""The one Definitions object of the `blendify` code location."""
+"""The one Definitions object of the `blendify` code location: every registered provider, with
+resources read from the environment when a run or tick starts."""
 
-import dagster as dg
+from blendify_assets.assets.resources import resources_from_env
+from blendify_assets.orchestration.factory import build_definitions
+from blendify_assets.providers.registry import PROVIDERS
 
-from .assets.analytics import analytics_definitions
-from .assets.ingestion import ingestion_assets
-from .assets.resources import BlendifyResource
-from .orchestration.automation import orchestration_definitions
-from .orchestration.jobs import sync_jobs
-
-defs = dg.Definitions.merge(
-    dg.Definitions(
-        assets=[asset for assets in ingestion_assets().values() for asset in assets],
-        jobs=list(sync_jobs().values()),
-        resources={"blendify": BlendifyResource()},
-    ),
-    analytics_definitions(),
-    orchestration_definitions(),
-)
+defs = build_definitions(PROVIDERS, resources_from_env(PROVIDERS))

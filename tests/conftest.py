@@ -19,18 +19,22 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
+from blendify_assets.assets.resources import WarehouseResource, resources_for
+from blendify_assets.core.settings import load_settings
 from blendify_assets.db import migrations
 from blendify_assets.db.engine import create_engine
-from blendify_assets.db.server import APP_ROLE, ensure_home_databases, start_embedded
+from blendify_assets.db.server import APP_ROLE, dagster_database, ensure_home_databases, start_embedded
+from blendify_assets.ingest.sync import StepSync
+from blendify_assets.providers import registry
+from blendify_assets.providers.registry import PROVIDERS
+from blendify_assets.security.vault import Vault
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE_DB = "blendify_test_template"
 TEST_KEY = Fernet.generate_key().decode()
 EXTERNAL_URL = os.environ.get("BLENDIFY_DATABASE_URL")
 
-pytest_plugins: list[str] = []
-if (REPO / "blendify_assets" / "simulator" / "pytest_plugin.py").exists():
-    pytest_plugins.append("blendify_assets.simulator.pytest_plugin")
+pytest_plugins = ["tests.fixtures.simulator", "tests.fixtures.world"]
 
 
 def reference_dir() -> Path:
@@ -93,6 +97,8 @@ def _fresh_database(server_url: str, template: str | None) -> Iterator[str]:
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            # Dagster's instance for this warehouse, if a test opened one (db.engine.dagster_storage_url)
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{dagster_database(name)}" WITH (FORCE)'))
         admin.dispose()
 
 
@@ -149,3 +155,36 @@ def sim_env(blendify_env: dict[str, str], simulator, monkeypatch: pytest.MonkeyP
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SPOTIFY_CLIENT_ID", "blendify-test")
     return blendify_env | simulator.env()
+
+
+@pytest.fixture
+def make_resources(blendify_env: dict[str, str]):
+    """`make_resources(providers={name: {field: value}}, specs=PROVIDERS)`: the resources a test's
+    Definitions run with (`build_definitions(specs, ...)`): this test's database and key, given as
+    literals (throwaway ones), and the providers' settings."""
+
+    def make(providers=None, specs=PROVIDERS):
+        warehouse = WarehouseResource(
+            home=blendify_env["BLENDIFY_HOME"],
+            database_url=blendify_env["BLENDIFY_DATABASE_URL"],
+            encryption_key=TEST_KEY,
+        )
+        return resources_for(warehouse, providers or {}, specs, allow_literal_secrets=True)
+
+    return make
+
+
+@pytest.fixture
+def resources(make_resources) -> dict[str, object]:
+    """Resources for tests that need no provider settings (sensors, schedules, analytics)."""
+    return make_resources()
+
+
+def step_sync(engine: sa.engine.Engine, provider: str, endpoint: str, user_ids: list[str]) -> list:
+    """One endpoint checked for these users the way an asset's step does it (`ingest.sync.StepSync`),
+    with the provider settings this test's environment holds."""
+    spec = registry.get(provider)
+    settings = load_settings(providers=registry.settings_types()).provider(provider)
+    return StepSync(engine, Vault([TEST_KEY]), spec, settings, user_ids).run(
+        spec.endpoint(endpoint), user_ids
+    )

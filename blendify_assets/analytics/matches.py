@@ -16,25 +16,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..blend import FORMULA, PairOverlap, build_identity, pair_overlap, prepare, top_k_similar
-from ..blend.overlap import KIND_WEIGHTS
-from ..db.accounts import utcnow
-from ..ingest.store import copy_rows
-from .tastes import build_tastes, load_rows
+from blendify_assets.analytics.tastes import build_tastes, load_tastes
+from blendify_assets.blend import FORMULA, PairOverlap, build_identity, pair_overlap, prepare, top_k_similar
+from blendify_assets.blend.overlap import KIND_WEIGHTS
+from blendify_assets.core.time import utcnow
+from blendify_assets.db import taste_matches
+from blendify_assets.db.music.reads import taste_rows
 
 DEFAULT_K = 10
 SHARED_LIMIT = 20
 """Shared items kept per stored pair (the counts are exact)."""
-
-COLUMNS = (
-    "run_id", "user_id", "other_user_id", "rank", "score", "track_points", "artist_points",
-    "genre_points", "shared_track_count", "shared_artist_count", "shared_genre_count",
-    "shared_tracks", "shared_artists", "shared_genres", "song_that_brings_you_together",
-    "components", "computed_at",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,7 +47,7 @@ def compute_taste_matches(engine: Engine, k: int = DEFAULT_K, dagster_run_id: st
     """Read every user's latest state, find each one's k best matches, append them as one run."""
     clock = _Clock()
     with engine.connect() as conn:
-        rows = load_rows(conn)
+        rows = taste_rows(conn)
     clock.lap("read")
     tastes = build_tastes(rows)
     del rows
@@ -65,21 +58,21 @@ def compute_taste_matches(engine: Engine, k: int = DEFAULT_K, dagster_run_id: st
     clock.lap("top_k")
     uses = Counter((min(u, o), max(u, o)) for u, top in neighbours.items() for o, _ in top)
     computed_at = utcnow().replace(tzinfo=None)
-    with engine.begin() as conn:
-        run_id = conn.execute(
-            sa.text(
-                "INSERT INTO taste_match_runs (computed_at, users, k, pairs, formula, run_id) "
-                "VALUES (:t, :u, :k, :p, :f, :r) RETURNING id"
-            ),
-            {"t": computed_at, "u": len(tastes), "k": k, "p": len(uses), "f": FORMULA, "r": dagster_run_id},
-        ).scalar_one()
+    by_id = {m.user_id: m for m in tastes}
 
-        by_id = {m.user_id: m for m in tastes}
+    def explain(a: str, b: str) -> PairOverlap:
+        return pair_overlap(by_id[a], by_id[b], identity, prepared=prepared)
 
-        def explain(a: str, b: str) -> PairOverlap:
-            return pair_overlap(by_id[a], by_id[b], identity, prepared=prepared)
-
-        copy_rows(conn, "user_taste_matches", COLUMNS, _rows(run_id, computed_at, neighbours, uses, explain))
+    run_id = taste_matches.append_run(
+        engine,
+        computed_at=computed_at,
+        users=len(tastes),
+        k=k,
+        pairs=len(uses),
+        formula=FORMULA,
+        dagster_run_id=dagster_run_id,
+        rows=lambda run_id: _rows(run_id, computed_at, neighbours, uses, explain),
+    )
     clock.lap("details_and_write")
     firsts = [top[0][1] for top in neighbours.values() if top]
     return MatchRun(
@@ -157,36 +150,7 @@ class _Clock:
         self._last = now
 
 
-# --- reads -------------------------------------------------------------------------------------------
-
-
-def current_neighbours(conn: Connection, user_id: uuid.UUID) -> list[Mapping[str, object]]:
-    """The user's top-k from the latest run (index: user_id, computed_at, rank)."""
-    return list(
-        conn.execute(
-            sa.text(
-                "SELECT m.rank, m.other_user_id, coalesce(u.display_name, u.email) AS other, m.score, "
-                "m.shared_track_count, m.shared_artist_count, m.shared_genre_count, "
-                "m.song_that_brings_you_together, m.computed_at "
-                "FROM user_taste_matches m JOIN users u ON u.id = m.other_user_id "
-                "WHERE m.user_id = :u AND m.computed_at = (SELECT max(computed_at) FROM taste_match_runs) "
-                "ORDER BY m.rank"
-            ),
-            {"u": user_id},
-        ).mappings()
-    )
-
-
-def pair_history(conn: Connection, a: uuid.UUID, b: uuid.UUID) -> list[Mapping[str, object]]:
-    """The pair's stored score at every run where either was in the other's top-k, oldest first."""
-    return list(
-        conn.execute(
-            sa.text(
-                "SELECT DISTINCT ON (computed_at) computed_at, score, shared_track_count, "
-                "shared_artist_count, shared_genre_count FROM user_taste_matches "
-                "WHERE (user_id = :a AND other_user_id = :b) OR (user_id = :b AND other_user_id = :a) "
-                "ORDER BY computed_at, user_id"
-            ),
-            {"a": a, "b": b},
-        ).mappings()
-    )
+def taste_match(conn: Connection, a: uuid.UUID, b: uuid.UUID) -> PairOverlap:
+    """The live taste match of two users across all their providers (same formula as the asset)."""
+    tastes = {t.user_id: t for t in load_tastes(conn, [str(a), str(b)])}
+    return pair_overlap(tastes[str(a)], tastes[str(b)])

@@ -11,17 +11,18 @@ Trigger paths (one each, so nothing runs twice):
   transaction, so a blend is never generated twice on creation.
 """
 
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 import dagster as dg
 
-from ..analytics.matches import DEFAULT_K, compute_taste_matches
-from ..blends_service import BlendNotFound, blends_created_since, generate_blend_tracks
-from ..errors import BlendifyError
-from ..ingest.registry import providers
-from ..orchestration.partitions import blends
-from .ingestion import endpoint_key
-from .resources import BlendifyResource
+from blendify_assets.analytics.blends import BlendNotFound, blends_created_since, generate_blend_tracks
+from blendify_assets.analytics.matches import DEFAULT_K, compute_taste_matches
+from blendify_assets.assets.resources import WarehouseResource
+from blendify_assets.core.errors import BlendifyError
+
+BLENDS = "blends"
+blends = dg.DynamicPartitionsDefinition(name=BLENDS)  # key = blends.id
 
 TASTE_MATCHES = dg.AssetKey(["analytics", "taste_matches"])
 BLEND_TRACKS = dg.AssetKey(["blends", "blend_tracks"])
@@ -41,99 +42,105 @@ def after_syncs(cron: str) -> dg.AutomationCondition:
     recently-played poll, and a never-synced user partition (``any_deps_missing``) would block it.
     """
     return (
-        dg.AutomationCondition.cron_tick_passed(cron).since_last_handled()
+        dg.AutomationCondition.cron_tick_passed(cron).since_last_handled()  # type: ignore[misc]  # Dagster annotates its self as AutomationCondition[AssetKey | AssetCheckKey]
         & dg.AutomationCondition.any_deps_updated().since_last_handled()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     ).with_label(f"after syncs, at most once per '{cron}'")
 
 
-def _ingestion_deps() -> list[dg.AssetDep]:
+def _deps(ingestion_keys: Sequence[dg.AssetKey]) -> list[dg.AssetDep]:
     """Every provider endpoint, all of its user partitions."""
-    return [
-        dg.AssetDep(endpoint_key(p, e), partition_mapping=dg.AllPartitionMapping())
-        for p in providers().values()
-        for e in p.endpoints
-    ]
+    return [dg.AssetDep(key, partition_mapping=dg.AllPartitionMapping()) for key in ingestion_keys]
 
 
-@dg.asset(
-    key=TASTE_MATCHES,
-    group_name="analytics",
-    deps=_ingestion_deps(),
-    automation_condition=after_syncs(TASTE_MATCH_CRON),
-    kinds={"postgres", "python"},
-    description=(
-        f"Each user's {DEFAULT_K} most similar users (sparse top-k) with shared tracks, artists, genres "
-        "and the 0-100 taste match, appended to user_taste_matches (current: latest_user_taste_matches)."
-    ),
-)
-def taste_matches(context: dg.AssetExecutionContext, blendify: BlendifyResource) -> dg.MaterializeResult:
-    """Read every user's latest state, find each one's best matches, append them as one run."""
-    run = compute_taste_matches(blendify.engine, DEFAULT_K, dagster_run_id=context.run_id)
-    return dg.MaterializeResult(
-        metadata={
-            "run_id": dg.MetadataValue.int(run.run_id),
-            "computed_at": dg.MetadataValue.text(run.computed_at.isoformat()),
-            "users": dg.MetadataValue.int(run.users),
-            "pairs": dg.MetadataValue.int(run.pairs),
-            "rows_appended": dg.MetadataValue.int(run.rows),
-            "mean_best_match": dg.MetadataValue.float(run.mean_top_score),
-            "seconds": dg.MetadataValue.json(dict(run.seconds)),
-        }
+def _taste_matches(ingestion_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=TASTE_MATCHES,
+        group_name="analytics",
+        deps=_deps(ingestion_keys),
+        automation_condition=after_syncs(TASTE_MATCH_CRON),
+        kinds={"postgres", "python"},
+        description=(
+            f"Each user's {DEFAULT_K} most similar users (sparse top-k) with shared tracks, artists, genres "
+            "and the 0-100 taste match, appended to user_taste_matches (current: latest_user_taste_matches)."
+        ),
     )
-
-
-@dg.multi_asset(
-    name="blend_tracks",
-    specs=[
-        dg.AssetSpec(
-            BLEND_TRACKS,
-            group_name="blends",
-            deps=_ingestion_deps(),
-            skippable=True,  # reported per blend, for the blends that generated
-            automation_condition=after_syncs(BLEND_CRON),
-            kinds={"postgres", "python"},
-            description="One generation of a blend's tracks (blend_tracks, latest: latest_blend_tracks).",
-        )
-    ],
-    partitions_def=blends,
-    backfill_policy=dg.BackfillPolicy.multi_run(100),
-)
-def blend_tracks(context: dg.AssetExecutionContext, blendify: BlendifyResource):
-    """Generate each blend of the run; a deleted or broken blend is logged, the others go on."""
-    failed = {}
-    for blend_id in context.partition_keys:
-        try:
-            result = generate_blend_tracks(blendify.engine, blend_id)
-        except BlendNotFound:
-            context.log.warning(f"blend {blend_id} no longer exists; skipped")
-            continue
-        except BlendifyError as exc:
-            context.log.warning(str(exc))
-            failed[blend_id] = str(exc)
-            continue
-        yield dg.AssetMaterialization(
-            asset_key=BLEND_TRACKS,
-            partition=blend_id,
+    def taste_matches(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """Read every user's latest state, find each one's best matches, append them as one run."""
+        run = compute_taste_matches(warehouse.engine, DEFAULT_K, dagster_run_id=context.run_id)
+        return dg.MaterializeResult(
             metadata={
-                "algorithm": result.algorithm,
-                "tracks": dg.MetadataValue.int(result.tracks),
-                "shared": dg.MetadataValue.int(result.shared),
-                "discovery": dg.MetadataValue.int(result.discovery),
-                "cross_provider": dg.MetadataValue.int(result.cross_provider),
-                "generation": dg.MetadataValue.text(
-                    result.created_at.isoformat() if result.created_at else "none"
-                ),
-                **({"note": dg.MetadataValue.text(result.note)} if result.note else {}),
-            },
+                "run_id": dg.MetadataValue.int(run.run_id),
+                "computed_at": dg.MetadataValue.text(run.computed_at.isoformat()),
+                "users": dg.MetadataValue.int(run.users),
+                "pairs": dg.MetadataValue.int(run.pairs),
+                "rows_appended": dg.MetadataValue.int(run.rows),
+                "mean_best_match": dg.MetadataValue.float(run.mean_top_score),
+                "seconds": dg.MetadataValue.json(dict(run.seconds)),
+            }
         )
-    if failed:
-        raise dg.Failure(
-            description=f"{len(failed)} blend(s) could not be generated",
-            metadata={"failed": dg.MetadataValue.json(failed)},
-            allow_retries=False,
-        )
+
+    return taste_matches
+
+
+def _blend_tracks(ingestion_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        name="blend_tracks",
+        specs=[
+            dg.AssetSpec(
+                BLEND_TRACKS,
+                group_name="blends",
+                deps=_deps(ingestion_keys),
+                skippable=True,  # reported per blend, for the blends that generated
+                automation_condition=after_syncs(BLEND_CRON),
+                kinds={"postgres", "python"},
+                description="One generation of a blend's tracks (blend_tracks, latest: latest_blend_tracks).",
+            )
+        ],
+        partitions_def=blends,
+        backfill_policy=dg.BackfillPolicy.multi_run(100),
+    )
+    def blend_tracks(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> Iterator[dg.AssetMaterialization]:
+        """Generate each blend of the run; a deleted or broken blend is logged, the others go on."""
+        failed = {}
+        for blend_id in context.partition_keys:
+            try:
+                result = generate_blend_tracks(warehouse.engine, blend_id)
+            except BlendNotFound:
+                context.log.warning(f"blend {blend_id} no longer exists; skipped")
+                continue
+            except BlendifyError as exc:
+                context.log.warning(str(exc))
+                failed[blend_id] = str(exc)
+                continue
+            yield dg.AssetMaterialization(
+                asset_key=BLEND_TRACKS,
+                partition=blend_id,
+                metadata={
+                    "algorithm": result.algorithm,
+                    "tracks": dg.MetadataValue.int(result.tracks),
+                    "shared": dg.MetadataValue.int(result.shared),
+                    "discovery": dg.MetadataValue.int(result.discovery),
+                    "cross_provider": dg.MetadataValue.int(result.cross_provider),
+                    "generation": dg.MetadataValue.text(
+                        result.created_at.isoformat() if result.created_at else "none"
+                    ),
+                    **({"note": dg.MetadataValue.text(result.note)} if result.note else {}),
+                },
+            )
+        if failed:
+            raise dg.Failure(
+                description=f"{len(failed)} blend(s) could not be generated",
+                metadata={"failed": dg.MetadataValue.json(failed)},
+                allow_retries=False,
+            )
+
+    return blend_tracks
 
 
 blend_generation_job = dg.define_asset_job(
@@ -150,20 +157,22 @@ blend_generation_job = dg.define_asset_job(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="New blends: add their partitions; request a first generation for those without one.",
 )
-def new_blends_sensor(context: dg.SensorEvaluationContext, blendify: BlendifyResource):
+def new_blends_sensor(
+    context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+) -> dg.SensorResult | dg.SkipReason:
     """Cursor = the newest blends.created_at seen; a short lookback catches late commits.
 
     A blend created with its first generation (``blendify blends create``) only gets its
     partition; one created bare (``create_blend``) also gets a run, so each is generated once.
     """
     since = datetime.fromisoformat(context.cursor) if context.cursor else None
-    rows = blends_created_since(blendify.engine, since, SENSOR_LOOKBACK, SENSOR_PAGE)
+    rows = blends_created_since(warehouse.engine, since, SENSOR_LOOKBACK, SENSOR_PAGE)
     if not rows:
         return dg.SkipReason("no blends yet")
     new = [
         (bid, generated)
         for bid, _, generated in rows
-        if not context.instance.has_dynamic_partition(blends.name, bid)
+        if not context.instance.has_dynamic_partition(BLENDS, bid)
     ]
     newest = max(at for _, at, _ in rows)
     cursor = max(since, newest).isoformat() if since else newest.isoformat()
@@ -190,7 +199,9 @@ analytics_automation = dg.AutomationConditionSensorDefinition(
 )
 
 
-def analytics_definitions() -> dg.Definitions:
+def analytics_definitions(ingestion_keys: Sequence[dg.AssetKey]) -> dg.Definitions:
+    """Taste matches and blends, downstream of these ingestion assets, with their sensors."""
+    taste_matches, blend_tracks = _taste_matches(ingestion_keys), _blend_tracks(ingestion_keys)
     return dg.Definitions(
         assets=[taste_matches, blend_tracks],
         jobs=[blend_generation_job],

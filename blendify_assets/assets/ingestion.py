@@ -1,15 +1,15 @@
 """One asset per (provider, endpoint), partitioned per user: "fetch this endpoint for these users,
-append what changed, report counts". Each run may cover many users."""
+append what changed, report counts". Each run may cover many users. Built from a provider's
+declaration by `orchestration/factory.py`."""
+
+from datetime import timedelta
+from typing import Any
 
 import dagster as dg
 
-from ..ingest.checks import CHECKS
-from ..ingest.registry import Provider, providers
-from ..ingest.sync import UserSync, sync_endpoint_blocking
-from ..orchestration.cadence import freshness_policy
-from ..orchestration.partitions import USER_PARTITIONS
-from ..providers.base import EndpointSpec
-from .resources import BlendifyResource
+from blendify_assets.assets.resources import ProviderResource, WarehouseResource
+from blendify_assets.ingest.sync import StepSync, UserSync
+from blendify_assets.providers.spec import Cadence, Endpoint, ProviderSpec
 
 # Transient failures (5xx, timeouts, rate limits that outlasted the client's waits) retry the step;
 # revoked tokens and spent quotas raise Failure(allow_retries=False) instead.
@@ -18,8 +18,13 @@ SYNC_RETRY = dg.RetryPolicy(
 )
 
 
-def endpoint_key(provider: Provider, endpoint: str) -> dg.AssetKey:
-    return dg.AssetKey([provider.group, endpoint])
+def freshness_policy(cadence: Cadence) -> dg.FreshnessPolicy:
+    """Warn after one missed run, fail after two (a run itself takes a while at scale); read from
+    the cadence the endpoint's schedule uses, so it never promises more than the schedule does."""
+    slack = min(cadence.every / 3, timedelta(hours=2))  # 10 min on a 30-min poll, 2 h on the daily re-sync
+    return dg.FreshnessPolicy.time_window(
+        fail_window=2 * cadence.every + slack, warn_window=cadence.every + slack
+    )
 
 
 def _metadata(outcome: UserSync) -> dict[str, dg.MetadataValue]:
@@ -41,9 +46,11 @@ def _metadata(outcome: UserSync) -> dict[str, dg.MetadataValue]:
     }
 
 
-def _check_results(key: dg.AssetKey, endpoint: str, outcomes: list[UserSync]) -> list[dg.AssetCheckResult]:
+def _check_results(
+    key: dg.AssetKey, endpoint: Endpoint, outcomes: list[UserSync]
+) -> list[dg.AssetCheckResult]:
     results = []
-    for check in CHECKS.get(endpoint, ()):
+    for check in endpoint.checks:
         failing = {o.user_id: o.problems[check.name] for o in outcomes if o.problems.get(check.name)}
         checked = sum(1 for o in outcomes if check.name in o.problems)
         results.append(
@@ -62,56 +69,55 @@ def _check_results(key: dg.AssetKey, endpoint: str, outcomes: list[UserSync]) ->
     return results
 
 
-def _steps(provider: Provider) -> list[list[EndpointSpec]]:
-    """Endpoints grouped into steps: an endpoint that reads another's fresh output (playlist tracks
-    read the playlists just stored) shares its step, so one op runs them in order for every user."""
-    steps: dict[str, list[EndpointSpec]] = {}
-    for endpoint in provider.endpoints.values():
-        head = endpoint.after or endpoint.name
-        steps.setdefault(head, []).append(endpoint)
-    return list(steps.values())
-
-
-def build_endpoint_assets(provider: Provider, chain: list[EndpointSpec]) -> dg.AssetsDefinition:
-    keys = {e.name: endpoint_key(provider, e.name) for e in chain}
+def build_endpoint_assets(
+    spec: ProviderSpec[Any], chain: list[Endpoint], partitions: dg.DynamicPartitionsDefinition
+) -> dg.AssetsDefinition:
+    """One step: the endpoints of `chain` (one, or playlists then their tracks), each its own asset."""
+    keys = {e.name: dg.AssetKey(spec.asset_key_path(e.name)) for e in chain}
     specs = [
         dg.AssetSpec(
             keys[e.name],
-            group_name=provider.group,
+            group_name=spec.group,
             deps=[keys[e.after]] if e.after else [],
             skippable=True,  # materialisations are reported per user, for the users that succeeded
-            kinds={"postgres", provider.group},
+            kinds={"postgres", spec.group},
             description=f"{e.description} Table: {e.table}.",
-            metadata={"table": e.table, "provider": provider.name},
-            freshness_policy=freshness_policy(provider.name, e.name),  # matches its schedule
+            metadata={"table": e.table, "provider": spec.name},
+            freshness_policy=freshness_policy(e.cadence),  # matches its schedule
         )
         for e in chain
     ]
     check_specs = [
         dg.AssetCheckSpec(c.name, asset=keys[e.name], description=c.description)
         for e in chain
-        for c in CHECKS.get(e.name, ())
+        for c in e.checks
     ]
 
     @dg.multi_asset(
-        name=f"{provider.group}_{chain[0].name}",
+        name=f"{spec.group}_{chain[0].name}",
         specs=specs,
         check_specs=check_specs,
-        partitions_def=USER_PARTITIONS[provider.name],
-        pool=f"{provider.group}_api",
+        partitions_def=partitions,
+        pool=spec.pool,
         retry_policy=SYNC_RETRY,
         can_subset=True,
+        required_resource_keys={"warehouse", spec.group},
     )
-    def _endpoint_assets(context: dg.AssetExecutionContext, blendify: BlendifyResource):
+    def _endpoint_assets(context: dg.AssetExecutionContext):
+        """Fetch these endpoints for these users, append what changed, report counts."""
         users = list(context.partition_keys)
-        sync_context = blendify.sync_context(context.run_id)
+        warehouse: WarehouseResource = context.resources.warehouse
+        provider: ProviderResource = getattr(context.resources, spec.group)
+        step = StepSync(
+            warehouse.engine, warehouse.vault, spec, provider.settings(spec), users,
+            run_id=context.run_id, user_concurrency=warehouse.user_concurrency,
+        )  # fmt: skip
         failed: dict[str, UserSync] = {}
         for endpoint in chain:
             key = keys[endpoint.name]
             if key not in context.selected_asset_keys:
                 continue
-            todo = [u for u in users if u not in failed]
-            outcomes = sync_endpoint_blocking(sync_context, provider, endpoint.name, todo)
+            outcomes = step.run(endpoint, [u for u in users if u not in failed])
             succeeded = [o for o in outcomes if o.status == "success"]
             for outcome in succeeded:
                 yield dg.AssetMaterialization(
@@ -119,7 +125,7 @@ def build_endpoint_assets(provider: Provider, chain: list[EndpointSpec]) -> dg.A
                 )
             selected_checks = {c.name for c in context.selected_asset_check_keys if c.asset_key == key}
             yield from (
-                r for r in _check_results(key, endpoint.name, succeeded) if r.check_name in selected_checks
+                r for r in _check_results(key, endpoint, succeeded) if r.check_name in selected_checks
             )
             for outcome in outcomes:
                 if outcome.status != "success":
@@ -138,8 +144,3 @@ def build_endpoint_assets(provider: Provider, chain: list[EndpointSpec]) -> dg.A
             )
 
     return _endpoint_assets
-
-
-def ingestion_assets() -> dict[str, list[dg.AssetsDefinition]]:
-    """Every endpoint asset, by provider."""
-    return {name: [build_endpoint_assets(p, chain) for chain in _steps(p)] for name, p in providers().items()}

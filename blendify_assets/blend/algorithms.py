@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from blendify_assets.blend.discovery import discovery_blend
 from blendify_assets.blend.fair import quota_blend
@@ -98,13 +99,15 @@ def generate_blend(
     identity: IdentityIndex | None = None,
 ) -> list[BlendPick]:
     """Run ``blends.algorithm_type`` with ``blends.algorithm_config`` (size, max_per_artist, ...)."""
-    options = dict(config or {})
+    options: dict[str, Any] = dict(
+        config or {}
+    )  # the blend's stored config (JSON), checked by each algorithm
     if algorithm == "balanced":
-        return balanced(members, identity=identity, **options)  # type: ignore[arg-type]
+        return balanced(members, identity=identity, **options)
     if algorithm == "weighted":
-        return weighted(members, weights or {}, identity=identity, **options)  # type: ignore[arg-type]
+        return weighted(members, weights or {}, identity=identity, **options)
     if algorithm == "discovery":
-        return discovery(members, identity=identity, **options)  # type: ignore[arg-type]
+        return discovery(members, identity=identity, **options)
     raise ValueError(f"unknown blend algorithm {algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
 
 

@@ -19,8 +19,10 @@ stretch, each turn taking the pick that flows best from the track before (``blen
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Mapping
+from typing import Any
 
 from blendify_assets.blend.group import GroupTaste, sort_ties_apart
 from blendify_assets.blend.normalize import credited_artist_keys
@@ -43,9 +45,9 @@ def discovery_blend(group: GroupTaste, *, size: int, max_per_artist: int, head: 
         for a, gs in m.artist_genres.items():
             artist_genres[a].update(gs)
 
-    candidates: dict[str, list[tuple[float, str, dict[str, object]]]] = {}
+    candidates: dict[str, list[tuple[float, str, dict[str, Any]]]] = {}
     for m in group.members:
-        mine = []
+        mine: list[tuple[float, str, dict[str, Any]]] = []
         for cid in group.ranked[m.user_id][head:]:
             holders = group.holdings[cid]
             if len(holders) != 1:
@@ -65,11 +67,11 @@ def discovery_blend(group: GroupTaste, *, size: int, max_per_artist: int, head: 
             if artist_close <= 0 and genre_close <= 0:
                 continue
             score = round(0.5 * artist_close + 0.3 * genre_close + 0.2 * h.relevance, 4)
-            why = {"artist": best_artist, "artist_closeness": round(artist_close, 4)}
+            why: dict[str, Any] = {"artist": best_artist, "artist_closeness": round(artist_close, 4)}
             why |= {"genres": genres[:5], "genre_closeness": round(genre_close, 4)}
             mine.append((score, cid, why))
         candidates[m.user_id] = sort_ties_apart(
-            mine, lambda t: -t[0], lambda t, u=m.user_id: (*group.holdings[t[1]][u].tie_key(), t[1])
+            mine, lambda t: -t[0], functools.partial(_tie, group, m.user_id)
         )
 
     seats = largest_remainder(dict.fromkeys(candidates, 1.0), size)
@@ -120,7 +122,12 @@ def _select(
     return picks
 
 
-def _pick(group: GroupTaste, position: int, entry: tuple[str, float, str, dict[str, object]]) -> BlendPick:
+def _tie(group: GroupTaste, user: str, candidate: tuple[float, str, dict[str, Any]]) -> tuple[object, ...]:
+    """Equal scores: the holder's latest play or like, then the recording."""
+    return (*group.holdings[candidate[1]][user].tie_key(), candidate[1])
+
+
+def _pick(group: GroupTaste, position: int, entry: tuple[str, float, str, dict[str, Any]]) -> BlendPick:
     user, score, cid, why = entry
     h = group.holdings[cid][user]
     others = [m for m in group.members if m.user_id != user]
@@ -135,7 +142,7 @@ def _pick(group: GroupTaste, position: int, entry: tuple[str, float, str, dict[s
         else:
             close = f"new to {new_to}; {names(fans)} {'likes' if len(fans) == 1 else 'like'} {name}"
     else:
-        genres = ", ".join(why["genres"])  # type: ignore[arg-type]
+        genres = ", ".join(why["genres"])
         close = f"new to {new_to}, close to genres they like ({genres})"
     reason = f"{close}; from {user}: {describe(h)}"
     metadata = {

@@ -83,11 +83,11 @@ def quota_blend(
                 if respect_seats and len(picked[user]) >= seats[user]:
                     active.remove(user)
                     continue
-                cid = next_for(user)
-                if cid is None:
+                found = next_for(user)
+                if found is None:
                     active.remove(user)
                 else:
-                    take(cid, user)
+                    take(found, user)
 
     return _order(group, picked, algorithm)
 

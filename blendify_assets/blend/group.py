@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from blendify_assets.blend.identity import IdentityIndex, TrackInfo, TrackKey, build_identity
 from blendify_assets.blend.model import Evidence, MemberTaste, track_points
@@ -115,9 +115,7 @@ def _ranked(mine: Mapping[str, Holding]) -> tuple[str, ...]:
     return tuple(sort_ties_apart(list(mine), points.__getitem__, lambda c: (*mine[c].tie_key(), c)))
 
 
-def sort_ties_apart(
-    items: list[T], primary: Callable[[T], object], tie_key: Callable[[T], object]
-) -> list[T]:
+def sort_ties_apart(items: list[T], primary: Callable[[T], Any], tie_key: Callable[[T], Any]) -> list[T]:
     """Sorted by ``primary``; items with equal ``primary`` by ``tie_key``, worked out only for them.
 
     The tie-break keys (normalised titles, dates) cost more than the scores, and most items do not

@@ -124,19 +124,19 @@ def _compare(
     if a.isrc and a.isrc == b.isrc:
         return Match("isrc", 1.0)
     isrc_conflict = 0.9 if (a.isrc and b.isrc) else 1.0
-    known = a.duration is not None and b.duration is not None
-    gap = abs(a.duration - b.duration) if known else None  # type: ignore[operator]
+    gap = abs(a.duration - b.duration) if a.duration is not None and b.duration is not None else None
+    known = gap is not None
     if gap is not None and gap > DURATION_TOLERANCE_MS:
         return None
     if a.title == b.title and a.artist == b.artist and a.title:
         return Match("exact", round((0.95 if known else 0.8) * isrc_conflict, 3))
-    if not known or a.versions != b.versions or not a.title or not a.artist:
+    if gap is None or a.versions != b.versions or not a.title or not a.artist:
         return None
     t = fuzz.ratio(a.title, b.title) if title_sim is None else title_sim
     r = fuzz.ratio(a.artist, b.artist) if artist_sim is None else artist_sim
     if t < FUZZY_THRESHOLD or r < FUZZY_THRESHOLD:
         return None
-    duration_factor = 1.0 if gap <= 1_000 else 0.95  # type: ignore[operator]
+    duration_factor = 1.0 if gap <= 1_000 else 0.95
     confidence = 0.9 * (0.6 * t + 0.4 * r) / 100.0 * duration_factor * isrc_conflict
     return Match("fuzzy", round(min(confidence, 0.9), 3))
 
@@ -281,7 +281,7 @@ def _index(norms: list[_Norm], uf: _UnionFind, edges: list[tuple[int, int, Match
     members: dict[str, tuple[TrackKey, ...]] = {}
     match: dict[str, Match] = {}
     for root, idx in roots.items():
-        isrcs = sorted(norms[i].isrc for i in idx if norms[i].isrc)
+        isrcs = sorted(isrc for i in idx if (isrc := norms[i].isrc))
         keys = tuple(norms[i].info.key for i in idx)
         cid = f"isrc:{isrcs[0]}" if isrcs else "{}:{}".format(*keys[0])
         members[cid] = keys

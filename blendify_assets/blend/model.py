@@ -36,11 +36,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 from blendify_assets.blend.identity import TrackInfo, TrackKey
 from blendify_assets.blend.normalize import artist_key, genre_key
 
-Row = Mapping[str, object]
+Row = Mapping[str, Any]
 
 SOURCES = (
     "top_tracks",
@@ -214,11 +215,11 @@ def build_member_taste(
             key = info.key  # str-typed, whatever the driver returned
             tracks.setdefault(key, info)
             providers.add(info.provider)
-        return key  # type: ignore[return-value]
+        return key
 
     for row in data.get("top_tracks", ()):
         key = take(row)
-        rng, rank = str(row["time_range"]), int(row["rank"])  # type: ignore[call-overload]
+        rng, rank = str(row["time_range"]), int(row["rank"])
         ranks[key][rng] = min(rank, ranks[key].get(rng, rank))
     for row in data.get("recently_played", ()):
         key = take(row)
@@ -230,7 +231,8 @@ def build_member_taste(
     for row in data.get("saved_tracks", ()):
         key = take(row)
         when = parse_time(row.get("saved_at"))
-        if key not in saved or (when is not None and (saved[key] is None or when > saved[key])):  # type: ignore[operator]
+        previous = saved.get(key)
+        if key not in saved or (when is not None and (previous is None or when > previous)):
             saved[key] = when
     for row in data.get("playlist_tracks", ()):
         kind = row.get("item_type") or "track"
@@ -325,7 +327,7 @@ def _artist_and_genre_weights(
 
     for row in rows.get("top_artists", ()):
         key = note(str(row["artist_name"]), row.get("genres"))
-        rng, rank = str(row["time_range"]), int(row["rank"])  # type: ignore[call-overload]
+        rng, rank = str(row["time_range"]), int(row["rank"])
         artist_ranks[key][rng] = min(rank, artist_ranks[key].get(rng, rank))
     for key, rk in artist_ranks.items():
         points[key] += rank_points(rk)
@@ -335,7 +337,7 @@ def _artist_and_genre_weights(
     album_genres: dict[str, float] = defaultdict(float)
     for row in rows.get("saved_albums", ()):
         album_points[note(str(row["artist_name"]).split(", ")[0], None)] += 0.25
-        for g in row.get("genres") or ():  # type: ignore[union-attr]
+        for g in row.get("genres") or ():
             if genre_key(str(g)):
                 album_genres[genre_key(str(g))] += 0.25
     for key, p in album_points.items():

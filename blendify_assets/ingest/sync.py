@@ -1,7 +1,9 @@
-"""Sync one endpoint for many users at once: fetch, compare, append, log — no Dagster here.
+"""Sync a provider's endpoints for many users at once: fetch, compare, append, log. No Dagster here.
 
-Users run concurrently (bounded); the provider's HTTP client bounds requests. One user's failure
-is logged and reported, never raised: the others go on.
+A `StepSync` is one Dagster step's work: it reads its users' connection rows once (one query) and
+keeps one token source per user for every endpoint the step runs (playlists, then their tracks).
+Users run concurrently (bounded); the provider's HTTP client bounds requests. One user's failure is
+logged and reported, never raised: the others go on.
 """
 
 from __future__ import annotations
@@ -13,21 +15,24 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..db.accounts import DatabaseTokenSource
-from ..errors import BlendifyError
-from ..providers.base import FetchStats, NeedsReauth, ProviderError
-from ..providers.http import tally_requests
-from ..security.vault import Vault
-from ..settings import Settings
-from .checks import drop_duplicate_items, run_checks
-from .registry import Provider
-from .state import load_state
-from .store import record_failure, store_fetch
-from .tables import TABLES
+from blendify_assets.core.errors import BlendifyError
+from blendify_assets.core.fetch import FetchStats
+from blendify_assets.db import connections
+from blendify_assets.db.connections import DatabaseTokenSource
+from blendify_assets.db.music.state import load_state
+from blendify_assets.db.music.tables import TABLES
+from blendify_assets.db.music.writer import store_fetch
+from blendify_assets.db.sync_log import record_failure
+from blendify_assets.providers.checks import drop_duplicate_items, run_checks
+from blendify_assets.providers.errors import NeedsReauth, ProviderError
+from blendify_assets.providers.http import HttpClient, tally_requests
+from blendify_assets.providers.spec import Endpoint, ProviderSpec
+from blendify_assets.security.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -50,108 +55,131 @@ class UserSync:
     problems: dict[str, str | None] = field(default_factory=dict)  # check name -> None (passed) or why not
 
 
-@dataclass
-class SyncContext:
-    settings: Settings
-    engine: Engine
-    vault: Vault
-    run_id: str | None = None
-    user_concurrency: int = 16
+class StepSync:
+    """One step's syncs of `spec` for `user_ids`: connection rows read once, here."""
 
+    def __init__(
+        self,
+        engine: Engine,
+        vault: Vault,
+        spec: ProviderSpec[Any],
+        settings: Any,
+        user_ids: Sequence[str],
+        *,
+        run_id: str | None = None,
+        user_concurrency: int = 16,
+    ) -> None:
+        self.engine = engine
+        self.spec = spec
+        self.settings = settings  # the provider's settings (spec.settings)
+        self.run_id = run_id
+        self.user_concurrency = user_concurrency
+        self.rows = connections.for_sync(engine, spec.name, user_ids)
+        self.sources = {user: DatabaseTokenSource(engine, vault, row) for user, row in self.rows.items()}
+        self._provider_user_ids = {user: row.provider_user_id for user, row in self.rows.items()}
 
-def _connection(engine: Engine, user_id: str, provider: str):
-    with engine.connect() as conn:
-        return conn.execute(
-            sa.text(
-                "SELECT id, status::text AS status, status_reason FROM provider_connections "
-                "WHERE user_id = CAST(:u AS uuid) AND provider = CAST(:p AS provider)"
-            ),
-            {"u": user_id, "p": provider},
-        ).first()
+    def run(self, endpoint: Endpoint, user_ids: Sequence[str]) -> list[UserSync]:
+        """Check `endpoint` for every user; one outcome per user, in the order given."""
+        return asyncio.run(self._run(endpoint, user_ids))
 
+    async def _run(self, endpoint: Endpoint, user_ids: Sequence[str]) -> list[UserSync]:
+        http = self.spec.http(self.settings)
+        semaphore = asyncio.Semaphore(self.user_concurrency)
+        try:
+            return list(await asyncio.gather(*(self._one(endpoint, u, http, semaphore) for u in user_ids)))
+        finally:
+            await http.aclose()
 
-async def _sync_one(
-    ctx: SyncContext, provider: Provider, endpoint: str, user_id: str, http, semaphore: asyncio.Semaphore
-) -> UserSync:
-    spec = provider.endpoints[endpoint]
-    table = TABLES[spec.table]
-    outcome = UserSync(user_id, provider.name, endpoint, "success")
-    started_at = datetime.now(UTC)
-    clock = time.perf_counter()
-    uid = uuid.UUID(user_id)
+    async def _one(
+        self, endpoint: Endpoint, user_id: str, http: HttpClient, semaphore: asyncio.Semaphore
+    ) -> UserSync:
+        name, table = self.spec.name, TABLES[endpoint.table]
+        outcome = UserSync(user_id, name, endpoint.name, "success")
+        started_at = datetime.now(UTC)
+        clock = time.perf_counter()
+        uid = uuid.UUID(user_id)
 
-    async def fail(status: str, message: str, retryable: bool) -> UserSync:
-        outcome.status, outcome.error, outcome.retryable = status, message, retryable
-        outcome.stats.requests = tally.requests  # the fetch raised, so its own stats never came back
-        await asyncio.to_thread(
-            record_failure, ctx.engine, user_id=uid, provider=provider.name, endpoint=endpoint,
-            started_at=started_at, status=status, error=message, stats=outcome.stats, run_id=ctx.run_id,
-        )  # fmt: skip
-        return outcome
+        async def fail(status: str, message: str, retryable: bool) -> UserSync:
+            outcome.status, outcome.error, outcome.retryable = status, message, retryable
+            outcome.stats.requests = tally.requests  # the fetch raised, so its own stats never came back
+            await asyncio.to_thread(
+                record_failure, self.engine, user_id=uid, provider=name, endpoint=endpoint.name,
+                started_at=started_at, status=status, error=message, stats=outcome.stats, run_id=self.run_id,
+            )  # fmt: skip
+            return outcome
 
-    # Counts this check's requests in its own task context (other users' checks count theirs).
-    with tally_requests() as tally:
-        async with semaphore:
-            try:
-                row = await asyncio.to_thread(_connection, ctx.engine, user_id, provider.name)
-                if row is None:
-                    return await fail("skipped", f"user has no {provider.name} connection", False)
-                if row.status != "active":
-                    why = f": {row.status_reason}" if row.status_reason else ""
-                    return await fail(
-                        "needs_reauth", f"the {provider.name} connection needs re-authorisation{why}", False
+        # Counts this check's requests in its own task context (other users' checks count theirs).
+        with tally_requests() as tally:
+            async with semaphore:
+                try:
+                    row = self.rows.get(user_id)
+                    if row is None:
+                        return await fail("skipped", f"user has no {name} connection", False)
+                    if row.status != "active":
+                        why = f": {row.status_reason}" if row.status_reason else ""
+                        return await fail(
+                            "needs_reauth", f"the {name} connection needs re-authorisation{why}", False
+                        )
+                    tokens = self.sources[user_id]
+                    state = await asyncio.to_thread(
+                        load_state, self.engine, table, user_id=uid, provider=name, endpoint=endpoint.name
                     )
-                tokens = DatabaseTokenSource(ctx.engine, ctx.vault, row.id)
-                state = await asyncio.to_thread(
-                    load_state, ctx.engine, table, user_id=uid, provider=provider.name, endpoint=endpoint
-                )
-                async with provider.client(ctx.settings, http, tokens) as client:
-                    fetch = await spec.fetch(client, state)
-                drop_duplicate_items(fetch)
-                fetch.baseline_log_id = state.previous_log_id
-                if fetch.provider_user_id and fetch.provider_user_id != state.provider_user_id:
-                    await asyncio.to_thread(tokens.set_provider_user_id, fetch.provider_user_id)
-                stored = await asyncio.to_thread(
-                    store_fetch, ctx.engine, table, user_id=uid, provider=provider.name, fetch=fetch,
-                    started_at=started_at, run_id=ctx.run_id,
-                )  # fmt: skip
-                outcome.rows_appended, outcome.changed = stored.rows_appended, stored.changed
-                outcome.stats, outcome.not_reread = fetch.stats, len(fetch.unchanged_scopes)
-                outcome.problems = run_checks(fetch)
-                return outcome
-            except NeedsReauth as exc:
-                return await fail("needs_reauth", str(exc), False)
-            except (ProviderError, BlendifyError) as exc:
-                return await fail("failed", str(exc), getattr(exc, "retryable", True))
-            except sa.exc.DBAPIError as exc:
-                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-                return await fail("failed", f"database error, nothing was written: {reason}", True)
-            except Exception as exc:  # a bug for one user must not stop the others
-                log.exception("unexpected error syncing %s %s for user %s", provider.name, endpoint, user_id)
-                return await fail("failed", f"unexpected {type(exc).__name__}: {exc}", True)
-            finally:
-                outcome.seconds = time.perf_counter() - clock
+                    state.provider_user_id = self._provider_user_ids.get(user_id)
+                    async with self.spec.session(self.settings, http, tokens) as client:
+                        fetch = await endpoint.fetch(client, state)
+                    drop_duplicate_items(endpoint, fetch)
+                    fetch.baseline_log_id = state.poll_state_log_id
+                    if fetch.provider_user_id and fetch.provider_user_id != state.provider_user_id:
+                        await asyncio.to_thread(tokens.set_provider_user_id, fetch.provider_user_id)
+                        self._provider_user_ids[user_id] = fetch.provider_user_id
+                    stored = await asyncio.to_thread(
+                        store_fetch, self.engine, table, user_id=uid, provider=name, fetch=fetch,
+                        started_at=started_at, run_id=self.run_id,
+                    )  # fmt: skip
+                    outcome.rows_appended, outcome.changed = stored.rows_appended, stored.changed
+                    outcome.stats, outcome.not_reread = fetch.stats, len(fetch.unchanged_scopes)
+                    outcome.problems = run_checks(endpoint, fetch)
+                    return outcome
+                except NeedsReauth as exc:
+                    return await fail("needs_reauth", str(exc), False)
+                except (ProviderError, BlendifyError) as exc:
+                    return await fail("failed", str(exc), getattr(exc, "retryable", True))
+                except sa.exc.DBAPIError as exc:
+                    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+                    return await fail("failed", f"database error, nothing was written: {reason}", True)
+                except Exception as exc:  # a bug for one user must not stop the others
+                    log.exception("unexpected error syncing %s %s for user %s", name, endpoint.name, user_id)
+                    return await fail("failed", f"unexpected {type(exc).__name__}: {exc}", True)
+                finally:
+                    outcome.seconds = time.perf_counter() - clock
 
 
-async def sync_endpoint(
-    ctx: SyncContext, provider: Provider, endpoint: str, user_ids: Sequence[str]
-) -> list[UserSync]:
-    """Check `endpoint` for every user; returns one outcome per user, in the order given."""
-    if endpoint not in provider.endpoints:
-        raise BlendifyError(
-            f"unknown {provider.name} endpoint {endpoint!r}: choose one of {', '.join(provider.endpoints)}"
-        )
-    http = provider.open_http(ctx.settings)
-    semaphore = asyncio.Semaphore(ctx.user_concurrency)
-    try:
-        return list(
-            await asyncio.gather(*(_sync_one(ctx, provider, endpoint, u, http, semaphore) for u in user_ids))
-        )
-    finally:
-        await http.aclose()
-
-
-def sync_endpoint_blocking(
-    ctx: SyncContext, provider: Provider, endpoint: str, user_ids: Sequence[str]
-) -> list[UserSync]:
-    return asyncio.run(sync_endpoint(ctx, provider, endpoint, user_ids))
+def validate_specs(specs: Sequence[ProviderSpec[Any]]) -> None:
+    """Refuse declarations the warehouse cannot hold, at load time rather than mid-sync: names and
+    groups unique, every table known, an event endpoint exactly where the table is an event log,
+    `after` naming an earlier endpoint, check names unique per endpoint."""
+    problems: list[str] = []
+    for attribute in ("name", "group"):
+        values = [getattr(s, attribute) for s in specs]
+        problems += [
+            f"two providers share the {attribute} {v!r}" for v in sorted(set(values)) if values.count(v) > 1
+        ]
+    for spec in specs:
+        seen: list[str] = []
+        for endpoint in spec.endpoints:
+            where = f"{spec.name} endpoint {endpoint.name!r}"
+            if endpoint.name in seen:
+                problems.append(f"{where} is declared twice")
+            table = TABLES.get(endpoint.table)
+            if table is None:
+                problems.append(f"{where}: no music table {endpoint.table!r}")
+            elif (endpoint.scope == "events") != table.events:
+                problems.append(f"{where}: scope {endpoint.scope!r} does not fit the table {table.name}")
+            if endpoint.after is not None and endpoint.after not in seen:
+                problems.append(f"{where}: 'after' must name an earlier endpoint, not {endpoint.after!r}")
+            checks = [c.name for c in endpoint.checks]
+            if len(set(checks)) != len(checks):
+                problems.append(f"{where}: a check is declared twice")
+            seen.append(endpoint.name)
+    if problems:
+        raise BlendifyError("provider declarations: " + "; ".join(problems))

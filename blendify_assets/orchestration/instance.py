@@ -9,17 +9,18 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import make_url
 
-from ..db.engine import dagster_storage_url
-from ..settings import Settings
+from blendify_assets.core.settings import WarehouseSettings
+from blendify_assets.db.engine import create_engine, dagster_storage_url
 
-POOL_LIMITS = {"spotify_api": 4, "apple_music_api": 4}
 PASSWORD_VARIABLE = "BLENDIFY_DAGSTER_PG_PASSWORD"
 
 
@@ -42,7 +43,7 @@ def storage_config(storage_url: str) -> dict[str, Any]:
     }
 
 
-def instance_config(storage_url: str) -> dict:
+def instance_config(storage_url: str, pool_limits: Mapping[str, int]) -> dict[str, Any]:
     return {
         "storage": {"postgres": storage_config(storage_url)},
         "run_coordinator": {
@@ -50,7 +51,7 @@ def instance_config(storage_url: str) -> dict:
             "class": "QueuedRunCoordinator",
         },
         "concurrency": {
-            "pools": {"default_limit": max(POOL_LIMITS.values())},
+            "pools": {"default_limit": max(pool_limits.values(), default=1)},
             "runs": {"max_concurrent_runs": 4},
         },
         "run_retries": {"enabled": True, "max_retries": 1, "retry_on_asset_or_op_failure": False},
@@ -65,18 +66,21 @@ def instance_config(storage_url: str) -> dict:
     }
 
 
-def write_dagster_home(settings: Settings) -> Path:
+def write_dagster_home(settings: WarehouseSettings, pool_limits: Mapping[str, int]) -> Path:
     """Write $BLENDIFY_HOME/dagster/dagster.yaml (mode 0600) atomically, and put the storage password,
     if any, in this process's environment, where Dagster reads it (children such as `dagster dev`
     inherit it)."""
+    return _write_home(settings, dagster_storage_url(settings), pool_limits)
+
+
+def _write_home(settings: WarehouseSettings, storage_url: str, pool_limits: Mapping[str, int]) -> Path:
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
-    storage_url = dagster_storage_url(settings)
     password = make_url(storage_url).password
     if password:
         os.environ[PASSWORD_VARIABLE] = password
     path = home / "dagster.yaml"
-    text = yaml.safe_dump(instance_config(storage_url), sort_keys=False)
+    text = yaml.safe_dump(instance_config(storage_url, pool_limits), sort_keys=False)
     if not path.exists() or path.read_text() != text:
         # Written beside and renamed into place: a command starting meanwhile reads the old file or
         # the new one, never a half-written one (which Dagster would take for an empty, SQLite home).
@@ -87,10 +91,45 @@ def write_dagster_home(settings: Settings) -> Path:
     return home
 
 
+STORAGE_LOCK = 0x626C656E6403  # one process at a time opens a Dagster instance on this database
+
+
+@contextlib.contextmanager
+def _storage_locked(storage_url: str) -> Iterator[None]:
+    """Hold an advisory lock on Dagster's database. The first instance opened there creates
+    Dagster's tables, and concurrent creators race: dagster-postgres retries some of the errors they
+    hit, not all ('type "runs" already exists')."""
+    engine = create_engine(
+        make_url(storage_url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": STORAGE_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": STORAGE_LOCK})
+                conn.commit()
+    finally:
+        engine.dispose()
+
+
+def open_instance(settings: WarehouseSettings, pool_limits: Mapping[str, int]) -> dg.DagsterInstance:
+    """The Postgres-backed instance for this warehouse, its pools at their limits (safe when several
+    first commands open it at once)."""
+    storage_url = dagster_storage_url(settings)
+    home = _write_home(settings, storage_url, pool_limits)
+    with _storage_locked(storage_url):
+        instance = dg.DagsterInstance.from_config(str(home))
+        set_pool_limits(instance, pool_limits)
+    return instance
+
+
 POOL_LIMITS_LOCK = 0x626C656E6402  # one process at a time sets the pool limits
 
 
-def set_pool_limits(instance) -> None:  # instance: dagster.DagsterInstance
+def set_pool_limits(instance: Any, pool_limits: Mapping[str, int]) -> None:  # a dagster.DagsterInstance
     """Give each provider pool its limit in the instance (idempotent, and safe when several first
     commands do it at once: Dagster inserts the limit row unguarded, so concurrent callers queue on
     an advisory lock in its Postgres storage and skip pools already at their limit)."""
@@ -100,6 +139,6 @@ def set_pool_limits(instance) -> None:  # instance: dagster.DagsterInstance
             conn = stack.enter_context(storage.index_connection())
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": POOL_LIMITS_LOCK})
             stack.callback(conn.execute, sa.text("SELECT pg_advisory_unlock(:k)"), {"k": POOL_LIMITS_LOCK})
-        for pool, limit in POOL_LIMITS.items():
+        for pool, limit in pool_limits.items():
             if storage.get_concurrency_info(pool).slot_count != limit:
                 storage.set_concurrency_slots(pool, limit)

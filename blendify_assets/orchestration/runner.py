@@ -20,11 +20,13 @@ from typing import Any
 import dagster as dg
 from dagster._core.utils import make_new_run_id
 
-from ..errors import BlendifyError
-from ..settings import Settings
-from .instance import set_pool_limits, write_dagster_home
-from .partitions import USER_PARTITIONS
-from .reclaim import PID_TAG, process_tags, reclaim_dead_runs
+from blendify_assets.core.errors import BlendifyError
+from blendify_assets.core.settings import WarehouseSettings
+from blendify_assets.orchestration.factory import pool_limits
+from blendify_assets.orchestration.instance import open_instance
+from blendify_assets.orchestration.reclaim import PID_TAG, process_tags, reclaim_dead_runs
+from blendify_assets.orchestration.runs import USERS_PER_RUN, console_logs, contiguous_batches, range_tags
+from blendify_assets.providers.spec import ProviderSpec
 
 log = logging.getLogger(__name__)
 
@@ -36,56 +38,19 @@ class RunInterrupted(BlendifyError):
     """Ctrl-C or SIGTERM stopped a run; it is marked failed and its slots are free."""
 
 
-# Users per run. A run costs seconds of fixed Dagster work (launch, code load, planning) and a
-# retry re-checks its whole batch (cheaply: unchanged data appends nothing), so batches are large.
-USERS_PER_RUN = 250
-
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def console_logs() -> dict:
-    """Run config for command-line runs: Dagster's console log only with `-v` (the root logger at
-    INFO). Otherwise a failed step would print its stack trace; the command prints a summary, and
-    the full events stay in the instance for `blendify dev`."""
-    level = "INFO" if logging.getLogger().getEffectiveLevel() <= logging.INFO else "CRITICAL"
-    return {"loggers": {"console": {"config": {"log_level": level}}}}
-
-
-def dagster_instance(settings: Settings) -> dg.DagsterInstance:
-    """The instance `blendify dev` uses: runs, events and schedules in Postgres."""
+def dagster_instance(settings: WarehouseSettings, specs: Sequence[ProviderSpec[Any]]) -> dg.DagsterInstance:
+    """The instance `blendify dev` uses: runs, events and schedules in Postgres, the providers'
+    pools at their limits, and the runs of killed commands reclaimed."""
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    instance = dg.DagsterInstance.from_config(str(write_dagster_home(settings)))
-    set_pool_limits(instance)
+    instance = open_instance(settings, pool_limits(specs))
     reclaim_dead_runs(instance)  # runs of killed commands would hold their pool slots forever
     return instance
-
-
-def contiguous_batches(ordered_keys: Sequence[str], wanted: Sequence[str], max_size: int) -> list[list[str]]:
-    """Group `wanted` partition keys into runs: contiguous stretches of the partition order, at most
-    `max_size` each (a partition range is one run; a scattered set would be one run per key)."""
-    wanted_set = set(wanted)
-    batches: list[list[str]] = []
-    current: list[str] = []
-    for key in ordered_keys:
-        if key in wanted_set and len(current) < max_size:
-            current.append(key)
-            continue
-        if current:
-            batches.append(current)
-        current = [key] if key in wanted_set else []
-    if current:
-        batches.append(current)
-    return batches
-
-
-def range_tags(batch: Sequence[str]) -> dict[str, str]:
-    return {"dagster/asset_partition_range_start": batch[0], "dagster/asset_partition_range_end": batch[-1]}
 
 
 def run_sync_in_process(
     instance: dg.DagsterInstance,
     defs: dg.Definitions,
-    provider: str,
+    spec: ProviderSpec[Any],
     user_ids: Sequence[str],
     endpoints: Sequence[str] | None = None,
     batch_size: int = USERS_PER_RUN,
@@ -93,15 +58,10 @@ def run_sync_in_process(
 ) -> list[dg.ExecuteInProcessResult]:
     """Materialise the provider's endpoint assets for these users: one run per contiguous batch.
     `on_wait` hears (once per run) that the run waits for a pool slot, and why."""
-    from ..ingest.registry import providers
-    from .jobs import sync_job_name
-
-    partitions = USER_PARTITIONS[provider]
-    instance.add_dynamic_partitions(partitions.name, list(user_ids))
-    ordered = instance.get_dynamic_partitions(partitions.name)
-    group = providers()[provider].group
-    selection = [dg.AssetKey([group, e]) for e in endpoints] if endpoints else None
-    job = defs.resolve_job_def(sync_job_name(provider))
+    instance.add_dynamic_partitions(spec.partitions_name, list(user_ids))
+    ordered = instance.get_dynamic_partitions(spec.partitions_name)
+    selection = [dg.AssetKey(spec.asset_key_path(e)) for e in endpoints] if endpoints else None
+    job = defs.resolve_job_def(spec.job_name)
     results = []
     for batch in contiguous_batches(ordered, user_ids, batch_size):
         run_id = make_new_run_id()
@@ -116,7 +76,7 @@ def run_sync_in_process(
                 run_id=run_id,
             )
 
-        results.append(watch_run(instance, run_id, execute, f"{group}_api", on_wait or log.warning))
+        results.append(watch_run(instance, run_id, execute, spec.pool, on_wait or log.warning))
     return results
 
 

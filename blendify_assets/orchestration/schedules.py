@@ -5,40 +5,39 @@ partition order become partition-range runs (a run costs ~1.6 s of Dagster overh
 a user's sync). Connections that need re-authorisation, or were revoked, are left out.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from sqlalchemy.engine import Engine
 
-from ..assets.resources import BlendifyResource
-from .cadence import DAILY, FREQUENT, Cadence
-from .connections import active_user_ids
-from .partitions import USER_PARTITIONS
-from .run_config import SYNC_RUN_CONFIG
-from .runner import USERS_PER_RUN, contiguous_batches, range_tags
+from blendify_assets.assets.resources import WarehouseResource
+from blendify_assets.db.connections import active_user_ids
+from blendify_assets.orchestration.runs import SYNC_RUN_CONFIG, USERS_PER_RUN, contiguous_batches, range_tags
+from blendify_assets.providers.spec import DAILY, Cadence, ProviderSpec
 
 
 def resync_requests(
     context: dg.ScheduleEvaluationContext,
-    engine,
-    provider: str,
+    engine: Engine,
+    spec: ProviderSpec[Any],
     schedule_name: str,
     asset_selection: Sequence[dg.AssetKey] | None = None,
 ) -> list[dg.RunRequest] | dg.SkipReason:
-    ordered = context.instance.get_dynamic_partitions(USER_PARTITIONS[provider].name)
-    active = active_user_ids(engine, provider)
+    ordered = context.instance.get_dynamic_partitions(spec.partitions_name)
+    active = active_user_ids(engine, spec.name)
     wanted = [key for key in ordered if key in active]
     if not wanted:
-        return dg.SkipReason(f"no active {provider} connections with a partition yet")
+        return dg.SkipReason(f"no active {spec.name} connections with a partition yet")
     moment = context.scheduled_execution_time or datetime.now(UTC)
     tick = moment.astimezone(UTC).strftime("%Y%m%dT%H%M")
     return [
         dg.RunRequest(
             run_key=f"{schedule_name}-{tick}-{index}",
             run_config=SYNC_RUN_CONFIG,
-            tags=range_tags(batch) | {"blendify/trigger": schedule_name, "blendify/provider": provider},
+            tags=range_tags(batch) | {"blendify/trigger": schedule_name, "blendify/provider": spec.name},
             asset_selection=list(asset_selection) if asset_selection else None,
         )
         for index, batch in enumerate(contiguous_batches(ordered, wanted, USERS_PER_RUN))
@@ -46,7 +45,12 @@ def resync_requests(
 
 
 def build_schedule(
-    name: str, provider: str, job, cadence: Cadence, description: str, selection: Sequence[dg.AssetKey] | None
+    name: str,
+    spec: ProviderSpec[Any],
+    job: UnresolvedAssetJobDefinition,
+    cadence: Cadence,
+    description: str,
+    selection: Sequence[dg.AssetKey] | None,
 ) -> dg.ScheduleDefinition:
     @dg.schedule(
         name=name,
@@ -56,36 +60,39 @@ def build_schedule(
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=description,
     )
-    def _schedule(context: dg.ScheduleEvaluationContext, blendify: BlendifyResource):
-        return resync_requests(context, blendify.engine, provider, name, selection)
+    def _schedule(
+        context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
+    ) -> list[dg.RunRequest] | dg.SkipReason:
+        return resync_requests(context, warehouse.engine, spec, name, selection)
 
     return _schedule
 
 
-def build_schedules(jobs: dict, groups: dict[str, str]) -> list[dg.ScheduleDefinition]:
-    """`jobs`: provider -> sync job; `groups`: provider -> asset group (the asset key prefix)."""
-    schedules = []
-    for provider, job in jobs.items():
-        schedules.append(
-            build_schedule(
-                f"{groups[provider]}_daily_resync",
-                provider,
-                job,
-                DAILY,
-                f"Every endpoint for every active {provider} connection, daily, in batched range runs.",
-                None,
-            )
+def build_schedules(
+    spec: ProviderSpec[Any], job: UnresolvedAssetJobDefinition
+) -> list[dg.ScheduleDefinition]:
+    """`<group>_daily_resync` for every endpoint, and `<group>_<endpoint>_poll` for each endpoint
+    refreshed more often than daily (its cadence)."""
+    schedules = [
+        build_schedule(
+            f"{spec.group}_daily_resync",
+            spec,
+            job,
+            DAILY,
+            f"Every endpoint for every active {spec.name} connection, daily, in batched range runs.",
+            None,
         )
-        for (p, endpoint), cadence in FREQUENT.items():
-            if p == provider:
-                schedules.append(
-                    build_schedule(
-                        f"{groups[provider]}_{endpoint}_poll",
-                        provider,
-                        job,
-                        cadence,
-                        f"{endpoint} for every active {provider} connection ({cadence.cron}).",
-                        [dg.AssetKey([groups[provider], endpoint])],
-                    )
+    ]
+    for endpoint in spec.endpoints:
+        if endpoint.cadence != DAILY:
+            schedules.append(
+                build_schedule(
+                    f"{spec.group}_{endpoint.name}_poll",
+                    spec,
+                    job,
+                    endpoint.cadence,
+                    f"{endpoint.name} for every active {spec.name} connection ({endpoint.cadence.cron}).",
+                    [dg.AssetKey(spec.asset_key_path(endpoint.name))],
                 )
+            )
     return schedules

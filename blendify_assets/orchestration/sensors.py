@@ -7,19 +7,18 @@ the cursor: every tick re-reads a short window behind it and skips what it alrea
 in the cursor), and run keys (connection id + change_seq) let the daemon drop any repeat.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from ..assets.resources import BlendifyResource
-from .connections import ConnectionChange, changes_after
-from .partitions import USER_PARTITIONS
-from .run_config import SYNC_RUN_CONFIG
-from .runner import USERS_PER_RUN, contiguous_batches, range_tags
+from blendify_assets.assets.resources import WarehouseResource
+from blendify_assets.db.connections import ConnectionChange, changes_after
+from blendify_assets.orchestration.runs import SYNC_RUN_CONFIG, USERS_PER_RUN, contiguous_batches, range_tags
+from blendify_assets.providers.spec import ProviderSpec
 
 SENSOR_NAME = "connection_sensor"
 LOOKBACK = 100  # sequence numbers re-read behind the cursor (commits out of order)
@@ -88,28 +87,34 @@ def plan_runs(
     return requests
 
 
-def build_connection_sensor(job_names: Mapping[str, str], jobs: Sequence) -> dg.SensorDefinition:
-    """`job_names`: provider -> its sync job's name (only providers that exist are read)."""
+def build_connection_sensor(
+    providers: Sequence[
+        tuple[ProviderSpec[Any], dg.DynamicPartitionsDefinition, UnresolvedAssetJobDefinition]
+    ],
+) -> dg.SensorDefinition:
+    """One sensor for every provider: (spec, its user partitions, its sync job)."""
 
     @dg.sensor(
         name=SENSOR_NAME,
-        jobs=list(jobs),
+        jobs=[job for _, _, job in providers],
         minimum_interval_seconds=15,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="New or re-authorised provider connections: add the user's partition and sync "
         "every endpoint once. Reads provider_connections by change_seq.",
     )
-    def connection_sensor(context: dg.SensorEvaluationContext, blendify: BlendifyResource) -> dg.SensorResult:
+    def connection_sensor(
+        context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+    ) -> dg.SensorResult:
         cursors = load_cursor(context.cursor)
-        engine = blendify.engine
+        engine = warehouse.engine
         run_requests: list[dg.RunRequest] = []
         adds: list[dg.AddDynamicPartitionsRequest] = []
         skipped = 0
-        for provider, job_name in job_names.items():
-            cursor = cursors.setdefault(provider, ProviderCursor())
+        for spec, partitions, job in providers:
+            cursor = cursors.setdefault(spec.name, ProviderCursor())
             changes: list[ConnectionChange] = []
             for _ in range(MAX_PAGES):
-                page = changes_after(engine, provider, cursor.low, cursor.seen, PAGE)
+                page = changes_after(engine, spec.name, cursor.low, cursor.seen, PAGE)
                 cursor.advance(page)
                 changes += page
                 if len(page) < PAGE:
@@ -118,13 +123,14 @@ def build_connection_sensor(job_names: Mapping[str, str], jobs: Sequence) -> dg.
             skipped += len(changes) - len(active)
             if not active:
                 continue
-            partitions = USER_PARTITIONS[provider]
-            existing = context.instance.get_dynamic_partitions(partitions.name) if len(active) > BURST else []
+            existing = (
+                context.instance.get_dynamic_partitions(spec.partitions_name) if len(active) > BURST else []
+            )
             known = set(existing)
             new_keys = [c.user_id for c in active if c.user_id not in known]
             adds.append(partitions.build_add_request(list(dict.fromkeys(new_keys))))
             order = [*existing, *dict.fromkeys(new_keys)]
-            run_requests += plan_runs(provider, job_name, active, order)
+            run_requests += plan_runs(spec.name, job.name, active, order)
         if not run_requests:
             reason = f"no new or re-authorised connections ({skipped} not active)" if skipped else None
             return dg.SensorResult(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 async def gather_all(aws: Iterable[Awaitable[T]]) -> list[T]:
@@ -19,3 +21,9 @@ async def gather_all(aws: Iterable[Awaitable[T]]) -> list[T]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+async def gather_pair(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """`gather_all` for two awaitables of different types, their types kept."""
+    results: list[Any] = await gather_all([first, second])
+    return results[0], results[1]

@@ -17,6 +17,7 @@ turn their export into `ExportFile`s; this module holds what they share:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import shutil
 import tempfile
@@ -30,8 +31,8 @@ from typing import IO, Any
 
 import ijson
 
-from blendify_assets.errors import BlendifyError
-from blendify_assets.providers.base import Row
+from blendify_assets.core.errors import BlendifyError
+from blendify_assets.core.fetch import Row
 from blendify_assets.providers.http import strip_nul
 
 SOURCE = "export"  # track_metadata._blendify.source of every imported play
@@ -220,7 +221,7 @@ def _zip_members(
             if depth >= _MAX_ZIP_DEPTH:
                 continue
             spool = stack.enter_context(tempfile.TemporaryFile(prefix="blendify-export-"))  # noqa: SIM115
-            inner = Member(info.filename, display, lambda info=info: archive.open(info))
+            inner = Member(info.filename, display, functools.partial(archive.open, info))
             with inner.open() as source:
                 shutil.copyfileobj(source, spool, 1 << 18)
             spool.seek(0)
@@ -232,7 +233,7 @@ def _zip_members(
                 ) from None
             members.extend(_zip_members(nested, display, stack, depth + 1))
             continue
-        members.append(Member(info.filename, display, lambda info=info, archive=archive: archive.open(info)))
+        members.append(Member(info.filename, display, functools.partial(archive.open, info)))
     return members
 
 

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from blendify_assets.providers.base import FetchStats, Row, UnreadableResponse
+from blendify_assets.core.fetch import FetchStats, Row
+from blendify_assets.providers.errors import UnreadableResponse
 from blendify_assets.providers.http import strip_nul
 
 
@@ -27,6 +28,11 @@ def obj(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Malformed(f"{what} is not an object")
     return value
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one (for optional nested objects)."""
+    return value if isinstance(value, dict) else {}
 
 
 def req_str(mapping: dict[str, Any], key: str) -> str:

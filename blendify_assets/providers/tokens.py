@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from blendify_assets.providers.base import Tokens
+from blendify_assets.core.tokens import Tokens
 
 
 class InMemoryTokenSource:

@@ -13,10 +13,11 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import fasteners
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from ..errors import BlendifyError
-from ..settings import Settings
+from blendify_assets.core.errors import BlendifyError
+from blendify_assets.core.settings import WarehouseSettings
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,6 @@ class Vault:
         except InvalidToken:
             raise VaultError("a stored token cannot be decrypted with the configured keys") from None
 
-    def encrypted_with_first_key(self, token: str) -> bool:
-        try:
-            Fernet(self._keys[0]).decrypt(token.encode())
-        except InvalidToken:
-            return False
-        return True
-
 
 def _write_private(path: Path, text: str) -> None:
     """Replace `path` atomically (mode 0600): readers see the old keys or the new, never half."""
@@ -96,10 +90,8 @@ def _create_private(path: Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def local_key_lock(settings: Settings) -> Iterator[None]:
+def local_key_lock(settings: WarehouseSettings) -> Iterator[None]:
     """One process at a time generates or rotates the local key (other processes only read it)."""
-    import fasteners
-
     settings.local_key_file.parent.mkdir(parents=True, exist_ok=True)
     with fasteners.InterProcessLock(str(settings.local_key_file.with_name(".encryption.key.lock"))):
         yield
@@ -109,7 +101,7 @@ def read_local_keys(path: Path) -> list[str]:
     return [k.strip() for k in path.read_text().split(",") if k.strip()]
 
 
-def local_keys(settings: Settings, *, create: bool = True) -> list[str]:
+def local_keys(settings: WarehouseSettings, *, create: bool = True) -> list[str]:
     """The generated local keys, creating the file (mode 0600) on first use.
 
     Two first commands at once must agree on one key: the file is created whole or not at all, and
@@ -125,7 +117,7 @@ def local_keys(settings: Settings, *, create: bool = True) -> list[str]:
     return read_local_keys(path)
 
 
-def _local_keys_locked(settings: Settings) -> list[str]:
+def _local_keys_locked(settings: WarehouseSettings) -> list[str]:
     """`local_keys` for a caller that already holds the key lock (POSIX locks do not nest)."""
     path = settings.local_key_file
     if not path.exists():
@@ -133,11 +125,11 @@ def _local_keys_locked(settings: Settings) -> list[str]:
     return read_local_keys(path)
 
 
-def write_local_keys(settings: Settings, keys: list[str]) -> None:
+def write_local_keys(settings: WarehouseSettings, keys: list[str]) -> None:
     _write_private(settings.local_key_file, ",".join(keys))
 
 
-def rotate_local_key(settings: Settings, reencrypt: Callable[[Vault], int]) -> int:
+def rotate_local_key(settings: WarehouseSettings, reencrypt: Callable[[Vault], int]) -> int:
     """Make a new local key, re-encrypt every token under it, then retire the old keys.
 
     Under the key lock, so two rotations cannot interleave; a crash part-way leaves the new key
@@ -155,7 +147,7 @@ def rotate_local_key(settings: Settings, reencrypt: Callable[[Vault], int]) -> i
 _warned: set[Path] = set()
 
 
-def vault_from_settings(settings: Settings) -> Vault:
+def vault_from_settings(settings: WarehouseSettings) -> Vault:
     if settings.encryption_keys:
         return Vault(settings.encryption_keys)
     if settings.local_key_file not in _warned:  # once per process, however many vaults it builds

@@ -6,19 +6,19 @@ They let a process that did not start the simulator (e.g. `blendify demo` agains
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-if TYPE_CHECKING:
-    from blendify_assets.simulator.server import Simulator
+from blendify_assets.simulator.apple_auth import AppleAuth
+from blendify_assets.simulator.clock import SimClock
+from blendify_assets.simulator.spotify_accounts import SpotifyAuth
+from blendify_assets.simulator.world import World
 
 
-def admin_routes(sim: Simulator) -> list[Route]:
+def admin_routes(world: World, spotify: SpotifyAuth, apple: AppleAuth, clock: SimClock) -> list[Route]:
     def user_param(request: Request) -> str:
-        return request.query_params.get("user") or sim.world.users[0].uid
+        return request.query_params.get("user") or world.users[0].uid
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
@@ -26,32 +26,32 @@ def admin_routes(sim: Simulator) -> list[Route]:
     async def users(request: Request) -> JSONResponse:
         return JSONResponse([{"sim_user_id": u.uid, "email": u.email, "display_name": u.display_name,
                               "spotify": u.on_spotify, "apple": u.on_apple, "profile": u.profile.name}
-                             for u in sim.world.users])  # fmt: skip
+                             for u in world.users])  # fmt: skip
 
     async def spotify_tokens(request: Request) -> JSONResponse:
         try:
-            return JSONResponse(sim.spotify.issue_tokens(user_param(request)))
+            return JSONResponse(spotify.issue_tokens(user_param(request)))
         except (KeyError, ValueError) as exc:
             return JSONResponse({"error": str(exc)}, 400)
 
     async def apple_user_token(request: Request) -> JSONResponse:
         try:
-            return JSONResponse({"music_user_token": sim.apple.issue_user_token(user_param(request))})
+            return JSONResponse({"music_user_token": apple.issue_user_token(user_param(request))})
         except (KeyError, ValueError) as exc:
             return JSONResponse({"error": str(exc)}, 400)
 
     async def apple_developer_token(request: Request) -> JSONResponse:
         try:
-            return JSONResponse({"developer_token": sim.apple.developer_token(), "team_id": sim.apple.team_id,
-                                 "key_id": sim.apple.key_id})  # fmt: skip
+            return JSONResponse({"developer_token": apple.developer_token(), "team_id": apple.team_id,
+                                 "key_id": apple.key_id})  # fmt: skip
         except RuntimeError as exc:
             return JSONResponse({"error": str(exc)}, 400)
 
     async def advance(request: Request) -> JSONResponse:
         q = request.query_params
-        events = sim.clock.advance(days=float(q.get("days", 0)), hours=float(q.get("hours", 0)),
+        events = clock.advance(days=float(q.get("days", 0)), hours=float(q.get("hours", 0)),
                                    minutes=float(q.get("minutes", 0)))  # fmt: skip
-        return JSONResponse({"now": sim.clock.now().isoformat(), "events": events})
+        return JSONResponse({"now": clock.now().isoformat(), "events": events})
 
     return [
         Route("/health", health),

@@ -252,8 +252,8 @@ def build_catalog(seed: int, n_tracks: int, n_communities: int) -> Catalog:
             show.episode_idxs.append(e_idx)
 
     tracks_by_isrc: dict[str, list[int]] = {}
-    for t in tracks:
-        tracks_by_isrc.setdefault(t.isrc, []).append(t.idx)
+    for track in tracks:
+        tracks_by_isrc.setdefault(track.isrc, []).append(track.idx)
     return Catalog(
         artists=artists,
         albums=albums,

@@ -98,8 +98,10 @@ class SimMiddleware:
             if kind == "rate_limit":
                 headers = {"Retry-After": str(max(1, round(fault.retry_after or 1)))}
                 return error_response(429, "API rate limit exceeded", headers)
-            headers = {"Retry-After": str(max(1, round(fault.retry_after)))} if fault.retry_after else None
-            return error_response(429, "Too many requests", headers, reason="QUOTA_EXCEEDED")
+            quota: dict[str, str] | None = (
+                {"Retry-After": str(max(1, round(fault.retry_after)))} if fault.retry_after else None
+            )
+            return error_response(429, "Too many requests", quota, reason="QUOTA_EXCEEDED")
         if kind.startswith("http_"):
             code = int(kind[5:])
             title = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}[code]

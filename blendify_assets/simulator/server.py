@@ -78,7 +78,7 @@ class Simulator:
             Mount("/spotify/v1", app=Router(spotify_api.routes(), default=not_found_spotify)),
             Mount("/spotify-accounts", app=Router(self.spotify.routes())),
             Mount("/apple", app=Router(apple_api.routes(), default=not_found_apple)),
-            Mount("/_simulator", app=Router(admin_routes(self))),
+            Mount("/_simulator", app=Router(admin_routes(self.world, self.spotify, self.apple, self.clock))),
         ])  # fmt: skip
         return SimMiddleware(app, faults=self.faults, log=self.request_log, spotify=self.spotify, apple=self.apple,
                              latency_ms=self.config.latency_ms, timeout_seconds=self.config.timeout_fault_seconds,

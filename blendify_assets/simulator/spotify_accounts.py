@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+import python_multipart  # noqa: F401 - Starlette parses the token endpoint's form with it; missing, fail on import
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route

@@ -44,6 +44,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from blendify_assets.simulator import ids
 from blendify_assets.simulator.catalog import Catalog, Track, build_catalog
@@ -648,9 +649,9 @@ class World:
                 ap.songs[sid] = LibrarySong(sid, t, None, ms)
                 ap.version += 1
         elif kind == "apple_playlist_edit" and ap is not None and ap.playlists:
-            pl = rng.choice(ap.playlists)
-            pl.song_ids.append(rng.choice(sorted(ap.songs)))
-            pl.edited(ms)
+            edited = rng.choice(ap.playlists)
+            edited.song_ids.append(rng.choice(sorted(ap.songs)))
+            edited.edited(ms)
             ap.version += 1
 
     def rename_playlist(self, uid: str, playlist_id: str, name: str) -> None:
@@ -749,7 +750,7 @@ class World:
             items = sorted(self.library_artists(user).values(), key=lambda a: (a["name"].casefold(), a["id"]))
         elif what == "recently_added":
             # Albums move up whenever a song of theirs is added; each shows its first dateAdded.
-            added = [
+            added: list[tuple[int, str, str, Any]] = [
                 (a["last_added_ms"], a["id"], "library-albums", a) for a in self.library_albums(user).values()
             ]
             added += [(p.date_added_ms, p.id, "library-playlists", p) for p in user.apple.playlists]
@@ -895,13 +896,13 @@ class World:
                     "duration_ms": s.upload[3] if s.upload else t.duration_ms,  # type: ignore[union-attr]
                 })  # fmt: skip
             recent = []
-            for kind, item_id in user.apple.recent:  # type: ignore[union-attr]
+            for kind, item_id in user.apple.recent:
                 isrc = tracks[self.catalog.track_by_apple[item_id]].isrc if kind == "songs" else None
                 recent.append({"id": item_id, "type": kind, "isrc": isrc})
             summary = self.music_summary(user)
             return {
                 "user": {"sim_user_id": user.uid, "email": user.email, "display_name": user.display_name,
-                         "storefront": user.apple.storefront},  # type: ignore[union-attr]
+                         "storefront": user.apple.storefront},
                 "library_songs": songs,
                 "library_albums": [{k: a[k] for k in ("id", "name", "artist_name", "catalog_id")}
                                    for a in self.apple_sorted(user, "albums")],
@@ -909,7 +910,7 @@ class World:
                 "library_playlists": [{"id": p.id, "name": p.name, "version_hash": p.version_hash,
                                        "last_modified": ms_to_iso(p.modified_ms),
                                        "track_ids": list(p.song_ids)} for p in self.apple_sorted(user, "playlists")],
-                "recently_added": [{"id": obj["id"] if kind == "library-albums" else obj.id, "type": kind}  # type: ignore[attr-defined, index]
+                "recently_added": [{"id": obj["id"] if kind == "library-albums" else obj.id, "type": kind}
                                    for kind, obj in self.apple_sorted(user, "recently_added")],
                 "recently_played": recent,
                 "heavy_rotation": [{"id": obj.apple_id if kind == "albums" else obj.id, "type": kind}  # type: ignore[attr-defined]
@@ -921,22 +922,6 @@ class World:
                     "top_artists": [self.catalog.artists[a].apple_id for a in summary["artists"]],
                 },
             }  # fmt: skip
-
-    def spotify_export(
-        self, uid: str, *, years: float = 5, version: str = "extended-2024", records_per_file: int = 16_000
-    ) -> bytes:
-        """The user's Spotify privacy export (zip bytes) in one of `exports.SPOTIFY_VERSIONS`: every
-        play recently played has shown, and `years` of listening before them (see `exports.py`)."""
-        from blendify_assets.simulator.exports import spotify_export
-
-        return spotify_export(self, uid, years=years, version=version, records_per_file=records_per_file)
-
-    def apple_export(self, uid: str, *, years: float = 5, nested: bool = True) -> bytes:
-        """The user's Apple Media Services export (zip bytes): Play Activity ending with the songs of
-        the recently-played list, and the Daily Tracks file Apple ships beside it (see `exports.py`)."""
-        from blendify_assets.simulator.exports import apple_export
-
-        return apple_export(self, uid, years=years, nested=nested)
 
     def fingerprint(self) -> str:
         """A digest of the whole world: equal seeds and clocks give equal fingerprints."""

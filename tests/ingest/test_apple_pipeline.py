@@ -12,11 +12,8 @@ from click.testing import CliRunner
 
 from blendify_assets.cli import main
 from blendify_assets.db.engine import create_engine
-from blendify_assets.ingest.registry import provider
-from blendify_assets.ingest.sync import SyncContext, sync_endpoint_blocking
-from blendify_assets.security.vault import Vault
-from blendify_assets.settings import load_settings
 from blendify_assets.simulator import Simulator, SimulatorConfig, UserProfile
+from tests.conftest import step_sync
 
 ENDPOINTS = 8
 LIST_PATHS = ("/v1/me/library/", "/v1/me/recent/played/tracks")
@@ -152,8 +149,16 @@ def test_full_sync_resync_and_new_plays(env, sim) -> None:
 
     # Time passes: new plays are appended once, with inferred times; the library changes too.
     before = rows(env, "SELECT count(*), max(fetched_at) FROM user_recently_played")[0]
-    previous_poll = rows(env, "SELECT details->'notes'->'state'->>'polled_at' FROM sync_log "
-                              "WHERE endpoint = 'recently_played' ORDER BY id DESC LIMIT 1")[0][0]  # fmt: skip
+    previous_poll = rows(
+        env, "SELECT state->>'polled_at' FROM poll_state WHERE endpoint = 'recently_played'"
+    )[0][0]
+    # The poll state is the last poll's, and its own table's: the sync log keeps only the check.
+    assert rows(env, "SELECT count(*) FROM sync_log WHERE details->'notes' ? 'state'") == [(0,)]
+    kept = rows(env, "SELECT p.endpoint FROM poll_state p JOIN sync_log l ON l.id = p.sync_log_id "
+                     "WHERE l.endpoint = p.endpoint AND l.status = 'success' ORDER BY 1")  # fmt: skip
+    assert [e for (e,) in kept] == [
+        "library_albums", "library_artists", "library_songs", "playlist_tracks", "recently_played"
+    ]  # fmt: skip
     sim.clock.advance(hours=20)
     third = cli("sync", "--user", email, "--provider", "apple")
     assert third.exit_code == 0, third.output
@@ -180,14 +185,11 @@ def test_faults_and_a_revoked_user_do_not_stop_others(env, sim) -> None:
     sim.faults.add("/v1/me/library/artists", "malformed_json", count=1, provider="apple")
     sim.apple.revoke("user0002")
 
-    settings = load_settings()
     engine = create_engine(env["BLENDIFY_DATABASE_URL"])
-    ctx = SyncContext(settings, engine, Vault(settings.encryption_keys))
-    apple = provider("apple")
     users = [str(user_id(env, first)), str(user_id(env, second))]
     try:
         for endpoint in ("library_songs", "library_albums", "library_artists"):
-            ok, revoked = sync_endpoint_blocking(ctx, apple, endpoint, users)
+            ok, revoked = step_sync(engine, "apple", endpoint, users)
             assert ok.status == "success", ok.error
             assert revoked.status == "needs_reauth" and "40300" in revoked.error
             assert "Invalid authentication" in revoked.error

@@ -21,12 +21,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from blendify_assets.cli import main
-from blendify_assets.db.engine import get_engine
-from blendify_assets.ingest.registry import provider
-from blendify_assets.ingest.sync import SyncContext, sync_endpoint_blocking
-from blendify_assets.security.vault import vault_from_settings
-from blendify_assets.settings import load_settings
 from blendify_assets.simulator import Simulator, SimulatorConfig, UserProfile
+from tests.conftest import step_sync
 
 
 def cli(*args: str, stdin: str | None = None):
@@ -202,11 +198,9 @@ def test_an_item_listed_twice_is_stored_once_and_reported(sim_env, simulator, en
         "-",
         stdin=tokens,
     )
-    settings = load_settings()
-    context = SyncContext(settings, get_engine(settings), vault_from_settings(settings))
     with engine.connect() as conn:
         user_id = str(conn.execute(sa.text("SELECT id FROM users")).scalar_one())
-    [outcome] = sync_endpoint_blocking(context, provider("spotify"), "saved_tracks", [user_id])
+    [outcome] = step_sync(engine, "spotify", "saved_tracks", [user_id])
     assert outcome.status == "success"
     with engine.connect() as conn:
         stored = [r[0] for r in conn.execute(sa.text("SELECT track_id FROM latest_user_saved_tracks"))]

@@ -7,12 +7,11 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from blendify_assets.db.accounts import TokenPayload, add_user, upsert_connection
-from blendify_assets.ingest.registry import provider
-from blendify_assets.ingest.sync import SyncContext, sync_endpoint_blocking
+from blendify_assets.db import connections
+from blendify_assets.db.connections import TokenPayload
+from blendify_assets.db.users import add_user
 from blendify_assets.security.vault import Vault
-from blendify_assets.settings import load_settings
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, step_sync
 
 
 @pytest.fixture
@@ -21,7 +20,7 @@ def user_id(sim_env, simulator, engine) -> str:
     email = simulator.world.user(uid).email
     user_id = str(add_user(engine, email))
     payload = TokenPayload.parse(json.dumps(simulator.spotify.issue_tokens(uid)))
-    upsert_connection(engine, Vault([TEST_KEY]), email, "spotify", payload)
+    connections.upsert(engine, Vault([TEST_KEY]), email, "spotify", payload)
     return user_id
 
 
@@ -34,8 +33,7 @@ def test_a_failed_check_records_the_requests_it_made(
 ) -> None:
     simulator.faults.add(route, fault)
     simulator.request_log.clear()
-    ctx = SyncContext(settings=load_settings(), engine=engine, vault=Vault([TEST_KEY]))
-    (outcome,) = sync_endpoint_blocking(ctx, provider("spotify"), endpoint, [user_id])
+    (outcome,) = step_sync(engine, "spotify", endpoint, [user_id])
     assert outcome.status != "success"
     made = len(simulator.request_log)
     assert made >= 1

@@ -8,13 +8,12 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from blendify_assets.db.accounts import TokenPayload, add_user, upsert_connection
-from blendify_assets.ingest.registry import provider
-from blendify_assets.ingest.sync import SyncContext, sync_endpoint_blocking
+from blendify_assets.db import connections
+from blendify_assets.db.connections import TokenPayload
+from blendify_assets.db.users import add_user
 from blendify_assets.security.vault import Vault
-from blendify_assets.settings import load_settings
 from blendify_assets.simulator import Simulator, SimulatorConfig, UserProfile
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, step_sync
 
 BROKEN = "Broken \ud800 Name"
 REPAIRED = "Broken \ufffd Name"
@@ -46,13 +45,14 @@ def connect(engine, sim, uid: str, provider_name: str) -> str:
         if provider_name == "spotify"
         else {"access_token": sim.apple.issue_user_token(uid)}
     )
-    upsert_connection(engine, Vault([TEST_KEY]), email, provider_name, TokenPayload.parse(json.dumps(tokens)))
+    connections.upsert(
+        engine, Vault([TEST_KEY]), email, provider_name, TokenPayload.parse(json.dumps(tokens))
+    )
     return user_id
 
 
 def sync(engine, provider_name: str, endpoint: str, user_id: str):
-    ctx = SyncContext(settings=load_settings(), engine=engine, vault=Vault([TEST_KEY]))
-    (outcome,) = sync_endpoint_blocking(ctx, provider(provider_name), endpoint, [user_id])
+    (outcome,) = step_sync(engine, provider_name, endpoint, [user_id])
     return outcome
 
 

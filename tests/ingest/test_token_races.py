@@ -17,15 +17,11 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from blendify_assets.db.accounts import (
-    DatabaseTokenSource,
-    TokenPayload,
-    add_user,
-    rotate_tokens,
-    upsert_connection,
-)
+from blendify_assets.core.tokens import Tokens
+from blendify_assets.db import connections
+from blendify_assets.db.connections import DatabaseTokenSource, TokenPayload, rotate_tokens
 from blendify_assets.db.engine import create_engine
-from blendify_assets.providers.base import Tokens
+from blendify_assets.db.users import add_user
 from blendify_assets.security.vault import Vault
 from tests.conftest import TEST_KEY
 
@@ -99,12 +95,14 @@ def connection(engine) -> tuple[DatabaseTokenSource, Callable[[str], None]]:
 
     def reconnect(access_token: str) -> None:
         payload = TokenPayload(access_token, f"refresh-{access_token}", 3600, None)
-        upsert_connection(engine, vault, "cas@example.com", "spotify", payload)
+        connections.upsert(engine, vault, "cas@example.com", "spotify", payload)
 
     reconnect("first")
     with engine.connect() as conn:
-        connection_id = conn.execute(sa.text("SELECT id FROM provider_connections")).scalar_one()
-    return DatabaseTokenSource(engine, vault, connection_id), reconnect
+        user_id = str(conn.execute(sa.text("SELECT user_id FROM provider_connections")).scalar_one())
+    return DatabaseTokenSource(
+        engine, vault, connections.for_sync(engine, "spotify", [user_id])[user_id]
+    ), reconnect
 
 
 def _status(engine) -> str:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-import yaml
-from sqlalchemy.engine import make_url
 
-from blendify_assets.assets.resources import BlendifyResource
-from blendify_assets.db.accounts import TokenPayload, add_user, upsert_connection
+from blendify_assets.core.settings import WarehouseSettings
+from blendify_assets.db import connections
+from blendify_assets.db.connections import TokenPayload
 from blendify_assets.db.engine import create_engine
-from blendify_assets.orchestration.instance import instance_config, set_pool_limits
+from blendify_assets.db.users import add_user
+from blendify_assets.orchestration.factory import build_definitions
+from blendify_assets.orchestration.runner import dagster_instance
+from blendify_assets.providers.registry import PROVIDERS
 from blendify_assets.security.vault import Vault
 from tests.conftest import TEST_KEY
 
@@ -39,7 +40,7 @@ def connect(warehouse) -> Callable[..., str]:
         payload = TokenPayload.parse(
             json.dumps(tokens or {"access_token": f"token-{email}", "expires_in": 3600})
         )
-        upsert_connection(warehouse, vault, email, provider, payload)
+        connections.upsert(warehouse, vault, email, provider, payload)
         return str(user_id)
 
     return _connect
@@ -65,28 +66,14 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 @pytest.fixture
-def resources(blendify_env) -> dict[str, object]:
-    return {"blendify": BlendifyResource()}
+def defs(resources) -> dg.Definitions:
+    """The code location with this test's resources."""
+    return build_definitions(PROVIDERS, resources)
 
 
 @pytest.fixture
-def pg_instance(blendify_env, server_url: str, tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    """A Postgres-backed instance like `blendify dev`'s, in a database of its own for this test,
-    owned by the role the app connects as (as the embedded server sets up Dagster's database)."""
-    url = make_url(blendify_env["BLENDIFY_DATABASE_URL"])
-    storage = url.set(database=f"{url.database}_dagster")
-    admin = create_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{storage.database}" OWNER "{url.username}"'))
-    admin.dispose()
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    psycopg2_url = storage.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
-    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config(psycopg2_url)))
-    with dg.DagsterInstance.from_config(str(home)) as inst:
-        set_pool_limits(inst)
+def pg_instance(blendify_env) -> Iterator[dg.DagsterInstance]:
+    """The Postgres-backed instance `blendify dev` uses, for this test's warehouse (its own database,
+    named after the warehouse's and dropped with it)."""
+    with dagster_instance(WarehouseSettings.from_env(), PROVIDERS) as inst:
         yield inst
-    admin = create_engine(server_url)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{storage.database}" WITH (FORCE)'))
-    admin.dispose()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from blendify_assets.definitions import defs
-from blendify_assets.ingest.registry import providers
-from blendify_assets.orchestration.cadence import cadence
+from blendify_assets.providers.registry import PROVIDERS
+from blendify_assets.providers.spec import ProviderSpec
 
 
-def _ingestion_specs() -> list[tuple[str, dg.AssetSpec, dg.AssetsDefinition]]:
-    groups = {p.group: name for name, p in providers().items()}
+def _ingestion_specs() -> list[tuple[ProviderSpec, dg.AssetSpec, dg.AssetsDefinition]]:
+    groups = {p.group: p for p in PROVIDERS}
     found = []
     for assets_def in defs.assets or []:
         if not isinstance(assets_def, dg.AssetsDefinition):
@@ -31,8 +31,8 @@ def test_definitions_load_and_validate() -> None:
     assert schedules["spotify_recently_played_poll"].cron_schedule == "*/30 * * * *"
     assert schedules["apple_music_recently_played_poll"].cron_schedule == "5 * * * *"
     assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in schedules.values())
-    for name in providers():
-        assert f"{providers()[name].group}_daily_resync" in schedules
+    for spec in PROVIDERS:
+        assert f"{spec.group}_daily_resync" in schedules
 
 
 def test_ingestion_has_one_trigger_path_pools_and_freshness() -> None:
@@ -44,7 +44,7 @@ def test_ingestion_has_one_trigger_path_pools_and_freshness() -> None:
         )
         policy = spec.freshness_policy
         assert isinstance(policy, dg.FreshnessPolicy), spec.key
-        every = cadence(provider, spec.key.path[-1]).every
+        every = provider.endpoint(spec.key.path[-1]).cadence.every
         assert every < policy.warn_window.to_timedelta() < policy.fail_window.to_timedelta() <= 3 * every
-        assert assets_def.op.pool == f"{providers()[provider].group}_api"
+        assert assets_def.op.pool == f"{provider.group}_api"
         assert assets_def.op.retry_policy is not None

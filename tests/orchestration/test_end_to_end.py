@@ -6,21 +6,25 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from blendify_assets.definitions import defs
-from blendify_assets.orchestration.runner import QUIET_LOGS
+from blendify_assets.demo.world import simulator_values
+from blendify_assets.orchestration.factory import build_definitions
+from blendify_assets.orchestration.runs import QUIET_LOGS
+from blendify_assets.providers.registry import PROVIDERS
 from blendify_assets.simulator import Simulator, SimulatorConfig
 
-SENSOR = next(s for s in defs.sensors or [] if s.name == "connection_sensor")
 ENDPOINTS = 8
 
 
 @pytest.fixture
-def sim(blendify_env, monkeypatch):
+def sim(blendify_env):
     with Simulator.running(SimulatorConfig(users=4, seed=5, profile_mix="tiny")) as sim:
-        for name, value in sim.env().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("SPOTIFY_CLIENT_ID", "blendify-test")
         yield sim
+
+
+@pytest.fixture
+def defs(sim, make_resources, tmp_path) -> dg.Definitions:
+    """The code location, its providers pointed at the simulator (resources, not the environment)."""
+    return build_definitions(PROVIDERS, make_resources(simulator_values(sim, tmp_path, PROVIDERS)))
 
 
 def connect_sim_user(connect, sim, index: int) -> str:
@@ -28,7 +32,7 @@ def connect_sim_user(connect, sim, index: int) -> str:
     return connect(user.email, "spotify", sim.spotify.issue_tokens(user.uid))
 
 
-def execute(instance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+def execute(defs, instance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def(request.job_name)
     return job.execute_in_process(
         instance=instance, partition_key=request.partition_key, tags=request.tags, run_config=QUIET_LOGS,
@@ -45,15 +49,16 @@ def sync_log(warehouse, user_id: str) -> dict[str, str]:
 
 
 def test_sensor_tick_then_its_run_fills_the_warehouse(
-    sim, pg_instance, resources, connect, warehouse
+    sim, defs, pg_instance, resources, connect, warehouse
 ) -> None:
     user = connect_sim_user(connect, sim, 0)
-    context = dg.build_sensor_context(instance=pg_instance, resources=resources, definitions=defs)
-    result = SENSOR(context)
+    sensor = next(s for s in defs.sensors or [] if s.name == "connection_sensor")
+    with dg.build_sensor_context(instance=pg_instance, resources=resources, definitions=defs) as context:
+        result = sensor(context)
     assert len(result.run_requests) == 1
     for add in result.dynamic_partitions_requests:
         pg_instance.add_dynamic_partitions(add.partitions_def_name, list(add.partition_keys))
-    run = execute(pg_instance, result.run_requests[0])
+    run = execute(defs, pg_instance, result.run_requests[0])
     assert run.success
     assert sync_log(warehouse, user) == dict.fromkeys(sync_log(warehouse, user), "success")
     assert len(sync_log(warehouse, user)) == ENDPOINTS
@@ -67,7 +72,9 @@ def test_sensor_tick_then_its_run_fills_the_warehouse(
     assert materialized == {user}
 
 
-def test_a_failing_user_or_endpoint_does_not_stop_the_others(sim, pg_instance, connect, warehouse) -> None:
+def test_a_failing_user_or_endpoint_does_not_stop_the_others(
+    sim, defs, pg_instance, connect, warehouse
+) -> None:
     users = [connect_sim_user(connect, sim, i) for i in range(3)]
     pg_instance.add_dynamic_partitions("spotify_users", users)
     revoked = sim.world.spotify_users[1].uid
@@ -78,7 +85,7 @@ def test_a_failing_user_or_endpoint_does_not_stop_the_others(sim, pg_instance, c
         job_name="spotify_sync",
         tags={"dagster/asset_partition_range_start": users[0], "dagster/asset_partition_range_end": users[2]},
     )
-    run = execute(pg_instance, request)
+    run = execute(defs, pg_instance, request)
     assert not run.success  # the run reports the failures...
     for ok_user in (users[0], users[2]):  # ...but everything else for the other users was synced
         log = sync_log(warehouse, ok_user)

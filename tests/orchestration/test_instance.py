@@ -12,22 +12,27 @@ import dagster as dg
 import sqlalchemy as sa
 import yaml
 
+from blendify_assets.core.settings import WarehouseSettings
 from blendify_assets.db.engine import create_engine
-from blendify_assets.orchestration.instance import POOL_LIMITS, set_pool_limits, write_dagster_home
-from blendify_assets.settings import load_settings
+from blendify_assets.orchestration.factory import pool_limits
+from blendify_assets.orchestration.instance import set_pool_limits, write_dagster_home
+from blendify_assets.orchestration.runner import dagster_instance
+from blendify_assets.providers.registry import PROVIDERS
+from tests.conftest import app_url
+
+LIMITS = pool_limits(PROVIDERS)
 
 
 def test_instance_stores_runs_in_postgres(blendify_env) -> None:
-    settings = load_settings()
-    home = write_dagster_home(settings)
+    settings = WarehouseSettings.from_env()
+    home = write_dagster_home(settings, LIMITS)
     assert oct((home / "dagster.yaml").stat().st_mode & 0o777) == "0o600"
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
-        set_pool_limits(instance)
+        set_pool_limits(instance, LIMITS)
         assert (
-            instance.event_log_storage.get_concurrency_info("spotify_api").slot_count
-            == POOL_LIMITS["spotify_api"]
+            instance.event_log_storage.get_concurrency_info("spotify_api").slot_count == LIMITS["spotify_api"]
         )
 
         @dg.asset
@@ -37,7 +42,8 @@ def test_instance_stores_runs_in_postgres(blendify_env) -> None:
         result = dg.materialize([probe], instance=instance)
         assert result.success
         run_id = result.run_id
-    url = sa.engine.make_url(settings.database_url).set(database="dagster")
+    warehouse = sa.engine.make_url(settings.database_url)
+    url = warehouse.set(database=f"{warehouse.database}_dagster")  # named after the warehouse
     engine = create_engine(url.render_as_string(hide_password=False))
     with engine.connect() as conn:
         assert (
@@ -65,8 +71,8 @@ def test_dagster_yaml_keeps_an_external_password_in_the_environment(blendify_env
     """dagster.yaml (read by every Dagster process) references the password; it never holds it."""
     url = sa.engine.make_url(blendify_env["BLENDIFY_DATABASE_URL"]).set(password="s3cret-pw")  # trust auth
     monkeypatch.setenv("BLENDIFY_DATABASE_URL", url.render_as_string(hide_password=False))
-    settings = load_settings()
-    home = write_dagster_home(settings)
+    settings = WarehouseSettings.from_env()
+    home = write_dagster_home(settings, LIMITS)
     text = (home / "dagster.yaml").read_text()
     assert "s3cret-pw" not in text and "env:" in text
     with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -77,8 +83,8 @@ def test_dagster_yaml_keeps_an_external_password_in_the_environment(blendify_env
 def test_a_command_starting_while_another_writes_dagster_yaml_reads_a_whole_file(blendify_env) -> None:
     """Every command rewrites dagster.yaml; one reading it half-written would silently fall back to
     a private SQLite instance (its runs invisible, its pool slots outside the shared limits)."""
-    settings = load_settings()
-    path = write_dagster_home(settings) / "dagster.yaml"
+    settings = WarehouseSettings.from_env()
+    path = write_dagster_home(settings, LIMITS) / "dagster.yaml"
     seen: list[object] = []
     done = threading.Event()
 
@@ -90,8 +96,26 @@ def test_a_command_starting_while_another_writes_dagster_yaml_reads_a_whole_file
     reader.start()
     try:
         for _ in range(40):
-            write_dagster_home(settings)
+            write_dagster_home(settings, LIMITS)
     finally:
         done.set()
         reader.join()
     assert seen and all(isinstance(c, dict) and "storage" in c for c in seen)
+
+
+def test_two_warehouses_on_one_server_keep_their_own_dagster_instance(
+    blendify_env, empty_database_url, tmp_path
+) -> None:
+    """Runs, partitions, pool slots and sensor cursors belong to one warehouse: two on one server
+    (two tests, staging beside production) used to share a single `dagster` database."""
+    other = WarehouseSettings.from_values(
+        {"home": str(tmp_path / "other"), "database_url": app_url(empty_database_url),
+         "owner_database_url": empty_database_url}
+    )  # fmt: skip
+    with (
+        dagster_instance(WarehouseSettings.from_env(), PROVIDERS) as mine,
+        dagster_instance(other, PROVIDERS) as theirs,
+    ):
+        mine.add_dynamic_partitions("spotify_users", ["only-mine"])
+        assert theirs.get_dynamic_partitions("spotify_users") == []
+        assert mine.get_dynamic_partitions("spotify_users") == ["only-mine"]

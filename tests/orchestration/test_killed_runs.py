@@ -16,17 +16,20 @@ import dagster as dg
 import pytest
 from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 
-from blendify_assets.db.accounts import TokenPayload, add_user, upsert_connection
-from blendify_assets.orchestration.instance import POOL_LIMITS
+from blendify_assets.core.settings import WarehouseSettings
+from blendify_assets.db import connections
+from blendify_assets.db.connections import TokenPayload
+from blendify_assets.db.users import add_user
+from blendify_assets.orchestration.factory import pool_limits
 from blendify_assets.orchestration.reclaim import reclaim_dead_runs
 from blendify_assets.orchestration.runner import dagster_instance
+from blendify_assets.providers.registry import PROVIDERS
 from blendify_assets.security.vault import Vault
-from blendify_assets.settings import load_settings
 from blendify_assets.simulator import SimulatorConfig, UserProfile
 from tests.conftest import TEST_KEY
 
 POOL = "spotify_api"
-HOLDERS = POOL_LIMITS[POOL]
+HOLDERS = pool_limits(PROVIDERS)[POOL]
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +45,7 @@ def emails(sim_env, simulator, engine) -> list[str]:
     for user in simulator.world.spotify_users:
         add_user(engine, user.email)
         tokens = TokenPayload.parse(json.dumps(simulator.spotify.issue_tokens(user.uid)))
-        upsert_connection(engine, Vault([TEST_KEY]), user.email, "spotify", tokens)
+        connections.upsert(engine, Vault([TEST_KEY]), user.email, "spotify", tokens)
         out.append(user.email)
     return out
 
@@ -124,7 +127,7 @@ def test_ctrl_c_stops_a_waiting_sync_and_the_next_command_reclaims_killed_ones(
     simulator, emails, start
 ) -> None:
     # The instance exists already (a fresh home's first commands racing to create it is another story).
-    with dagster_instance(load_settings()) as instance:
+    with dagster_instance(WarehouseSettings.from_env(), PROVIDERS) as instance:
         holders = hold_every_slot(simulator, emails, start, instance)
 
         # Waiting syncs say so; Ctrl-C and SIGTERM stop them at once, leaving nothing queued.
@@ -155,7 +158,7 @@ def test_ctrl_c_stops_a_waiting_sync_and_the_next_command_reclaims_killed_ones(
 
 
 def test_a_waiting_sync_takes_the_slot_of_a_holder_that_died(simulator, emails, start) -> None:
-    with dagster_instance(load_settings()) as instance:
+    with dagster_instance(WarehouseSettings.from_env(), PROVIDERS) as instance:
         holders = hold_every_slot(simulator, emails, start, instance)
         patient = start_waiting(start, emails[HOLDERS])
         kill(holders[:1])  # one holder dies; the others keep their slots

@@ -14,8 +14,10 @@ TICK = datetime(2026, 9, 2, 3, 15, tzinfo=UTC)
 
 
 def evaluate(name: str, instance, resources, when: datetime = TICK):
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources=resources)
-    return SCHEDULES[name].evaluate_tick(context)
+    with dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=when, resources=resources
+    ) as context:
+        return SCHEDULES[name].evaluate_tick(context)
 
 
 def ranges(data) -> list[tuple[str, str]]:

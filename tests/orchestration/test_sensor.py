@@ -14,8 +14,10 @@ SENSOR = next(s for s in defs.sensors or [] if s.name == "connection_sensor")
 
 
 def tick(instance, resources, cursor=None) -> dg.SensorResult:
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
-    result = SENSOR(context)
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources=resources, definitions=defs
+    ) as context:
+        result = SENSOR(context)
     assert isinstance(result, dg.SensorResult)
     for request in result.dynamic_partitions_requests or []:  # what the daemon does before the runs
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from blendify_assets.core.fetch import PlaylistRef
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -38,3 +40,22 @@ def captured(captured_dir: Path):
 def anyio_backend() -> str:
     """Async tests run on asyncio (anyio's pytest plugin; mark modules with pytest.mark.anyio)."""
     return "asyncio"
+
+
+def _playlist_refs(rows: list[dict[str, Any]]) -> list[PlaylistRef]:
+    return [
+        PlaylistRef(
+            row["playlist_id"],
+            row.get("snapshot_id"),
+            bool(row.get("is_owner")),
+            (row.get("playlist_metadata") or {}).get("collaborative") is True,
+            row.get("track_count"),
+        )
+        for row in rows
+    ]
+
+
+@pytest.fixture
+def playlist_refs():
+    """`playlist_refs(rows)`: the PlaylistRefs the ingest engine reads back from stored playlists rows."""
+    return _playlist_refs

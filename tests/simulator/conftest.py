@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from blendify_assets.simulator import Simulator, SimulatorConfig
-from blendify_assets.simulator.pytest_plugin import simulator, simulator_config  # noqa: F401
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ import pytest
 
 from blendify_assets.providers.apple_music import history as apple_history
 from blendify_assets.providers.spotify import history as spotify_history
-from blendify_assets.simulator import SimulatorConfig, UserProfile, World
+from blendify_assets.simulator import SimulatorConfig, UserProfile, World, exports
 from blendify_assets.simulator.world import ms_to_iso
 
 CONFIG = SimulatorConfig(users=3, seed=21, catalog_tracks=3_000, profile_mix="tiny",
@@ -46,11 +46,11 @@ def filtered(export: Any) -> dict[str, int]:
 
 def test_exports_are_the_same_for_the_same_seed() -> None:
     one, two = World(CONFIG), World(CONFIG)
-    assert one.spotify_export(UID, years=1) == two.spotify_export(UID, years=1)
-    assert one.apple_export(UID, years=1) == two.apple_export(UID, years=1)
+    assert exports.spotify_export(one, UID, years=1) == exports.spotify_export(two, UID, years=1)
+    assert exports.apple_export(one, UID, years=1) == exports.apple_export(two, UID, years=1)
     other = World(SimulatorConfig(users=3, seed=22, catalog_tracks=3_000, profile_mix="tiny",
                                   profiles=(UserProfile.medium(spotify=True, apple=True),)))  # fmt: skip
-    assert other.spotify_export(UID, years=1) != one.spotify_export(UID, years=1)
+    assert exports.spotify_export(other, UID, years=1) != exports.spotify_export(one, UID, years=1)
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_every_spotify_version_reads_back_with_the_records_importers_filter(
     world: World, tmp_path: Path, version: str, schema: str, reasons: set[str]
 ) -> None:
     export, rows = read(
-        spotify_history, world.spotify_export(UID, version=version, records_per_file=5_000), tmp_path
+        spotify_history, exports.spotify_export(world, UID, version=version, records_per_file=5_000), tmp_path
     )
     assert {f.schema for f in export.files} == {schema}
     assert len(export.files) >= 2 if version != "account-data" else len(export.files) >= 1
@@ -82,7 +82,7 @@ def test_the_spotify_export_holds_every_play_recently_played_showed_and_five_yea
     world: World, tmp_path: Path
 ) -> None:
     truth = world.spotify_truth(UID)["play_log"]  # every API play since the simulation began
-    _, rows = read(spotify_history, world.spotify_export(UID), tmp_path)
+    _, rows = read(spotify_history, exports.spotify_export(world, UID), tmp_path)
     by_track: dict[str, list] = {}
     for row in rows:
         by_track.setdefault(row["track_id"], []).append(row["played_at"])
@@ -99,11 +99,11 @@ def test_the_spotify_export_holds_every_play_recently_played_showed_and_five_yea
 
 def test_the_history_before_the_apis_window_does_not_change_with_the_clock(tmp_path: Path) -> None:
     world = World(CONFIG)
-    before = world.spotify_export(UID, years=1)
+    before = exports.spotify_export(world, UID, years=1)
     first_api_ms = world.user(UID).spotify.plays[0][0]  # type: ignore[union-attr]
     world.advance_to(world.now + timedelta(days=1))
     _, old = read(spotify_history, before, tmp_path, "before.zip")
-    _, new = read(spotify_history, world.spotify_export(UID, years=1), tmp_path, "after.zip")
+    _, new = read(spotify_history, exports.spotify_export(world, UID, years=1), tmp_path, "after.zip")
     cut = world.now.fromisoformat(ms_to_iso(first_api_ms))
     assert [r for r in new if r["played_at"] < cut - timedelta(seconds=1)] == [
         r for r in old if r["played_at"] < cut - timedelta(seconds=1)
@@ -112,12 +112,12 @@ def test_the_history_before_the_apis_window_does_not_change_with_the_clock(tmp_p
 
 
 def test_account_data_covers_the_last_year(world: World, tmp_path: Path) -> None:
-    _, rows = read(spotify_history, world.spotify_export(UID, version="account-data"), tmp_path)
+    _, rows = read(spotify_history, exports.spotify_export(world, UID, version="account-data"), tmp_path)
     assert min(r["played_at"] for r in rows) >= world.now - YEAR - timedelta(hours=2)
 
 
 def test_the_apple_export_ends_with_the_recently_played_songs(world: World, tmp_path: Path) -> None:
-    data = world.apple_export(UID)
+    data = exports.apple_export(world, UID)
     export, rows = read(apple_history, data, tmp_path)
     assert list(export.ignored) == ["Apple Music - Play History Daily Tracks.csv"]
     assert set(filtered(export)) == {"not_play_end", "short_skip", "video", "no_track"}
@@ -138,7 +138,7 @@ def test_the_apple_export_ends_with_the_recently_played_songs(world: World, tmp_
     offsets = {r["track_metadata"]["_blendify"]["utc_offset_s"] for r in rows}
     assert len(offsets) == (1 if truth["user"]["storefront"] == "jp" else 2)  # summer and winter time
     assert sum(1 for r in rows if r["artist_name"] == "") > len(rows) / 5  # station and playlist plays
-    _, flat = read(apple_history, world.apple_export(UID, nested=False), tmp_path, "flat.zip")
+    _, flat = read(apple_history, exports.apple_export(world, UID, nested=False), tmp_path, "flat.zip")
     assert [(r["played_at"], r["track_id"]) for r in flat] == [(r["played_at"], r["track_id"]) for r in rows]
 
 
@@ -147,8 +147,8 @@ def test_a_user_not_on_a_service_has_no_export_from_it() -> None:
                                   profiles=(UserProfile.tiny(spotify=True, apple=False),
                                             UserProfile.tiny(spotify=False, apple=True))))  # fmt: skip
     with pytest.raises(ValueError, match="not on Apple Music"):
-        world.apple_export("user0001")
+        exports.apple_export(world, "user0001")
     with pytest.raises(ValueError, match="not on Spotify"):
-        world.spotify_export("user0002")
+        exports.spotify_export(world, "user0002")
     with pytest.raises(ValueError, match="unknown Spotify export version"):
-        world.spotify_export("user0001", version="endsong-2030")
+        exports.spotify_export(world, "user0001", version="endsong-2030")

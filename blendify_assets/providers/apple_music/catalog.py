@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
+from blendify_assets.core.fetch import FetchStats
 from blendify_assets.providers.aio import gather_all
 from blendify_assets.providers.apple_music.client import AppleClient
 from blendify_assets.providers.apple_music.paging import page_data
-from blendify_assets.providers.base import FetchStats
 from blendify_assets.providers.rows import normalise_isrc
 
 IDS_PER_REQUEST = 300  # Apple's maximum for /v1/catalog/{sf}/songs?ids=

@@ -17,8 +17,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from blendify_assets.core.fetch import FetchStats
+from blendify_assets.core.tokens import Tokens, TokenSource
 from blendify_assets.providers.apple_music.developer_token import DeveloperToken
-from blendify_assets.providers.base import FetchStats, Forbidden, NeedsReauth, Tokens, TokenSource
+from blendify_assets.providers.apple_music.settings import DEFAULT_API_URL
+from blendify_assets.providers.errors import Forbidden, NeedsReauth
 from blendify_assets.providers.http import (
     ErrorInfo,
     HttpClient,
@@ -30,7 +33,6 @@ from blendify_assets.providers.http import (
     json_body,
 )
 
-DEFAULT_API_URL = "https://api.music.apple.com"
 USER_PATHS = "/v1/me/"
 
 
@@ -161,7 +163,8 @@ class AppleClient(ProviderSession):
             if not path.startswith(USER_PATHS):
                 raise
             await self._needs_reauth(exc)
-            raise self._reauth from None  # type: ignore[misc]
+            assert self._reauth is not None
+            raise self._reauth from None
         except Unauthorized as exc:
             raise Unauthorized(
                 f"{exc}: Apple rejected the developer token even after re-signing it; check "

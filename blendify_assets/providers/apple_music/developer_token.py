@@ -11,71 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from blendify_assets.errors import SettingsError
-from blendify_assets.settings import Settings
+from blendify_assets.providers.apple_music.settings import AppleMusicSettings, SigningKey
 
 LIFETIME_SECONDS = 150 * 24 * 3600
 RENEW_WHEN_LEFT_SECONDS = 30 * 24 * 3600
 MAX_LIFETIME_SECONDS = 180 * 24 * 3600  # Apple's ceiling (with a margin below its 15,777,000 s)
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    """Team id, key id and the loaded private key. repr() never shows the key."""
-
-    team_id: str
-    key_id: str
-    private_key: ec.EllipticCurvePrivateKey
-
-    def __repr__(self) -> str:
-        return f"SigningKey(team_id={self.team_id!r}, key_id={self.key_id!r}, private_key=<hidden>)"
-
-
-def load_private_key(
-    path: Path, variable: str = "APPLE_MUSIC_PRIVATE_KEY_PATH"
-) -> ec.EllipticCurvePrivateKey:
-    """The P-256 key from a MusicKit .p8 file; SettingsError naming `variable` (never the key) if not."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SettingsError(
-            f"{variable}: cannot read {path} ({exc.strerror or type(exc).__name__})"
-        ) from None
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError):
-        raise SettingsError(
-            f"{variable}: {path} is not an unencrypted PEM private key (expected a MusicKit .p8 file)"
-        ) from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise SettingsError(
-            f"{variable}: {path} is not an EC P-256 key; Apple signs developer tokens with ES256"
-        )
-    return key
-
-
-def signing_key_from_settings(settings: Settings) -> SigningKey:
-    """Read the three APPLE_MUSIC_* settings; SettingsError names the first one missing or wrong."""
-    if not settings.apple_team_id:
-        raise SettingsError("APPLE_MUSIC_TEAM_ID must be set to sync Apple Music (your 10-character Team ID)")
-    if not settings.apple_key_id:
-        raise SettingsError(
-            "APPLE_MUSIC_KEY_ID must be set to sync Apple Music (the MusicKit key's 10-character id)"
-        )
-    if settings.apple_private_key_path is None:
-        raise SettingsError(
-            "APPLE_MUSIC_PRIVATE_KEY_PATH must be set to sync Apple Music (the MusicKit .p8 file)"
-        )
-    return SigningKey(
-        settings.apple_team_id, settings.apple_key_id, load_private_key(settings.apple_private_key_path)
-    )
 
 
 class DeveloperToken:
@@ -141,18 +84,20 @@ _shared: dict[tuple[str, str, str], DeveloperToken] = {}
 _shared_lock = threading.Lock()
 
 
-def developer_token(settings: Settings) -> DeveloperToken:
-    """The process-wide token for these settings (the key file is read once per process)."""
-    if settings.apple_private_key_path is None or not settings.apple_team_id or not settings.apple_key_id:
-        signing_key_from_settings(settings)  # raises the SettingsError naming the variable
-    path = settings.apple_private_key_path
+def developer_token(settings: AppleMusicSettings) -> DeveloperToken:
+    """The process-wide token for these settings (the key file is read once per process, and again
+    when it is replaced); SettingsError naming the variable when one is missing or wrong."""
+    path = settings.private_key_path
+    if path is None or not settings.team_id or not settings.key_id:
+        settings.signing_key()  # raises the SettingsError naming the variable
+    assert path is not None
     try:
         changed = path.stat().st_mtime_ns  # a replaced key file is read again
     except OSError:
         changed = -1
-    cache_key = (str(settings.apple_team_id), str(settings.apple_key_id), f"{path}@{changed}")
+    cache_key = (str(settings.team_id), str(settings.key_id), f"{path}@{changed}")
     with _shared_lock:
         token = _shared.get(cache_key)
         if token is None:
-            token = _shared[cache_key] = DeveloperToken(signing_key_from_settings(settings))
+            token = _shared[cache_key] = DeveloperToken(settings.signing_key())
         return token

@@ -17,6 +17,7 @@ Recently played is diffed against the previous poll (see `recent.py`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -24,7 +25,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from blendify_assets.providers.aio import gather_all
+from blendify_assets.core.fetch import EndpointFetch, FetchStats, PlaylistRef, Row, ScopeSnapshot, SyncState
+from blendify_assets.providers.aio import gather_all, gather_pair
 from blendify_assets.providers.apple_music import parse, recent
 from blendify_assets.providers.apple_music.catalog import catalog_isrcs
 from blendify_assets.providers.apple_music.client import AppleClient
@@ -39,17 +41,11 @@ from blendify_assets.providers.apple_music.paging import (
     page_total,
     read_collection,
 )
-from blendify_assets.providers.base import (
-    EndpointFetch,
-    EndpointSpec,
-    FetchStats,
-    PlaylistRef,
-    Row,
-    ScopeSnapshot,
-    SyncState,
-)
+from blendify_assets.providers.apple_music.poll import LibraryPoll, RecentPoll
+from blendify_assets.providers.checks import PLAYS, RANKS, TOTALS, UNIQUE
 from blendify_assets.providers.http import ClientError
-from blendify_assets.providers.rows import parse_items, parse_time, unreadable
+from blendify_assets.providers.rows import as_dict, parse_items, unreadable
+from blendify_assets.providers.spec import Cadence, Endpoint
 
 WHOLE_LIST = ""
 RECENT_TYPES = "songs,library-songs"
@@ -93,22 +89,21 @@ def _catalog_ids(items: list[Any], *, only_without_isrc: bool = False) -> list[s
 
 def full_read_due(state: SyncState, now: datetime) -> bool:
     """Whether the weekly full read is due (never read in full, or FULL_READ_EVERY ago or more)."""
-    last = parse_time(state.previous.get("full_read_at"))
+    last = LibraryPoll.from_json(state.poll_state).full_read_at
     return last is None or not timedelta(0) <= now - last < FULL_READ_EVERY
 
 
 def _remember(fetch: EndpointFetch, state: SyncState, now: datetime, *, read_in_full: bool) -> None:
-    """Carry the time of the last full read to the next check (it comes back as state.previous)."""
-    fetch.notes["state"] = {
-        "full_read_at": now.isoformat() if read_in_full else state.previous.get("full_read_at")
-    }
+    """Carry the time of the last full read to the next check (it comes back as state.poll_state)."""
+    last = LibraryPoll.from_json(state.poll_state).full_read_at
+    fetch.next_state = LibraryPoll(now if read_in_full else last).to_json()
 
 
 def _signature(resource: Any, *keys: str) -> list[Any]:
     """Stable fields of a resource for a version marker (never artwork, whose URLs may change)."""
     if not isinstance(resource, dict):
         return [None]
-    attrs = resource.get("attributes") if isinstance(resource.get("attributes"), dict) else {}
+    attrs = as_dict(resource.get("attributes"))
     return [resource.get("type"), resource.get("id"), *(attrs.get(k) for k in keys)]
 
 
@@ -143,8 +138,8 @@ async def _library_check(
 ) -> tuple[Any | None, str | None] | None:
     """Probe a library list: None when it is unchanged (nothing more to read), else the first
     page already fetched and the version marker to store with the full read."""
-    first, head = await gather_all(
-        [first_page(client, path, fetch.stats, limit=LIBRARY_LIMIT), _recently_added(client, fetch.stats)]
+    first, head = await gather_pair(
+        first_page(client, path, fetch.stats, limit=LIBRARY_LIMIT), _recently_added(client, fetch.stats)
     )
     version = library_version(first, head)
     unchanged = (
@@ -263,11 +258,7 @@ async def playlist_tracks(client: AppleClient, state: SyncState, *, clock: Clock
     )
     for ref, collection in zip(todo, collections, strict=True):
         rows = parse_items(
-            collection.items,
-            lambda item, i, pid=ref.playlist_id: parse.playlist_track_row(
-                item, playlist_id=pid, position=i, isrcs=isrcs
-            ),
-            fetch.stats,
+            collection.items, functools.partial(_playlist_track, ref.playlist_id, isrcs), fetch.stats
         )
         fetch.scopes.append(
             ScopeSnapshot(
@@ -280,20 +271,23 @@ async def playlist_tracks(client: AppleClient, state: SyncState, *, clock: Clock
     return fetch
 
 
+def _playlist_track(playlist_id: str, isrcs: dict[str, str], item: Any, position: int) -> Row:
+    return parse.playlist_track_row(item, playlist_id=playlist_id, position=position, isrcs=isrcs)
+
+
 # --- recently played --------------------------------------------------------------------------------
 
 
 async def recently_played(client: AppleClient, state: SyncState, *, clock: Clock = _utcnow) -> EndpointFetch:
     """New plays since the previous poll, with inferred times; each play is stored once.
 
-    Apple lists unique songs newest first with no timestamps. `notes["state"]` keeps this poll's
-    list, which comes back as `state.previous` next time; only the head items that are new
+    Apple lists unique songs newest first with no timestamps. `next_state` keeps this poll's
+    list, which comes back as `state.poll_state` next time; only the head items that are new
     relative to it become plays. Pages are read until the diff is certain.
     """
     fetch = EndpointFetch(endpoint="recently_played", table="user_recently_played", events=[])
-    previous = state.previous.get("recent") if isinstance(state.previous.get("recent"), list) else None
-    previous = [i for i in previous if isinstance(i, str)] if previous is not None else None
-    since = parse_time(state.previous.get("polled_at"))
+    last = RecentPoll.from_json(state.poll_state)
+    previous, since = last.recent, last.polled_at
     now = clock()
     items: list[Any] = []
     head: int | None = None
@@ -306,13 +300,13 @@ async def recently_played(client: AppleClient, state: SyncState, *, clock: Clock
             items.extend(item for item in page_data(page) if _item_id(item) is not None)
             fetch.stats.skipped_malformed += sum(1 for item in page_data(page) if _item_id(item) is None)
             if previous is not None:
-                head = recent.new_head_length([_item_id(i) for i in items], previous, complete=False)  # type: ignore[misc]
+                head = recent.new_head_length(_ids(items), previous, complete=False)
                 if head is not None:
                     complete = False
                     break
     if not items and fetch.stats.skipped_malformed:
         raise unreadable(fetch.stats.skipped_malformed, "items without an id")
-    ids: list[str] = [_item_id(i) for i in items]  # type: ignore[misc]
+    ids = _ids(items)
 
     if previous is not None:
         if head is None:
@@ -344,9 +338,14 @@ async def recently_played(client: AppleClient, state: SyncState, *, clock: Clock
         return parse.recent_row(item, played_at=starts[i], inferred=inferred, isrcs=isrcs)
 
     fetch.events = parse_items(plays, row, fetch.stats)
-    fetch.notes["state"] = {"recent": new_state, "polled_at": now.isoformat(), "complete_read": complete}
+    fetch.next_state = RecentPoll(new_state, now, complete).to_json()
     fetch.notes["new_plays"] = len(fetch.events)
     return fetch
+
+
+def _ids(items: list[Any]) -> list[str]:
+    """The ids of items already known to have one."""
+    return [i for i in map(_item_id, items) if i is not None]
 
 
 def _item_id(item: Any) -> str | None:
@@ -392,9 +391,9 @@ async def _replay(
     fetch.stats.pages += 1
     summaries = page_data(body)
     summary = summaries[0] if summaries and isinstance(summaries[0], dict) else {}
-    attrs = summary.get("attributes") if isinstance(summary.get("attributes"), dict) else {}
+    attrs = as_dict(summary.get("attributes"))
     year = attrs.get("year") if isinstance(attrs.get("year"), int) else None
-    views = summary.get("views") if isinstance(summary.get("views"), dict) else {}
+    views = as_dict(summary.get("views"))
     items = page_data(views.get(view))
     rows = parse_items(items, lambda item, i: row(item, rank=i + 1, year=year), fetch.stats)
     fetch.scopes = [ScopeSnapshot(scope="long_term", rows=rows, version=str(year) if year else None)]
@@ -416,67 +415,44 @@ async def replay_top_artists(client: AppleClient, state: SyncState) -> EndpointF
     )
 
 
-# --- registry -------------------------------------------------------------------------------------
+# --- the declaration ------------------------------------------------------------------------------
 
+# Apple lists ~75 unique songs without timestamps: an hourly diff keeps inferred play times close to
+# the truth and lets few plays scroll out of the window unseen.
+HOURLY = Cadence("5 * * * *", timedelta(hours=1))
 
-ENDPOINTS: dict[str, EndpointSpec] = {
-    spec.name: spec
-    for spec in (
-        EndpointSpec(
-            "library_songs",
-            "user_saved_tracks",
-            library_songs,
-            description="Library songs (Apple's saved tracks), ISRCs resolved through the catalog in batches of 300; "
-            "not re-read while the total, first page and recently added head are unchanged.",
-        ),
-        EndpointSpec("library_albums", "user_saved_albums", library_albums, description="Library albums."),
-        EndpointSpec(
-            "library_artists",
-            "user_followed_artists",
-            library_artists,
-            description="Library artists (stored as followed artists).",
-        ),
-        EndpointSpec(
-            "library_playlists",
-            "user_playlists",
-            library_playlists,
-            description="Library playlists; the snapshot version is versionHash, else lastModifiedDate.",
-        ),
-        EndpointSpec(
-            "playlist_tracks",
-            "user_playlist_tracks",
-            playlist_tracks,
-            after="library_playlists",
-            description="Tracks of each library playlist; playlists whose version did not move are not re-read.",
-        ),
-        EndpointSpec(
-            "recently_played",
-            "user_recently_played",
-            recently_played,
-            description="Recently played songs; Apple gives no timestamps, so play times are inferred by diffing polls.",
-        ),
-        EndpointSpec(
-            "replay_top_songs",
-            "user_top_tracks",
-            replay_top_songs,
-            description="Replay top songs of the latest year (stored as long_term top tracks).",
-        ),
-        EndpointSpec(
-            "replay_top_artists",
-            "user_top_artists",
-            replay_top_artists,
-            description="Replay top artists of the latest year (stored as long_term top artists).",
-        ),
-    )
-}
-ENDPOINT_NAMES: tuple[str, ...] = tuple(ENDPOINTS)
-
-
-def playlist_refs(rows: list[Row]) -> list[PlaylistRef]:
-    """PlaylistRefs from user_playlists rows (what the engine reads back from the latest snapshot)."""
-    return [
-        PlaylistRef(
-            r["playlist_id"], r.get("snapshot_id"), bool(r.get("is_owner")), total=r.get("track_count")
-        )
-        for r in rows
-    ]
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "library_songs", "user_saved_tracks", "user", library_songs,
+        "Library songs (Apple's saved tracks), ISRCs resolved through the catalog in batches of 300; "
+        "not re-read while the total, first page and recently added head are unchanged.",
+        checks=(UNIQUE, TOTALS),
+    ),
+    Endpoint("library_albums", "user_saved_albums", "user", library_albums, "Library albums.", checks=(UNIQUE, TOTALS)),
+    Endpoint(
+        "library_artists", "user_followed_artists", "user", library_artists,
+        "Library artists (stored as followed artists).", checks=(UNIQUE, TOTALS),
+    ),
+    Endpoint(
+        "library_playlists", "user_playlists", "user", library_playlists,
+        "Library playlists; the snapshot version is versionHash, else lastModifiedDate.", checks=(UNIQUE, TOTALS),
+    ),
+    Endpoint(
+        "playlist_tracks", "user_playlist_tracks", "playlist", playlist_tracks,
+        "Tracks of each library playlist; playlists whose version did not move are not re-read.",
+        checks=(TOTALS,), after="library_playlists",
+    ),
+    Endpoint(
+        "recently_played", "user_recently_played", "events", recently_played,
+        "Recently played songs; Apple gives no timestamps, so play times are inferred by diffing polls.",
+        checks=(PLAYS,), cadence=HOURLY,
+    ),
+    Endpoint(
+        "replay_top_songs", "user_top_tracks", "time_range", replay_top_songs,
+        "Replay top songs of the latest year (stored as long_term top tracks).", checks=(RANKS,),
+    ),
+    Endpoint(
+        "replay_top_artists", "user_top_artists", "time_range", replay_top_artists,
+        "Replay top artists of the latest year (stored as long_term top artists).", checks=(RANKS,),
+    ),
+)  # fmt: skip

@@ -48,7 +48,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from blendify_assets.providers.base import Row
+from blendify_assets.core.fetch import Row
 from blendify_assets.providers.history import (
     MIN_PLAY_MS,
     SOURCE,

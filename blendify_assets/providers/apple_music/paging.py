@@ -8,12 +8,12 @@ playlist's tracks, an empty library) are empty lists.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from blendify_assets.core.fetch import FetchStats
 from blendify_assets.providers.aio import gather_all
-from blendify_assets.providers.base import FetchStats
 from blendify_assets.providers.http import ClientError, Params
 
 LIBRARY_LIMIT = 100  # library songs/albums/artists/playlists: default 25, max 100
@@ -62,7 +62,7 @@ async def follow(
     limit: int,
     params: Params | None = None,
     first: Any = None,
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     """Pages one after another by `next`, re-adding `limit` (and the caller's params) to each."""
     base = {k: v for k, v in (params or {}).items() if v is not None}
     page = first if first is not None else await client.get(path, stats, {**base, "limit": limit})

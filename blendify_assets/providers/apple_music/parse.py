@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from blendify_assets.providers.base import Row
+from blendify_assets.core.fetch import Row
 from blendify_assets.providers.rows import (
     Malformed,
     normalise_isrc,

@@ -22,10 +22,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from blendify_assets.providers.base import FetchStats, NeedsReauth, ProviderError, Tokens, TokenSource
+from blendify_assets.core.fetch import FetchStats
+from blendify_assets.core.tokens import Tokens, TokenSource
+from blendify_assets.providers.errors import NeedsReauth, ProviderError
 from blendify_assets.providers.http import ClientError, HttpClient
+from blendify_assets.providers.spotify.settings import DEFAULT_ACCOUNTS_URL, SpotifySettings
 
-DEFAULT_ACCOUNTS_URL = "https://accounts.spotify.com"
 SCOPES: tuple[str, ...] = (
     "user-read-private",
     "user-top-read",
@@ -47,6 +49,16 @@ class SpotifyApp:
     client_secret: str | None = None
     redirect_uri: str | None = None
     accounts_url: str = DEFAULT_ACCOUNTS_URL
+
+    @classmethod
+    def from_settings(cls, settings: SpotifySettings, purpose: str = "sync Spotify") -> SpotifyApp:
+        """The OAuth client from the settings; SettingsError when SPOTIFY_CLIENT_ID is missing."""
+        return cls(
+            client_id=settings.require_client_id(purpose),
+            client_secret=settings.client_secret,
+            redirect_uri=settings.redirect_uri,
+            accounts_url=settings.accounts_url,
+        )
 
     def __repr__(self) -> str:
         secret = "<hidden>" if self.client_secret else None
@@ -103,8 +115,11 @@ def tokens_from_response(body: Any, *, previous_refresh: str | None, now: dateti
     if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
         raise ProviderError("spotify /api/token: response has no access_token")
     expires_in = body.get("expires_in")
-    sane = isinstance(expires_in, int | float) and 0 < expires_in <= MAX_EXPIRES_IN  # not NaN, not 1e300
-    expires_at = now + timedelta(seconds=expires_in) if sane else None  # unknown: refreshed after a 401
+    expires_at = (  # not NaN, not 1e300; unknown: refreshed after a 401
+        now + timedelta(seconds=expires_in)
+        if isinstance(expires_in, int | float) and 0 < expires_in <= MAX_EXPIRES_IN
+        else None
+    )
     refresh = body.get("refresh_token")
     return Tokens(
         access_token=body["access_token"],

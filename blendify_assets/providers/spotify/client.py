@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from blendify_assets.providers.base import FetchStats, TokenSource
+from blendify_assets.core.fetch import FetchStats
+from blendify_assets.core.tokens import TokenSource
 from blendify_assets.providers.http import (
     ErrorInfo,
     HttpClient,
@@ -21,9 +22,9 @@ from blendify_assets.providers.http import (
     RetryPolicy,
     json_body,
 )
-from blendify_assets.providers.spotify.auth import DEFAULT_ACCOUNTS_URL, SpotifyApp, SpotifyAuth
+from blendify_assets.providers.spotify.auth import SpotifyApp, SpotifyAuth
+from blendify_assets.providers.spotify.settings import DEFAULT_API_URL
 
-DEFAULT_API_URL = "https://api.spotify.com/v1"
 PAGE_LIMIT = 50  # the maximum page size of every endpoint we read (/items included)
 
 
@@ -82,21 +83,6 @@ class SpotifyClient(ProviderSession):
         self.auth = SpotifyAuth(self.http, app, tokens)
         self._me: dict[str, Any] | None = None
         self._me_lock = asyncio.Lock()
-
-    @classmethod
-    def for_urls(
-        cls,
-        tokens: TokenSource,
-        *,
-        client_id: str,
-        client_secret: str | None = None,
-        api_url: str = DEFAULT_API_URL,
-        accounts_url: str = DEFAULT_ACCOUNTS_URL,
-        **kwargs: Any,
-    ) -> SpotifyClient:
-        """Convenience constructor from plain settings values."""
-        app = SpotifyApp(client_id=client_id, client_secret=client_secret, accounts_url=accounts_url)
-        return cls(tokens, app, api_url=api_url, **kwargs)
 
     def __repr__(self) -> str:
         return f"SpotifyClient(api_url={self.api_url!r}, app={self.app!r})"

@@ -1,29 +1,23 @@
 """One async function per Spotify endpoint: SyncState in, EndpointFetch out.
 
-The ingest engine calls `fetch_endpoint(client, name, state)` for each name in `ENDPOINTS`, writes
-the scopes it gets back as snapshots (or appends `events`), and records `unchanged_scopes` as checked
-without re-reading them.
+The ingest engine calls each endpoint's `fetch(client, state)`, writes the scopes it gets back as
+snapshots (or appends `events`), and records `unchanged_scopes` as checked without re-reading them.
+`ENDPOINTS` at the end declares them: table, scope, checks and cadence.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from blendify_assets.providers.base import (
-    EndpointFetch,
-    EndpointSpec,
-    Forbidden,
-    PlaylistRef,
-    Row,
-    ScopeSnapshot,
-    SyncState,
-)
+from blendify_assets.core.fetch import EndpointFetch, PlaylistRef, Row, ScopeSnapshot, SyncState
+from blendify_assets.providers.aio import gather_pair
+from blendify_assets.providers.checks import PLAYS, RANKS, TOTALS, UNIQUE
+from blendify_assets.providers.errors import Forbidden
 from blendify_assets.providers.http import ClientError
+from blendify_assets.providers.spec import Cadence, Endpoint
 from blendify_assets.providers.spotify import parse
 from blendify_assets.providers.spotify.client import SpotifyClient
 from blendify_assets.providers.spotify.paging import (
@@ -134,7 +128,7 @@ async def recently_played(client: SpotifyClient, state: SyncState) -> EndpointFe
 async def playlists(client: SpotifyClient, state: SyncState) -> EndpointFetch:
     """Every playlist the user owns or follows; /me tells which ones the user owns."""
     fetch = EndpointFetch(endpoint="playlists", table="user_playlists")
-    me, pages = await gather_all([client.me(fetch.stats), offset_pages(client, "/me/playlists", fetch.stats)])
+    me, pages = await gather_pair(client.me(fetch.stats), offset_pages(client, "/me/playlists", fetch.stats))
     me_id = me.get("id") if isinstance(me.get("id"), str) else None
     account_id = me.get("account_id") if isinstance(me.get("account_id"), str) else None
     fetch.provider_user_id = account_id or me_id
@@ -142,23 +136,6 @@ async def playlists(client: SpotifyClient, state: SyncState) -> EndpointFetch:
     fetch.scopes = [ScopeSnapshot(scope=WHOLE_LIST, rows=rows, expected_count=_total(pages[0][1]))]
     fetch.notes["spotify_user_id"] = me_id
     return fetch
-
-
-def playlist_refs(rows: list[Row]) -> list[PlaylistRef]:
-    """PlaylistRefs from user_playlists rows (what the engine reads back from the latest snapshot)."""
-    refs = []
-    for row in rows:
-        meta = row.get("playlist_metadata") or {}
-        refs.append(
-            PlaylistRef(
-                playlist_id=row["playlist_id"],
-                version=row.get("snapshot_id"),
-                is_owner=bool(row.get("is_owner")),
-                collaborative=meta.get("collaborative") is True,
-                total=row.get("track_count"),
-            )
-        )
-    return refs
 
 
 def readable(ref: PlaylistRef) -> bool:
@@ -272,110 +249,46 @@ async def followed_artists(client: SpotifyClient, state: SyncState) -> EndpointF
     return fetch
 
 
-# --- registry -------------------------------------------------------------------------------------------
+# --- the declaration ------------------------------------------------------------------------------------
 
+# Spotify keeps only the last 50 plays, so a heavy listener (~8 plays an hour) loses nothing at one
+# poll every 30 minutes.
+EVERY_30_MINUTES = Cadence("*/30 * * * *", timedelta(minutes=30))
 
-ENDPOINTS: dict[str, EndpointSpec] = {
-    spec.name: spec
-    for spec in (
-        EndpointSpec(
-            "top_tracks",
-            "user_top_tracks",
-            top_tracks,
-            description="Top tracks for each time range (short, medium, long term).",
-        ),
-        EndpointSpec(
-            "top_artists",
-            "user_top_artists",
-            top_artists,
-            description="Top artists for each time range (short, medium, long term).",
-        ),
-        EndpointSpec(
-            "recently_played",
-            "user_recently_played",
-            recently_played,
-            description="Plays after the newest stored one (Spotify keeps only the last 50), each stored once.",
-        ),
-        EndpointSpec(
-            "playlists",
-            "user_playlists",
-            playlists,
-            description="Playlists the user owns or follows, with Spotify's snapshot_id.",
-        ),
-        EndpointSpec(
-            "playlist_tracks",
-            "user_playlist_tracks",
-            playlist_tracks,
-            after="playlists",
-            description="Items of every playlist the user owns or collaborates on; unchanged snapshot_ids are not re-read.",
-        ),
-        EndpointSpec(
-            "saved_tracks",
-            "user_saved_tracks",
-            saved_tracks,
-            description="Saved (liked) tracks; not re-read when the total and first page are unchanged.",
-        ),
-        EndpointSpec(
-            "saved_albums",
-            "user_saved_albums",
-            saved_albums,
-            description="Saved albums; not re-read when the total and first page are unchanged.",
-        ),
-        EndpointSpec(
-            "followed_artists",
-            "user_followed_artists",
-            followed_artists,
-            description="Followed artists (cursor paging).",
-        ),
-    )
-}
-ENDPOINT_NAMES: tuple[str, ...] = tuple(ENDPOINTS)
-
-
-async def fetch_endpoint(client: SpotifyClient, name: str, state: SyncState | None = None) -> EndpointFetch:
-    """Fetch one endpoint by name (see `ENDPOINT_NAMES`)."""
-    try:
-        spec = ENDPOINTS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown Spotify endpoint {name!r}; expected one of {', '.join(ENDPOINT_NAMES)}"
-        ) from None
-    return await spec.fetch(client, state or SyncState())
-
-
-async def fetch_all(
-    client: SpotifyClient, states: dict[str, SyncState] | None = None, names: tuple[str, ...] = ENDPOINT_NAMES
-) -> dict[str, EndpointFetch]:
-    """Fetch several endpoints of one user at once (CLI, demo, benchmarks).
-
-    Everything runs concurrently except playlist_tracks, which waits for the fresh playlists list
-    when both are asked for and uses it as `SyncState.playlists`. One endpoint's failure fails the
-    call; the ingest engine, which must isolate failures, calls `fetch_endpoint` per endpoint.
-    """
-    states = states or {}
-    tasks = {
-        name: fetch_endpoint(client, name, states.get(name)) for name in names if name != "playlist_tracks"
-    }
-    results: dict[str, EndpointFetch] = {}
-
-    async def run(name: str) -> None:
-        results[name] = await tasks[name]
-
-    async def tracks_after_playlists() -> None:
-        state = states.get("playlist_tracks") or SyncState()
-        if "playlists" in tasks:
-            await playlists_done.wait()
-            state = replace(state, playlists=playlist_refs(results["playlists"].scopes[0].rows))
-        results["playlist_tracks"] = await fetch_endpoint(client, "playlist_tracks", state)
-
-    playlists_done = asyncio.Event()
-
-    async def run_playlists() -> None:
-        await run("playlists")
-        playlists_done.set()
-
-    jobs = [run_playlists() if name == "playlists" else run(name) for name in tasks]
-    if "playlist_tracks" in names:
-        jobs.append(tracks_after_playlists())
-    await gather_all(jobs)
-    return {name: results[name] for name in names}
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "top_tracks", "user_top_tracks", "time_range", top_tracks,
+        "Top tracks for each time range (short, medium, long term).", checks=(RANKS,),
+    ),
+    Endpoint(
+        "top_artists", "user_top_artists", "time_range", top_artists,
+        "Top artists for each time range (short, medium, long term).", checks=(RANKS,),
+    ),
+    Endpoint(
+        "recently_played", "user_recently_played", "events", recently_played,
+        "Plays after the newest stored one (Spotify keeps only the last 50), each stored once.",
+        checks=(PLAYS,), cadence=EVERY_30_MINUTES,
+    ),
+    Endpoint(
+        "playlists", "user_playlists", "user", playlists,
+        "Playlists the user owns or follows, with Spotify's snapshot_id.", checks=(UNIQUE, TOTALS),
+    ),
+    Endpoint(
+        "playlist_tracks", "user_playlist_tracks", "playlist", playlist_tracks,
+        "Items of every playlist the user owns or collaborates on; unchanged snapshot_ids are not re-read.",
+        checks=(TOTALS,), after="playlists",
+    ),
+    Endpoint(
+        "saved_tracks", "user_saved_tracks", "user", saved_tracks,
+        "Saved (liked) tracks; not re-read when the total and first page are unchanged.",
+        checks=(UNIQUE, TOTALS),
+    ),
+    Endpoint(
+        "saved_albums", "user_saved_albums", "user", saved_albums,
+        "Saved albums; not re-read when the total and first page are unchanged.", checks=(UNIQUE, TOTALS),
+    ),
+    Endpoint(
+        "followed_artists", "user_followed_artists", "user", followed_artists,
+        "Followed artists (cursor paging).", checks=(UNIQUE, TOTALS),
+    ),
+)  # fmt: skip

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
-from blendify_assets.providers.base import Row
+from blendify_assets.core.fetch import Row
 from blendify_assets.providers.history import (
     MIN_PLAY_MS,
     SOURCE,

@@ -13,8 +13,8 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+from blendify_assets.core.fetch import FetchStats
 from blendify_assets.providers.aio import gather_all
-from blendify_assets.providers.base import FetchStats
 from blendify_assets.providers.http import Params
 from blendify_assets.providers.spotify.parse import page_items
 

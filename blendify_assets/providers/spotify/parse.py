@@ -30,11 +30,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from blendify_assets.core.fetch import FetchStats, Row
 from blendify_assets.providers import rows
-from blendify_assets.providers.base import FetchStats, Row
 from blendify_assets.providers.http import strip_nul
 from blendify_assets.providers.rows import (
     Malformed,
+    as_dict,
     normalise_isrc,
     opt_bool,
     opt_int,
@@ -103,8 +104,8 @@ def _track_id(obj: dict[str, Any]) -> str:
 def track_fields(track: Any) -> Row:
     """The columns every track table shares, from a TrackObject (full or local)."""
     track = json_object(track, "track")
-    album = track.get("album") if isinstance(track.get("album"), dict) else {}
-    external_ids = track.get("external_ids") if isinstance(track.get("external_ids"), dict) else {}
+    album = as_dict(track.get("album"))
+    external_ids = as_dict(track.get("external_ids"))
     return {
         "track_id": _track_id(track),
         "track_name": req_str(track, "name"),
@@ -119,7 +120,7 @@ def track_fields(track: Any) -> Row:
 def episode_fields(episode: Any) -> Row:
     """Track-table columns for a podcast episode: the show stands in for artist and album."""
     episode = json_object(episode, "episode")
-    show = episode.get("show") if isinstance(episode.get("show"), dict) else {}
+    show = as_dict(episode.get("show"))
     show_name = opt_str(show.get("name")) or opt_str(show.get("publisher")) or ""
     return {
         "track_id": _track_id(episode),
@@ -200,7 +201,7 @@ def recently_played_row(item: Any) -> Row:
 def playlist_row(item: Any, *, me_id: str | None) -> Row:
     """user_playlists row from a SimplifiedPlaylistObject (or a full PlaylistObject)."""
     playlist = json_object(item, "playlist")
-    owner = playlist.get("owner") if isinstance(playlist.get("owner"), dict) else {}
+    owner = as_dict(playlist.get("owner"))
     contents = playlist.get("items") if isinstance(playlist.get("items"), dict) else playlist.get("tracks")
     owner_id = opt_str(owner.get("id"))
     return {
@@ -232,7 +233,7 @@ def playlist_track_row(item: Any, *, playlist_id: str, position: int) -> Row:
     kind = item_type(entry, obj)
     # A real EpisodeObject has a `show`; the track-shaped one names the show as artist and album.
     fields = episode_fields(obj) if kind == "episode" and "show" in obj else track_fields(obj)
-    added_by = entry.get("added_by") if isinstance(entry.get("added_by"), dict) else {}
+    added_by = as_dict(entry.get("added_by"))
     return {
         "playlist_id": playlist_id,
         **fields,

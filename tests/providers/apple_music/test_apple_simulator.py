@@ -13,10 +13,13 @@ from urllib.parse import parse_qs
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from blendify_assets.core.fetch import FetchStats, SyncState
+from blendify_assets.core.tokens import Tokens
 from blendify_assets.providers.apple_music import endpoints
 from blendify_assets.providers.apple_music.client import AppleClient, apple_http
-from blendify_assets.providers.apple_music.developer_token import DeveloperToken, SigningKey
-from blendify_assets.providers.base import FetchStats, NeedsReauth, RateLimited, SyncState, Tokens
+from blendify_assets.providers.apple_music.developer_token import DeveloperToken
+from blendify_assets.providers.apple_music.settings import SigningKey
+from blendify_assets.providers.errors import NeedsReauth, RateLimited
 from blendify_assets.providers.http import RetryPolicy, Unauthorized
 from blendify_assets.providers.tokens import InMemoryTokenSource
 from blendify_assets.simulator import Simulator, SimulatorConfig, UserProfile
@@ -98,9 +101,9 @@ def test_401_resigns_the_developer_token_once_then_explains(sim) -> None:
     assert "Bearer" not in str(raised.value)
 
 
-def test_limit_on_every_page_and_empty_playlists_are_empty(sim) -> None:
+def test_limit_on_every_page_and_empty_playlists_are_empty(sim, playlist_refs) -> None:
     playlists, _ = run(sim, "user0001", endpoints.library_playlists)
-    refs = endpoints.playlist_refs(playlists.scopes[0].rows)
+    refs = playlist_refs(playlists.scopes[0].rows)
     tracks, _ = run(sim, "user0001", endpoints.playlist_tracks, SyncState(playlists=refs))
     truth = {p["id"]: p for p in sim.world.apple_truth("user0001")["library_playlists"]}
     assert {s.scope: len(s.rows) for s in tracks.scopes} == {k: len(p["track_ids"]) for k, p in truth.items()}
@@ -110,7 +113,7 @@ def test_limit_on_every_page_and_empty_playlists_are_empty(sim) -> None:
     assert len(songs.scopes[0].rows) == songs.scopes[0].expected_count
     again, _ = run(sim, "user0001", endpoints.playlist_tracks,
                    SyncState(playlists=refs, scope_versions={r.playlist_id: r.version for r in refs},
-                             previous=tracks.notes["state"]))  # fmt: skip
+                             poll_state=tracks.next_state))  # fmt: skip
     assert again.stats.requests == 0 and len(again.unchanged_scopes) == len(refs)
     for record in sim.request_log.filter("/v1/me/library/"):
         assert "limit" in parse_qs(record.query), record
@@ -126,18 +129,18 @@ def test_recently_played_polls_store_each_play_once(sim) -> None:
         (e["played_at"] for e in first.events), reverse=True
     )
 
-    previous = first.notes["state"]
-    same, _ = run(sim, "user0001", endpoints.recently_played, SyncState(previous=previous))
+    previous = first.next_state
+    same, _ = run(sim, "user0001", endpoints.recently_played, SyncState(poll_state=previous))
     assert same.events == [] and same.stats.requests == 1  # the first page proves nothing changed
 
     sim.clock.advance(hours=6)
-    later, _ = run(sim, "user0001", endpoints.recently_played, SyncState(previous=previous))
+    later, _ = run(sim, "user0001", endpoints.recently_played, SyncState(poll_state=previous))
     now_truth = sim.world.apple_truth("user0001")["recently_played"]
     new_ids = [e["track_metadata"]["id"] for e in later.events]
     assert new_ids and new_ids == [i["id"] for i in now_truth[: len(new_ids)]]
     polled = datetime.fromisoformat(previous["polled_at"])
     assert all(polled < e["played_at"] for e in later.events)  # between the two polls
-    assert later.notes["state"]["recent"][: len(now_truth)] == [i["id"] for i in now_truth]
+    assert later.next_state["recent"][: len(now_truth)] == [i["id"] for i in now_truth]
 
     lost, _ = run(sim, "user0001", endpoints.recently_played,
                   SyncState(last_played_at=first.events[0]["played_at"]))  # fmt: skip
@@ -189,7 +192,7 @@ def test_replay_top_lists_are_stored_in_full(sim) -> None:
 
 
 def test_a_list_of_bare_identifiers_is_a_failure_not_an_empty_library(sim) -> None:
-    from blendify_assets.providers.base import UnreadableResponse
+    from blendify_assets.providers.errors import UnreadableResponse
 
     sim.faults.add("/v1/me/library/artists", "malformed_items", provider="apple")
     with pytest.raises(UnreadableResponse, match="none of the 3 items of a list could be read"):
@@ -199,7 +202,7 @@ def test_a_list_of_bare_identifiers_is_a_failure_not_an_empty_library(sim) -> No
 def recheck(fetch, **extra) -> SyncState:
     """The SyncState the ingest engine reads back after storing `fetch`."""
     versions = {s.scope: s.version for s in fetch.scopes if s.version is not None}
-    return SyncState(scope_versions=versions, previous=fetch.notes.get("state", {}), **extra)
+    return SyncState(scope_versions=versions, poll_state=fetch.next_state or {}, **extra)
 
 
 def test_library_playlists_carry_last_modified_and_few_a_version_hash() -> None:
@@ -220,10 +223,10 @@ def test_library_playlists_carry_last_modified_and_few_a_version_hash() -> None:
         assert all(moved[pid] == a["lastModifiedDate"] for pid, a in attrs.items() if pid != plain)
 
 
-def test_playlists_are_reread_only_when_their_version_moves(sim) -> None:
+def test_playlists_are_reread_only_when_their_version_moves(sim, playlist_refs) -> None:
     """Without a versionHash, lastModifiedDate decides: nothing is re-read until an edit."""
     playlists, _ = run(sim, "user0001", endpoints.library_playlists)
-    refs = endpoints.playlist_refs(playlists.scopes[0].rows)
+    refs = playlist_refs(playlists.scopes[0].rows)
     assert all(r.version for r in refs) and any(r.version.startswith("modified:") for r in refs)
     full, _ = run(sim, "user0001", endpoints.playlist_tracks, SyncState(playlists=refs))
     again, _ = run(sim, "user0001", endpoints.playlist_tracks, recheck(full, playlists=refs))
@@ -233,7 +236,7 @@ def test_playlists_are_reread_only_when_their_version_moves(sim) -> None:
     sim.clock.advance(minutes=5)
     sim.world.rename_playlist("user0001", edited, "Renamed")
     playlists, _ = run(sim, "user0001", endpoints.library_playlists)
-    moved = endpoints.playlist_refs(playlists.scopes[0].rows)
+    moved = playlist_refs(playlists.scopes[0].rows)
     later, _ = run(sim, "user0001", endpoints.playlist_tracks, recheck(full, playlists=moved))
     assert [s.scope for s in later.scopes] == [edited]
 
@@ -256,7 +259,7 @@ def test_library_lists_are_probed_and_read_in_full_when_they_move_or_weekly(sim)
     added, _ = run(sim, "user0001", endpoints.library_songs, recheck(full))
     assert [r["track_id"] for r in added.scopes[0].rows] == [s["catalog_id"] or s["id"] for s in truth]
 
-    week_later = datetime.fromisoformat(added.notes["state"]["full_read_at"]) + endpoints.FULL_READ_EVERY
+    week_later = datetime.fromisoformat(added.next_state["full_read_at"]) + endpoints.FULL_READ_EVERY
     again, _ = run(sim, "user0001", functools.partial(endpoints.library_songs, clock=lambda: week_later),
                    recheck(added))  # fmt: skip
     assert again.scopes and len(again.scopes[0].rows) == len(truth)  # unchanged, but a week has passed

@@ -10,14 +10,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from blendify_assets.errors import SettingsError
+from blendify_assets.core.errors import SettingsError
+from blendify_assets.core.settings import read_env
 from blendify_assets.providers.apple_music.developer_token import (
     MAX_LIFETIME_SECONDS,
     DeveloperToken,
-    SigningKey,
     developer_token,
 )
-from blendify_assets.settings import load_settings
+from blendify_assets.providers.apple_music.settings import AppleMusicSettings, SigningKey
 
 DAY = 24 * 3600
 
@@ -77,7 +77,7 @@ def settings(tmp_path: Path, **env: str):
         "APPLE_MUSIC_TEAM_ID": "TEAM123456",
         "APPLE_MUSIC_KEY_ID": "KEY1234567",
     }
-    return load_settings({**base, **env})
+    return AppleMusicSettings.from_values(read_env(AppleMusicSettings.ENV, {**base, **env}))
 
 
 @pytest.mark.parametrize(

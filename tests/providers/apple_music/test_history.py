@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from blendify_assets.errors import BlendifyError
+from blendify_assets.core.errors import BlendifyError
 from blendify_assets.providers.apple_music import history
 from blendify_assets.providers.history import ExportError, synthetic_track_id
-from blendify_assets.simulator import SimulatorConfig, UserProfile, World
+from blendify_assets.simulator import SimulatorConfig, UserProfile, World, exports
 from tests.history_support import FIXTURES, folder_files, key, read_all, write_zip, zip_bytes
 
 APPLE = FIXTURES / "apple"
@@ -170,7 +170,7 @@ def test_memory_stays_flat_reading_a_heavy_users_nested_export(tmp_path: Path) -
     """Nested zips are spooled to disk and the CSV streamed: memory does not grow with the file."""
     world = World(SimulatorConfig(users=1, seed=4, profiles=(UserProfile.heavy(spotify=False, apple=True),)))
     path = tmp_path / "download.zip"
-    path.write_bytes(world.apple_export("user0001", years=3))
+    path.write_bytes(exports.apple_export(world, "user0001", years=3))
     with history.open_export(path) as export, export.files[0].member.open() as stream:
         size = sum(len(chunk) for chunk in iter(lambda: stream.read(1 << 20), b""))
     tracemalloc.start()

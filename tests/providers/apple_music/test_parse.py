@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from blendify_assets.core.fetch import FetchStats
 from blendify_assets.providers.apple_music import parse
-from blendify_assets.providers.base import FetchStats
 from blendify_assets.providers.rows import parse_items
 
 LIBRARY_SONG = {

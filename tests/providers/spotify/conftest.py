@@ -8,10 +8,14 @@ from typing import Any
 
 import pytest
 
+from blendify_assets.core.fetch import EndpointFetch, SyncState
 from blendify_assets.providers.http import RetryPolicy
-from blendify_assets.providers.spotify import SpotifyApp, SpotifyClient
-from blendify_assets.providers.spotify.auth import tokens_from_response
+from blendify_assets.providers.spotify.auth import SpotifyApp, tokens_from_response
+from blendify_assets.providers.spotify.client import SpotifyClient
+from blendify_assets.providers.spotify.provider import PROVIDER
 from blendify_assets.providers.tokens import InMemoryTokenSource
+
+ENDPOINTS = {e.name: e for e in PROVIDER.endpoints}
 
 try:
     from blendify_assets.simulator import Simulator, SimulatorConfig
@@ -82,3 +86,23 @@ def start_simulator():
 def fast_policy() -> RetryPolicy:
     """The millisecond retry timings the simulator tests use."""
     return FAST
+
+
+@pytest.fixture
+def fetch_all(playlist_refs):
+    """`await fetch_all(client, states=None)`: every endpoint of one user, one after another, playlist
+    tracks reading the playlists just fetched (what one sync of every step does)."""
+
+    async def _fetch_all(
+        client: SpotifyClient, states: dict[str, SyncState] | None = None
+    ) -> dict[str, EndpointFetch]:
+        states = states or {}
+        results: dict[str, EndpointFetch] = {}
+        for name, endpoint in ENDPOINTS.items():
+            state = states.get(name) or SyncState()
+            if name == "playlist_tracks":
+                state.playlists = playlist_refs(results["playlists"].scopes[0].rows)
+            results[name] = await endpoint.fetch(client, state)
+        return results
+
+    return _fetch_all

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from blendify_assets.errors import BlendifyError
+from blendify_assets.core.errors import BlendifyError
 from blendify_assets.providers.history import ExportError, synthetic_track_id
 from blendify_assets.providers.spotify import history
 from tests.history_support import FIXTURES, folder_files, key, read_all, write_zip, zip_bytes

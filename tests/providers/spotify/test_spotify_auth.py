@@ -10,15 +10,19 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from blendify_assets.providers.base import FetchStats, NeedsReauth, Tokens
+from blendify_assets.core.fetch import FetchStats
+from blendify_assets.core.tokens import Tokens
+from blendify_assets.providers.errors import NeedsReauth
 from blendify_assets.providers.http import RetryPolicy
-from blendify_assets.providers.spotify import SCOPES, SpotifyApp, SpotifyClient, spotify_http
 from blendify_assets.providers.spotify.auth import (
+    SCOPES,
+    SpotifyApp,
     authorize_url,
     code_challenge,
     exchange_code,
     make_code_verifier,
 )
+from blendify_assets.providers.spotify.client import SpotifyClient, spotify_http
 from blendify_assets.providers.tokens import InMemoryTokenSource
 
 pytestmark = pytest.mark.anyio

@@ -8,16 +8,25 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from blendify_assets.providers.base import FetchStats, NeedsReauth, QuotaExceeded, RateLimited, TransientError
-from blendify_assets.providers.spotify import SpotifyApp, fetch_endpoint, spotify_http
+from blendify_assets.core.fetch import EndpointFetch, FetchStats, SyncState
+from blendify_assets.providers.errors import NeedsReauth, QuotaExceeded, RateLimited, TransientError
 from blendify_assets.providers.spotify.auth import (
+    SpotifyApp,
     authorize_url,
     code_challenge,
     exchange_code,
     make_code_verifier,
 )
+from blendify_assets.providers.spotify.client import spotify_http
+from blendify_assets.providers.spotify.provider import PROVIDER
+
+ENDPOINTS = {e.name: e for e in PROVIDER.endpoints}
 
 pytestmark = pytest.mark.anyio
+
+
+async def fetch_endpoint(client, name: str) -> EndpointFetch:
+    return await ENDPOINTS[name].fetch(client, SyncState())
 
 
 def saved_ids(sim, uid: str) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from blendify_assets.providers.base import FetchStats
+from blendify_assets.core.fetch import FetchStats
 from blendify_assets.providers.spotify.paging import (
     cursor_pages,
     fingerprint,

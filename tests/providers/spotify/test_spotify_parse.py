@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from blendify_assets.providers.base import FetchStats
+from blendify_assets.core.fetch import FetchStats
 from blendify_assets.providers.spotify import parse
 
 TRACK_COLS = {"track_id", "track_name", "artist_name", "album_name", "album_art_url", "duration_ms", "isrc"}

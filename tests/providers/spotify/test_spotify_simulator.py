@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
-from blendify_assets.providers.base import EndpointFetch, SyncState
-from blendify_assets.providers.spotify.endpoints import ENDPOINT_NAMES, fetch_all
+from blendify_assets.core.fetch import EndpointFetch, SyncState
 from blendify_assets.providers.spotify.parse import parse_time
+from blendify_assets.providers.spotify.provider import PROVIDER
+
+ENDPOINTS = {e.name: e for e in PROVIDER.endpoints}
 
 pytestmark = pytest.mark.anyio
 
@@ -51,12 +53,12 @@ def assert_playlist_tracks_match(fetch: EndpointFetch, truth: dict, only: set[st
         assert scope.version == playlist["snapshot_id"] and scope.expected_count == playlist["total"]
 
 
-async def test_full_fetch_equals_ground_truth(sim, uid, spotify_connect) -> None:
+async def test_full_fetch_equals_ground_truth(sim, uid, spotify_connect, fetch_all) -> None:
     truth = sim.world.spotify_truth(uid)
     client, _ = spotify_connect(sim, uid)
     async with client:
         results = await fetch_all(client)
-    assert set(results) == set(ENDPOINT_NAMES)
+    assert set(results) == set(ENDPOINTS)
 
     for kind in ("tracks", "artists"):
         scopes = by_scope(results[f"top_{kind}"])
@@ -100,7 +102,7 @@ async def test_full_fetch_equals_ground_truth(sim, uid, spotify_connect) -> None
     assert len(followed) == len(truth["followed_artists"])  # no duplicates across cursor pages
 
 
-async def test_full_fetch_uses_the_minimum_number_of_requests(sim, uid, spotify_connect) -> None:
+async def test_full_fetch_uses_the_minimum_number_of_requests(sim, uid, spotify_connect, fetch_all) -> None:
     truth = sim.world.spotify_truth(uid)
     client, _ = spotify_connect(sim, uid)
     async with client:
@@ -124,7 +126,7 @@ async def test_full_fetch_uses_the_minimum_number_of_requests(sim, uid, spotify_
     assert {name: f.stats.requests for name, f in results.items()} == expected
 
 
-async def test_refetch_with_nothing_changed_is_cheap(sim, uid, spotify_connect) -> None:
+async def test_refetch_with_nothing_changed_is_cheap(sim, uid, spotify_connect, fetch_all) -> None:
     client, _ = spotify_connect(sim, uid)
     async with client:
         first = await fetch_all(client)
@@ -139,7 +141,9 @@ async def test_refetch_with_nothing_changed_is_cheap(sim, uid, spotify_connect) 
     assert again["recently_played"].events == [] and again["recently_played"].stats.requests == 1
 
 
-async def test_refetch_after_time_passes_reads_only_what_changed(sim, uid, spotify_connect) -> None:
+async def test_refetch_after_time_passes_reads_only_what_changed(
+    sim, uid, spotify_connect, fetch_all
+) -> None:
     client, _ = spotify_connect(sim, uid)
     async with client:
         first = await fetch_all(client)

@@ -1,0 +1,73 @@
+"""`blendify dev [--demo]`: the Dagster UI and daemon on the Postgres-backed instance."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import click
+
+from blendify_assets.commands._app import App, out, pass_app
+from blendify_assets.core.errors import BlendifyError
+from blendify_assets.db import migrations
+from blendify_assets.db.engine import warehouse_url
+from blendify_assets.orchestration.dev_server import child_env, start_dagster, supervise
+from blendify_assets.orchestration.runner import dagster_instance
+from blendify_assets.providers.registry import PROVIDERS
+
+DEV_DEMO_USERS = 6
+
+
+@click.command()
+@click.option("--demo", is_flag=True, help="Also run the simulator with demo users and their connections.")
+@click.option(
+    "--users", default=DEV_DEMO_USERS, show_default=True, type=click.IntRange(1, 500), help="Demo users."
+)
+@click.option(
+    "--profile",
+    default="light",
+    show_default=True,
+    type=click.Choice(["tiny", "light", "medium", "heavy"]),
+    help="Library size of the demo users (light: the UI fills within a minute).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Webserver host.")
+@click.option(
+    "--port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="Webserver port."
+)
+@pass_app
+def dev(app: App, demo: bool, users: int, profile: str, host: str, port: int) -> None:
+    """Dagster UI + daemon on the Postgres-backed instance (sensor and schedules running)."""
+    settings = app.settings.warehouse
+    with out.status("starting PostgreSQL and applying migrations…"):
+        engine = app.raw_engine  # starts (or attaches to) the embedded server and holds it for the children
+        migrations.upgrade(app.owner_engine)
+        dagster_instance(settings, PROVIDERS).dispose()  # writes the Dagster home and sets the pool limits
+    extra: dict[str, str] = {}
+    with ExitStack() as stack:
+        if demo:
+            # The simulator is an optional extra ([simulator]); `dev` alone runs without it.
+            from blendify_assets.demo.world import (
+                connect_users,
+                simulator_env,
+                simulator_values,
+                write_simulator_env_file,
+            )
+            from blendify_assets.simulator import Simulator, SimulatorConfig
+
+            sim = stack.enter_context(
+                Simulator.running(SimulatorConfig(users=users, seed=7, profile_mix=profile))
+            )
+            extra = simulator_env(simulator_values(sim, settings.home, PROVIDERS), PROVIDERS)
+            env_file = write_simulator_env_file(settings, extra)
+            stack.callback(env_file.unlink, missing_ok=True)  # its URLs die with the simulator
+            connected = connect_users(engine, app.vault, sim, PROVIDERS)
+            out.print(
+                f"simulator on {sim.base_url}: {len(connected)} demo users connected; "
+                "the connection sensor syncs them within a minute"
+            )
+            out.print(f"commands in another terminal reach it after `set -a; . {env_file}; set +a`")
+        # A process boundary: the children read their settings from their environment.
+        process = start_dagster(settings, child_env(settings, warehouse_url(settings), extra), host, port)
+        out.print(f"Dagster UI: http://{host}:{port}  (Ctrl-C stops everything)")
+        code = supervise(process)
+    if code not in (0, None):
+        raise BlendifyError(f"dagster dev exited with status {code}")

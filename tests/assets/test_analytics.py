@@ -1,0 +1,170 @@
+"""The Dagster side: the overlap and blend assets materialised on a test instance, the new-blends
+sensor, the automation that refreshes both after syncs, and the definitions loading."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from sqlalchemy.engine import Engine
+
+from blendify_assets.analytics.blends import create_blend
+from blendify_assets.analytics.tastes import load_tastes
+from blendify_assets.assets.analytics import BLEND_TRACKS, TASTE_MATCHES, new_blends_sensor
+from blendify_assets.blend import pair_overlap
+from blendify_assets.cli import main
+from blendify_assets.db.taste_matches import current_neighbours, pair_history
+from blendify_assets.definitions import defs
+from blendify_assets.orchestration.factory import build_definitions
+from blendify_assets.providers.registry import PROVIDERS
+from tests.fixtures.warehouse import count
+from tests.fixtures.world import World
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+@pytest.fixture
+def analytics(resources) -> dict[str, dg.AssetsDefinition]:
+    """The analytics assets as the code location builds them, by name, and their resources."""
+    built = build_definitions(PROVIDERS, resources)
+    graph = built.resolve_asset_graph()
+    return {
+        "taste_matches": graph.assets_def_for_key(TASTE_MATCHES),
+        "blend_tracks": graph.assets_def_for_key(BLEND_TRACKS),
+    }
+
+
+def test_definitions_load() -> None:
+    dg.Definitions.validate_loadable(defs)
+    sensor = defs.resolve_sensor_def("analytics_automation")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    targeted = sensor.asset_selection.resolve(defs.resolve_asset_graph())
+    assert targeted == {TASTE_MATCHES, BLEND_TRACKS}, "automation drives only the analytics assets"
+    ingestion = [a for a in defs.resolve_asset_graph().asset_nodes if a.key not in targeted]
+    assert ingestion and all(a.automation_condition is None for a in ingestion)
+
+
+def test_taste_matches_asset_appends_each_users_neighbours(
+    blendify_env, engine: Engine, world: World, instance: dg.DagsterInstance, analytics, resources
+) -> None:
+    first = dg.materialize([analytics["taste_matches"]], instance=instance)
+    assert first.success
+    meta = first.asset_materializations_for_node("analytics__taste_matches")[0].metadata
+    assert meta["users"].value == 4 and meta["rows_appended"].value == 2 and meta["pairs"].value == 1
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT user_id::text, other_user_id::text, rank, score, shared_track_count, "
+                "shared_artist_count, song_that_brings_you_together->>'track_name' FROM latest_user_taste_matches "
+                "ORDER BY user_id"
+            )
+        ).all()
+    with engine.connect() as conn:
+        alice, bob = load_tastes(conn, [world.alice, world.bob])
+    expected = pair_overlap(alice, bob).score
+    assert sorted(rows) == sorted(
+        [
+            (world.alice, world.bob, 1, pytest.approx(expected, abs=0.05), 2, 2, "Blinding Lights"),
+            (world.bob, world.alice, 1, pytest.approx(expected, abs=0.05), 2, 2, "Blinding Lights"),
+        ]
+    ), "Carol and Dave share nothing with anyone, so they have no neighbours"
+
+    assert dg.materialize([analytics["taste_matches"]], instance=instance).success
+    assert count(engine, "SELECT count(*) FROM taste_match_runs") == 2
+    assert count(engine, "SELECT count(*) FROM user_taste_matches") == 4
+    assert count(engine, "SELECT count(*) FROM latest_user_taste_matches") == 2
+    with engine.connect() as conn:
+        assert len(pair_history(conn, world.bob, world.alice)) == 2
+        assert [n["other"] for n in current_neighbours(conn, world.alice)] == ["Bob"]
+
+
+def test_blend_asset_appends_a_generation_per_materialisation(
+    blendify_env, engine: Engine, world: World, instance: dg.DagsterInstance, analytics, resources
+) -> None:
+    blend_id = str(
+        create_blend(engine, "Asset", ["alice@example.com", "bob@example.com"], "balanced", size=6)
+    )
+    instance.add_dynamic_partitions("blends", [blend_id])
+    for _ in range(2):
+        result = dg.materialize([analytics["blend_tracks"]], partition_key=blend_id, instance=instance)
+        assert result.success
+    event = result.asset_materializations_for_node("blend_tracks")[0]
+    assert event.partition == blend_id and event.metadata["tracks"].value == 6
+    assert count(engine, "SELECT count(DISTINCT created_at) FROM blend_tracks") == 2
+
+
+def test_new_blends_sensor_picks_up_each_blend_exactly_once(
+    blendify_env, engine: Engine, world: World, instance: dg.DagsterInstance, resources
+) -> None:
+    def tick(cursor: str | None):
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+            result = new_blends_sensor(context)
+        if isinstance(result, dg.SensorResult):
+            for request in result.dynamic_partitions_requests or []:  # what the daemon does
+                instance.add_dynamic_partitions("blends", list(request.partition_keys))
+        return result
+
+    assert isinstance(tick(None), dg.SkipReason)
+    first = create_blend(engine, "One", ["alice@example.com", "bob@example.com"], "balanced")
+    r1 = tick(None)
+    assert [r.partition_key for r in r1.run_requests] == [str(first)]
+    assert r1.run_requests[0].run_key == f"blend-{first}"
+    r2 = tick(r1.cursor)
+    assert not r2.run_requests, "a blend already picked up is not requested again"
+    second = create_blend(engine, "Two", ["carol@example.com", "dave@example.com"], "weighted")
+    r3 = tick(r2.cursor)
+    assert [r.partition_key for r in r3.run_requests] == [str(second)]
+    assert instance.get_dynamic_partitions("blends") == [str(first), str(second)]
+
+
+def test_automation_refreshes_after_a_sync_once_per_tick(instance: dg.DagsterInstance) -> None:
+    selection = dg.AssetSelection.assets(TASTE_MATCHES, BLEND_TRACKS)
+    start = datetime(2026, 3, 1, 1, 0)
+    instance.add_dynamic_partitions("blends", ["b1", "b2"])
+
+    def evaluate(at: datetime, cursor=None):
+        return dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=selection, evaluation_time=at, cursor=cursor
+        )
+
+    r = evaluate(start)
+    assert r.total_requested == 0
+    r = evaluate(start + timedelta(hours=6), r.cursor)
+    assert r.total_requested == 0, "ticks (06:00 for both) with no sync since do nothing"
+    instance.add_dynamic_partitions("spotify_users", ["u1"])
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(dg.AssetKey(["spotify", "top_tracks"]), partition="u1")
+    )
+    r = evaluate(start + timedelta(hours=6, minutes=5), r.cursor)
+    assert r.get_num_requested(TASTE_MATCHES) == 1, "a sync after the tick: refresh"
+    assert r.get_requested_partitions(BLEND_TRACKS) == {"b1", "b2"}, "every blend, in one request"
+    r = evaluate(start + timedelta(hours=6, minutes=10), r.cursor)
+    assert r.total_requested == 0, "handled: not again until the next tick and another sync"
+
+
+def test_a_blend_created_from_the_command_line_is_generated_once(
+    blendify_env, engine: Engine, world: World, instance: dg.DagsterInstance, resources
+) -> None:
+    """Issue 10 (9): `blends create` generates it; the sensor only registers it for refreshes."""
+    created = CliRunner().invoke(main, ["blends", "create", "Once", "--users", "alice@example.com,bob@example.com",
+                                        "--algorithm", "balanced", "--size", "6"], catch_exceptions=False)  # fmt: skip
+    assert created.exit_code == 0, created.output
+    blend_id = created.output.splitlines()[0]
+    bare = str(create_blend(engine, "Bare", ["carol@example.com", "dave@example.com"], "balanced"))
+
+    with dg.build_sensor_context(instance=instance, cursor=None, resources=resources) as context:
+        result = new_blends_sensor(context)
+    assert [r.partition_key for r in result.run_requests] == [bare], "only the blend without tracks runs"
+    added = [k for request in result.dynamic_partitions_requests for k in request.partition_keys]
+    assert sorted(added) == sorted([blend_id, bare]), "both are refreshed daily from now on"
+    generations = "SELECT count(DISTINCT created_at) FROM blend_tracks WHERE blend_id = :b"
+    assert count(engine, generations, b=blend_id) == 1

@@ -1,0 +1,49 @@
+"""The CLI's and the service's per-user queries can be answered from indexes (no sequential scans).
+
+Tiny test tables make a sequential scan the cheapest plan, so sequential scans are priced out
+(``enable_seqscan = off``): a query whose filter no index can serve still gets one, and fails here.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from blendify_assets.db.music import reads as queries
+from blendify_assets.db.music.reads import SOURCE_QUERIES, _per_user
+
+U = "00000000-0000-4000-8000-000000000001"
+V = "00000000-0000-4000-8000-000000000002"
+
+CASES = {
+    "profile": (queries.PROFILE_SQL, {"u": U}),
+    "overlap": (queries.SAME_PROVIDER_OVERLAP_SQL, {"a": U, "b": V}),
+    "recent": (queries.RECENT_SQL, {"u": U, "n": 50}),
+    **{f"taste {name}": (_per_user(sql), {"ids": [U, V]}) for name, sql in SOURCE_QUERIES.items()},
+    "neighbours": (
+        "SELECT * FROM user_taste_matches WHERE user_id = :u "
+        "AND computed_at = (SELECT max(computed_at) FROM taste_match_runs) ORDER BY rank",
+        {"u": U},
+    ),
+    "pair history": (
+        "SELECT * FROM user_taste_matches WHERE (user_id = :u AND other_user_id = :v) "
+        "OR (user_id = :v AND other_user_id = :u)",
+        {"u": U, "v": V},
+    ),
+    "latest generation": (
+        "SELECT * FROM blend_tracks WHERE blend_id = :u "
+        "AND created_at = (SELECT max(created_at) FROM blend_tracks WHERE blend_id = :u) ORDER BY position",
+        {"u": U},
+    ),
+}
+
+
+def test_per_user_queries_use_indexes(engine: Engine) -> None:
+    failures = {}
+    with engine.connect() as conn:
+        conn.execute(sa.text("SET enable_seqscan = off"))
+        for name, (sql, params) in CASES.items():
+            plan = "\n".join(r[0] for r in conn.execute(sa.text(f"EXPLAIN {sql}"), params))
+            if "Seq Scan" in plan:
+                failures[name] = plan
+    assert not failures, "sequential scans in:\n" + "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())

@@ -1,0 +1,209 @@
+"""The snapshot writer: one transaction per check, change detection, dedupe, nothing partial."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from blendify_assets.core.fetch import EndpointFetch, FetchStats, ScopeSnapshot
+from blendify_assets.db.music.state import load_state
+from blendify_assets.db.music.tables import TABLES
+from blendify_assets.db.music.writer import store_fetch
+from blendify_assets.db.sync_log import record_failure
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def track(i: int, **extra) -> dict:
+    return {
+        "track_id": f"t{i}", "track_name": f"Song {i}", "artist_name": f"Artist {i % 7}", "album_name": "A",
+        "album_art_url": f"https://img/{i}?sig=1", "duration_ms": 200_000 + i, "isrc": f"USX{i:09d}",
+        "track_metadata": {"id": f"t{i}", "name": f"Song {i}"},
+    } | extra  # fmt: skip
+
+
+def top(ids_by_range: dict[str, list[int]], **extra) -> EndpointFetch:
+    return EndpointFetch(
+        "top_tracks", "user_top_tracks",
+        scopes=[
+            ScopeSnapshot(tr, [track(i, time_range=tr, rank=r, **extra) for r, i in enumerate(ids, 1)])
+            for tr, ids in ids_by_range.items()
+        ],
+        stats=FetchStats(requests=3, pages=3),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def user(engine: sa.engine.Engine) -> uuid.UUID:
+    with engine.begin() as conn:
+        return conn.execute(
+            sa.text("INSERT INTO users (email) VALUES ('u@example.com') RETURNING id")
+        ).scalar()
+
+
+def store(engine, user, fetch, table="user_top_tracks"):
+    return store_fetch(engine, TABLES[table], user_id=user, provider="spotify", fetch=fetch, started_at=NOW)
+
+
+def scalar(engine, sql, **params):
+    with engine.connect() as conn:
+        return conn.execute(sa.text(sql), params).scalar()
+
+
+RANGES = {"short_term": [1, 2, 3], "medium_term": [4, 5], "long_term": [6]}
+
+
+def test_a_snapshot_shares_one_fetched_at_and_is_logged(engine, user) -> None:
+    result = store(engine, user, top(RANGES))
+    assert result.rows_appended == 6 and result.changed
+    assert scalar(engine, "SELECT count(DISTINCT fetched_at) FROM user_top_tracks") == 1
+    log = None
+    with engine.connect() as conn:
+        log = conn.execute(sa.text("SELECT * FROM sync_log")).mappings().one()
+    assert (log["status"], log["requests"], log["rows_appended"], log["changed"]) == ("success", 3, 6, True)
+    assert scalar(engine, "SELECT count(*) FROM snapshots WHERE sync_log_id = :l", l=log["id"]) == 3
+
+
+def test_an_unchanged_fetch_appends_nothing_but_is_still_logged(engine, user) -> None:
+    store(engine, user, top(RANGES))
+    again = store(
+        engine, user, top(RANGES, album_art_url="https://img/new-signature")
+    )  # only a volatile field
+    assert again.rows_appended == 0 and not again.changed
+    assert scalar(engine, "SELECT count(*) FROM user_top_tracks") == 6
+    assert scalar(engine, "SELECT count(*) FROM sync_log") == 2
+    assert scalar(engine, "SELECT bool_or(changed) FROM sync_log WHERE rows_appended = 0") is False
+
+
+def test_only_the_scope_that_changed_is_appended(engine, user) -> None:
+    store(engine, user, top(RANGES))
+    changed = store(engine, user, top(RANGES | {"short_term": [2, 1, 3]}))  # a rank swap
+    assert changed.scopes_changed == ["short_term"] and changed.rows_appended == 3
+    with engine.connect() as conn:
+        latest = (
+            conn.execute(
+                sa.text(
+                    "SELECT track_id FROM latest_user_top_tracks WHERE time_range = 'short_term' ORDER BY rank"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        assert latest == ["t2", "t1", "t3"]
+        assert conn.execute(sa.text("SELECT count(*) FROM latest_user_top_tracks")).scalar() == 6
+
+
+def test_an_emptied_list_is_a_current_state(engine, user) -> None:
+    saved = TABLES["user_saved_tracks"]
+    rows = [track(i, saved_at=NOW - timedelta(days=i), popularity=None) for i in range(3)]
+    fetch = EndpointFetch("saved_tracks", saved.name, scopes=[ScopeSnapshot("", rows)])
+    store(engine, user, fetch, saved.name)
+    store(engine, user, EndpointFetch("saved_tracks", saved.name, scopes=[ScopeSnapshot("", [])]), saved.name)
+    assert scalar(engine, "SELECT count(*) FROM latest_user_saved_tracks") == 0
+    assert scalar(engine, "SELECT count(*) FROM user_saved_tracks") == 3  # history kept
+
+
+def test_a_version_that_moves_without_the_content_is_recorded_without_rows(engine, user) -> None:
+    """A renamed playlist: new snapshot_id, same tracks. The version is stored (so the playlist is
+    not re-read on every later sync), no track row is appended, and the current state still reads."""
+    spec = TABLES["user_playlist_tracks"]
+    rows = [
+        track(i, playlist_id="p1", added_at=NOW, added_by="me", track_position=i, item_type="track")
+        for i in range(4)
+    ]
+
+    def tracks(version: str) -> EndpointFetch:
+        return EndpointFetch(
+            "playlist_tracks", spec.name, scopes=[ScopeSnapshot("p1", rows, version=version)]
+        )
+
+    def versions() -> dict[str, str]:
+        state = load_state(engine, spec, user_id=user, provider="spotify", endpoint="playlist_tracks")
+        return state.scope_versions
+
+    store(engine, user, tracks("v1"), spec.name)
+    renamed = store(engine, user, tracks("v2"), spec.name)
+    assert renamed.rows_appended == 0 and not renamed.changed
+    assert versions() == {"p1": "v2"}
+    assert scalar(engine, "SELECT count(*) FROM user_playlist_tracks") == 4
+    assert store(engine, user, tracks("v2"), spec.name).rows_appended == 0
+    assert scalar(engine, "SELECT count(*) FROM snapshots") == 2  # v1 with its rows, v2 pointing at them
+    # The current state reads the v1 rows through the v2 row; a real change still appends.
+    playlist = {"playlist_id": "p1", "playlist_name": "Renamed", "snapshot_id": "v2", "is_owner": True}
+    store(engine, user, EndpointFetch("playlists", "user_playlists", scopes=[ScopeSnapshot("", [playlist])]),
+          "user_playlists")  # fmt: skip
+    with engine.connect() as conn:
+        current = conn.execute(
+            sa.text("SELECT track_id FROM latest_user_playlist_tracks ORDER BY track_position")
+        )
+        assert list(current.scalars()) == ["t0", "t1", "t2", "t3"]
+    moved = store(engine, user, EndpointFetch("playlist_tracks", spec.name,
+                                              scopes=[ScopeSnapshot("p1", rows[::-1], version="v3")]), spec.name)  # fmt: skip
+    assert moved.rows_appended == 4 and versions() == {"p1": "v3"}
+
+
+def test_plays_are_appended_once_across_overlapping_fetches(engine, user) -> None:
+    spec = TABLES["user_recently_played"]
+
+    def plays(indices):
+        return EndpointFetch(
+            "recently_played", spec.name,
+            events=[track(i, played_at=NOW - timedelta(minutes=10 * i)) for i in indices],
+        )  # fmt: skip
+
+    assert store(engine, user, plays(range(5)), spec.name).rows_appended == 5
+    overlapping = store(engine, user, plays(range(3, 8)), spec.name)
+    assert overlapping.rows_appended == 3 and overlapping.changed
+    assert store(engine, user, plays(range(8)), spec.name).rows_appended == 0  # a retry changes nothing
+    assert scalar(engine, "SELECT count(*) FROM user_recently_played") == 8
+
+
+def test_a_failure_is_logged_without_touching_music_tables(engine, user) -> None:
+    record_failure(
+        engine, user_id=user, provider="spotify", endpoint="top_tracks", started_at=NOW,
+        status="needs_reauth", error="Spotify refused the refresh token (invalid_grant)",
+    )  # fmt: skip
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT status, error FROM latest_sync_status")).one()
+    assert row.status == "needs_reauth" and "invalid_grant" in row.error
+    assert scalar(engine, "SELECT count(*) FROM user_top_tracks") == 0
+
+
+def test_a_connection_dropped_mid_write_leaves_nothing_behind(engine, user) -> None:
+    """Kill the backend while COPY streams a 3,000-row snapshot: no row, snapshot or log survives."""
+    spec = TABLES["user_saved_tracks"]
+
+    class Killing(list):
+        def __iter__(self):
+            for index, row in enumerate(super().__iter__()):
+                if index == 1_500:
+                    killer = threading.Thread(target=_kill_writers, args=(engine,))
+                    killer.start()
+                    killer.join()
+                yield row
+
+    rows = Killing(track(i, saved_at=NOW, popularity=None) for i in range(3_000))
+    fetch = EndpointFetch("saved_tracks", spec.name, scopes=[ScopeSnapshot("", rows)])
+    with pytest.raises(sa.exc.SQLAlchemyError):
+        store(engine, user, fetch, spec.name)
+    engine.dispose()
+    for table in ("user_saved_tracks", "snapshots", "sync_log"):
+        assert scalar(engine, f"SELECT count(*) FROM {table}") == 0
+    assert store(engine, user, EndpointFetch("saved_tracks", spec.name, scopes=[ScopeSnapshot("", list(rows))]),
+                 spec.name).rows_appended == 3_000  # fmt: skip
+
+
+def _kill_writers(engine) -> None:
+    admin = sa.create_engine(engine.url)
+    with admin.connect() as conn:
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state <> 'idle'"
+            )
+        )
+    admin.dispose()

@@ -119,15 +119,16 @@ class Report:
 def profiled(path: str | None, top: int = 25) -> Iterator[None]:
     """Profile the block when `path` is set, threads it starts included (the writer runs in worker
     threads): stats written to `path`, the top functions by own and by cumulative time to stderr.
-    Times are wall-clock per thread, so a thread waiting for the GIL or a core counts as busy."""
+    Times are each thread's CPU seconds (`time.thread_time`), not wall-clock: on a loaded machine a
+    thread waiting for a core or the GIL would otherwise look busy wherever it happened to wait."""
     if not path:
         yield
         return
-    profiles = [cProfile.Profile()]
+    profiles = [cProfile.Profile(time.thread_time)]
     original = threading.Thread.run
 
     def run(thread: threading.Thread) -> None:
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time)
         profiles.append(profile)
         profile.enable()
         try:
@@ -150,7 +151,10 @@ def profiled(path: str | None, top: int = 25) -> Iterator[None]:
             out = io.StringIO()
             stats.stream = out  # type: ignore[attr-defined]
             stats.sort_stats(order).print_stats(top)
-            print(f"--- profile of {len(profiles)} thread(s), top {top} by {order} (full stats: {path}) ---", file=sys.stderr)
+            print(
+                f"--- profile of {len(profiles)} thread(s), top {top} by {order} (full stats: {path}) ---",
+                file=sys.stderr,
+            )
             print(out.getvalue(), file=sys.stderr)
 
 

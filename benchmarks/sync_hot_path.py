@@ -76,7 +76,9 @@ def measure_once(args: argparse.Namespace, run: int, report_profile: str | None)
             with timed() as second:
                 again = sync_all(engine, vault, settings, user_ids)
             with engine.connect() as conn:
-                stored = conn.execute(sa.text("SELECT count(*) FROM sync_log WHERE status = 'success'")).scalar()
+                stored = conn.execute(
+                    sa.text("SELECT count(*) FROM sync_log WHERE status = 'success'")
+                ).scalar()
     finally:
         parent.send("stop")
         server.join(10)
@@ -105,7 +107,9 @@ def main() -> None:
             "full_rows_per_s": spread([r["full"]["rows"] / r["full_wall"] for r in runs], 0),
             "full_wall_s": spread([r["full_wall"] for r in runs]),
             "full_cpu_s": spread([r["full_cpu"] for r in runs]),
-            "cpu_ms_per_1000_rows": spread([1000 * r["full_cpu"] / max(r["full"]["rows"], 1) for r in runs], 1),
+            "cpu_ms_per_1000_rows": spread(
+                [1000 * r["full_cpu"] / max(r["full"]["rows"], 1) for r in runs], 1
+            ),
             "resync_wall_s": spread([r["again_wall"] for r in runs]),
             "resync_cpu_s": spread([r["again_cpu"] for r in runs]),
             "profiled_run": 0 if args.profile else None,

@@ -138,12 +138,14 @@ class StepSync:
         *,
         run_id: str | None = None,
         user_concurrency: int = 16,
+        write_linger: float = 0.25,
     ) -> None:
         self.engine = engine
         self.spec = spec
         self.settings = settings  # the provider's settings (spec.settings)
         self.run_id = run_id
         self.user_concurrency = user_concurrency
+        self.write_linger = write_linger  # how long a finished check may wait to share a write
         self.rows = connections.for_sync(engine, spec.name, user_ids)
         self.sources = {user: DatabaseTokenSource(engine, vault, row) for user, row in self.rows.items()}
         self._provider_user_ids = {user: row.provider_user_id for user, row in self.rows.items()}
@@ -155,7 +157,7 @@ class StepSync:
     async def _run(self, endpoint: Endpoint, user_ids: Sequence[str]) -> list[UserSync]:
         http = self.spec.http(self.settings)
         semaphore = asyncio.Semaphore(self.user_concurrency)
-        writer = _BatchWriter(self.engine, TABLES[endpoint.table])
+        writer = _BatchWriter(self.engine, TABLES[endpoint.table], linger=self.write_linger)
         try:
             return list(
                 await asyncio.gather(*(self._one(endpoint, u, http, semaphore, writer) for u in user_ids))

@@ -108,7 +108,7 @@ def main() -> None:
             "full_wall_s": spread([r["full_wall"] for r in runs]),
             "full_cpu_s": spread([r["full_cpu"] for r in runs]),
             "cpu_ms_per_1000_rows": spread(
-                [1000 * r["full_cpu"] / max(r["full"]["rows"], 1) for r in runs], 1
+                [1e6 * r["full_cpu"] / max(r["full"]["rows"], 1) for r in runs], 1
             ),
             "resync_wall_s": spread([r["again_wall"] for r in runs]),
             "resync_cpu_s": spread([r["again_cpu"] for r in runs]),

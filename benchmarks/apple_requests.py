@@ -16,18 +16,21 @@ Prints one JSON line:
 - week_of_daily_syncs_ratio: a week of daily syncs with nothing changed (the weekly full read and six
   re-syncs) / seven full syncs: what the weekly full read costs on top.
 
-Run: python benchmarks/apple_requests.py [--seed 7]
+Request counts are deterministic for a seed; each repeat runs the whole benchmark again (the wall
+and CPU seconds of a run are reported as median and range).
+
+Run: python benchmarks/apple_requests.py [--seed 7] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 from typing import Any
 
 from _fetch import playlist_refs
+from _measure import Report, add_options, spread, timed
 from cryptography.hazmat.primitives import serialization
 
 from blendify_assets.core.fetch import EndpointFetch, SyncState
@@ -120,7 +123,6 @@ async def run(seed: int) -> dict[str, Any]:
     matched = [s for s in truth["library_songs"] if s["catalog_id"]]
     stored_isrc = {r["track_id"] for r in songs if r["isrc"]}
     return {
-        "benchmark": "apple_requests",
         "full_requests": sum(used.values()),
         "minimal_requests": sum(minimal.values()),
         "full_requests_ratio": round(sum(used.values()) / sum(minimal.values()), 3),
@@ -146,8 +148,22 @@ async def run(seed: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.seed))))
+    args = add_options(parser).parse_args()
+    report = Report("apple_requests", args.repeats)
+    results, walls, cpus = [], [], []
+    for _ in range(args.repeats):
+        with timed() as sample:
+            results.append(asyncio.run(run(args.seed)))
+        walls.append(sample.wall)
+        cpus.append(sample.cpu)
+    report.emit(
+        results[0]
+        | {
+            "same_figures_every_repeat": all(r == results[0] for r in results),
+            "run_wall_s": spread(walls),
+            "run_cpu_s": spread(cpus),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
 """Sync many simulated users through Dagster the way production does, and measure it.
 
-    python benchmarks/dagster_scale.py [--users 1000] [--profile medium]
+    python benchmarks/dagster_scale.py [--users 250] [--profile medium] [--repeats 3]
+
+Each repeat is a whole fresh measurement (about 3-4 minutes for 250 medium users on 2 idle cores);
+the line gives each figure's median and range, the load average at start and end, and CPU seconds
+(`cpu_children_s`: `dagster dev`'s processes, the runs, the simulator and the embedded server).
 
 A private BLENDIFY_HOME (embedded PostgreSQL), the simulator, and `dagster dev` (webserver, daemon,
 QueuedRunCoordinator, the connection sensor) as in `blendify dev`. All users are connected at once;
@@ -17,7 +21,6 @@ the sensor turns the burst into partition-range runs. Figures (one JSON line):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import socket
@@ -27,6 +30,7 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
+from _measure import Report, add_options, spread
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -80,14 +84,8 @@ def wait_runs_done(instance, since: float, expected_min: int, timeout: float) ->
     raise SystemExit(f"timed out after {timeout:.0f} s waiting for the sensor's runs")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--users", type=int, default=1000)
-    parser.add_argument("--profile", default="medium", choices=["tiny", "light", "medium", "heavy"])
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--timeout", type=float, default=7200)
-    args = parser.parse_args()
-
+def measure_once(args: argparse.Namespace) -> dict:
+    """One whole measurement on a fresh home: its figures."""
     home = Path(tempfile.mkdtemp(prefix="blendify-dagster-scale-"))
     for name in [n for n in os.environ if n.startswith(("BLENDIFY_", "SPOTIFY_", "APPLE_MUSIC_"))]:
         del os.environ[name]
@@ -168,36 +166,59 @@ def main() -> None:
     spotify_run = next(
         (r for r in mine if r.dagster_run.job_name == "spotify_sync"), mine[0] if mine else None
     )
-    print(
-        json.dumps(
-            {
-                "benchmark": "dagster_scale",
-                "users": args.users,
-                "profile": args.profile,
-                "connections": sum(len(u.providers) for u in users),
-                "runs": len(records),
-                "wall_seconds": round(wall, 1),
-                "rows": int(rows),
-                "rows_per_second": round(rows / wall, 1),
-                "failed_endpoint_checks": int(failed),
-                "dagster_share": round(1 - in_bodies / run_wall, 3),
-                "dagster_share_end_to_end": round(1 - all_bodies / wall, 3),
-                "extrapolated_1000_users_wall_seconds": round(wall * 1000 / args.users, 0)
-                if args.users != 1000
-                else None,
-                "new_connection_latency_seconds": round(float(stored) - t1, 1) if stored else None,
-                "latency_parts": {
-                    "row_to_run_created": round(spotify_run.create_timestamp.timestamp() - t1, 1),
-                    "run_created_to_start": round(
-                        spotify_run.start_time - spotify_run.create_timestamp.timestamp(), 1
-                    ),
-                    "run_seconds": round(spotify_run.end_time - spotify_run.start_time, 1),
-                }
-                if spotify_run
-                else None,
-                "machine_cpus": os.cpu_count(),
-            }
-        )
+    return {
+        "users": args.users,
+        "profile": args.profile,
+        "connections": sum(len(u.providers) for u in users),
+        "runs": len(records),
+        "wall_seconds": round(wall, 1),
+        "rows": int(rows),
+        "rows_per_second": round(rows / wall, 1),
+        "failed_endpoint_checks": int(failed),
+        "dagster_share": round(1 - in_bodies / run_wall, 3),
+        "dagster_share_end_to_end": round(1 - all_bodies / wall, 3),
+        "extrapolated_1000_users_wall_seconds": round(wall * 1000 / args.users, 0)
+        if args.users != 1000
+        else None,
+        "new_connection_latency_seconds": round(float(stored) - t1, 1) if stored else None,
+        "latency_parts": {
+            "row_to_run_created": round(spotify_run.create_timestamp.timestamp() - t1, 1),
+            "run_created_to_start": round(
+                spotify_run.start_time - spotify_run.create_timestamp.timestamp(), 1
+            ),
+            "run_seconds": round(spotify_run.end_time - spotify_run.start_time, 1),
+        }
+        if spotify_run
+        else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=250)
+    parser.add_argument("--profile", default="medium", choices=["tiny", "light", "medium", "heavy"])
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--timeout", type=float, default=7200)
+    args = add_options(parser).parse_args()
+    report = Report("dagster_scale", args.repeats)
+    runs = [measure_once(args) for _ in range(args.repeats)]
+    figures = {
+        name: spread([r[name] for r in runs], 3)
+        for name in ("wall_seconds", "rows_per_second", "dagster_share", "dagster_share_end_to_end",
+                     "new_connection_latency_seconds")
+    }  # fmt: skip
+    report.emit(
+        {
+            "users": args.users,
+            "profile": args.profile,
+            "connections": runs[0]["connections"],
+            "runs": [r["runs"] for r in runs],
+            "rows": [r["rows"] for r in runs],
+            "failed_endpoint_checks": sum(r["failed_endpoint_checks"] for r in runs),
+            **figures,
+            "latency_parts": [r["latency_parts"] for r in runs],
+            "targets": {"rows_per_second": ">= 5000 (250 medium users)", "dagster_share": "<= 0.10"},
+        }
     )
 
 

@@ -8,15 +8,16 @@ drawn from a 50,000-track catalogue: 80% from a personal "scene", 20% from a Zip
 The lead's SQL self-join runs on the same data: :func:`simulate_track_sets` makes it and
 :func:`time_sparse_topk` times our side, so both sides can be timed and compared as a ratio.
 
-    python benchmarks/overlap_topk.py [--users 10000] [--k 10] [--repeat 3]
+    python benchmarks/overlap_topk.py [--users 10000] [--k 10] [--repeats 3] [--profile f.prof]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import time
+
+from _measure import Report, add_options, profiled, spread, timed
 
 from blendify_assets.blend import top_k_similar
 
@@ -55,29 +56,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=11)
-    args = parser.parse_args()
+    args = add_options(parser, profile=True).parse_args()
+    report = Report("overlap_topk_sparse", args.repeats)
     sets = simulate_track_sets(args.users, args.seed)
     postings: dict[str, int] = {}
     for s in sets.values():
         for t in s:
             postings[t] = postings.get(t, 0) + 1
-    best, result = min((time_sparse_topk(sets, args.k) for _ in range(args.repeat)), key=lambda r: r[0])
-    print(
-        json.dumps(
-            {
-                "benchmark": "overlap_topk_sparse",
-                "users": args.users,
-                "k": args.k,
-                "rows": sum(len(s) for s in sets.values()),
-                "distinct_tracks": len(postings),
-                "co_occurring_pair_updates": sum(n * (n - 1) for n in postings.values()),
-                "all_pairs": args.users * (args.users - 1),
-                "users_with_neighbours": sum(1 for v in result.values() if v),
-                "seconds": round(best, 4),
-            }
-        )
+    walls, cpus = [], []
+    for i in range(args.repeats):
+        with profiled(args.profile if i == 0 else None), timed() as sample:
+            _, result = time_sparse_topk(sets, args.k)
+        walls.append(sample.wall)
+        cpus.append(sample.cpu)
+    report.emit(
+        {
+            "users": args.users,
+            "k": args.k,
+            "rows": sum(len(s) for s in sets.values()),
+            "distinct_tracks": len(postings),
+            "co_occurring_pair_updates": sum(n * (n - 1) for n in postings.values()),
+            "all_pairs": args.users * (args.users - 1),
+            "users_with_neighbours": sum(1 for v in result.values() if v),
+            "seconds": spread(walls),
+            "cpu_seconds": spread(cpus),
+        }
     )
 
 

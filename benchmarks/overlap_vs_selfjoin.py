@@ -17,14 +17,13 @@ Prints one JSON line: seconds for each side, ``ratio`` = baseline / ours end to 
 faster, though ours also explains and stores every pair), and ``ratio_topk_only`` = baseline / the
 part of ours that answers the baseline's question (read, tastes, top-k).
 
-    python benchmarks/overlap_vs_selfjoin.py [--users 10000] [--k 10] [--sample 100]
+    python benchmarks/overlap_vs_selfjoin.py [--users 10000] [--k 10] [--sample 100] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import random
 import tempfile
@@ -33,6 +32,7 @@ import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
+from _measure import Report, add_options, profiled, spread, timed
 from sqlalchemy.engine import make_url
 
 from blendify_assets.analytics.matches import compute_taste_matches
@@ -161,7 +161,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--sample", type=int, default=100, help="users the self-join is timed for")
     parser.add_argument("--seed", type=int, default=11)
-    args = parser.parse_args()
+    args = add_options(parser, profile=True).parse_args()
+    report = Report("overlap_vs_selfjoin", args.repeats)
 
     url, server, _scratch = fresh_database()
     engine = create_engine(url)
@@ -172,35 +173,35 @@ def main() -> None:
         rows = load(engine, lists)
         load_seconds = time.perf_counter() - start
 
-        start = time.perf_counter()
-        run = compute_taste_matches(engine, args.k)
-        ours = time.perf_counter() - start
-
         sample = random.Random(args.seed).sample(sorted(lists), min(args.sample, args.users))
-        measured, baseline_rows = time_baseline(engine, sample, args.k)
-        baseline = measured * args.users / len(sample)
-        same_question = sum(run.seconds[s] for s in ("read", "tastes", "top_k"))
-        print(
-            json.dumps(
-                {
-                    "benchmark": "overlap_vs_selfjoin",
-                    "users": args.users,
-                    "k": args.k,
-                    "top_track_rows": rows,
-                    "load_seconds": round(load_seconds, 2),
-                    "ours_seconds": round(ours, 2),
-                    "ours_stages": dict(run.seconds),
-                    "ours_pairs_detailed": run.pairs,
-                    "ours_rows_appended": run.rows,
-                    "baseline_sample_users": len(sample),
-                    "baseline_sample_seconds": round(measured, 2),
-                    "baseline_rows_for_sample": baseline_rows,
-                    "baseline_seconds_all_users": round(baseline, 1),
-                    "ours_topk_seconds": round(same_question, 2),
-                    "ratio": round(baseline / ours, 1),
-                    "ratio_topk_only": round(baseline / same_question, 1),
-                }
-            )
+        ours, ours_cpu, topk, baseline, ratios = [], [], [], [], []
+        for i in range(args.repeats):  # interleaved, so drift hits both alike
+            with profiled(args.profile if i == 0 else None), timed() as sample_ours:
+                run = compute_taste_matches(engine, args.k)
+            measured, baseline_rows = time_baseline(engine, sample, args.k)
+            ours.append(sample_ours.wall)
+            ours_cpu.append(sample_ours.cpu)
+            topk.append(sum(run.seconds[s] for s in ("read", "tastes", "top_k")))
+            baseline.append(measured * args.users / len(sample))
+            ratios.append(baseline[-1] / ours[-1])
+        report.emit(
+            {
+                "users": args.users,
+                "k": args.k,
+                "top_track_rows": rows,
+                "load_seconds": round(load_seconds, 2),
+                "ours_seconds": spread(ours, 2),
+                "ours_cpu_seconds": spread(ours_cpu, 2),
+                "ours_stages_last_run": dict(run.seconds),
+                "ours_pairs_detailed": run.pairs,
+                "ours_rows_appended": run.rows,
+                "baseline_sample_users": len(sample),
+                "baseline_rows_for_sample": baseline_rows,
+                "baseline_seconds_all_users": spread(baseline, 1),
+                "ours_topk_seconds": spread(topk, 2),
+                "ratio": spread(ratios, 1),
+                "ratio_topk_only": spread([b / t for b, t in zip(baseline, topk, strict=True)], 1),
+            }
         )
     finally:
         engine.dispose()

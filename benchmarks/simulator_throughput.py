@@ -4,21 +4,24 @@ The server runs in a child process pinned to one CPU (os.sched_setaffinity); the
 this process (pinned to another CPU when there is one) over keep-alive connections with a minimal
 asyncio HTTP/1.1 client, bounded by request count and time. The baseline is the simulator's own
 /_simulator/health route on the same server, so `ratio_vs_baseline` says how much a 50-item page
-costs compared with the cheapest possible answer. Prints ONE JSON line.
+costs compared with the cheapest possible answer. Prints ONE JSON line: requests/s per case, median
+and range over `--repeats`, with the load average and this process's CPU seconds (the server's are
+`cpu_children_s`).
 
-    python benchmarks/simulator_throughput.py [--requests 6000] [--seconds 8] [--connections 16]
+    python benchmarks/simulator_throughput.py [--requests 6000] [--seconds 8] [--connections 16] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing as mp
 import os
 import sys
 import time
 from urllib.parse import urlsplit
+
+from _measure import Report, add_options, spread
 
 
 def _serve(conn: object, cpu: int) -> None:
@@ -81,7 +84,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=16)
-    args = parser.parse_args()
+    args = add_options(parser).parse_args()
+    report = Report("simulator_throughput", args.repeats)
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
     server_cpu, client_cpus = cpus[0], set(cpus[1:]) or {cpus[0]}
     ctx = mp.get_context("spawn")
@@ -109,18 +113,26 @@ def main() -> None:
             f"{info['spotify']}/playlists/{owned['id']}/items?limit=50",
             spotify,
         )
-        results = {}
-        for name, (url, headers) in cases.items():
-            asyncio.run(_load(url, headers, 300, 2.0, args.connections))  # warm caches and connections
-            results[name] = asyncio.run(_load(url, headers, args.requests, args.seconds, args.connections))
-        headline = results["spotify_saved_tracks_50"]["rps"]
-        print(json.dumps({
-            "benchmark": "simulator_throughput", "server_cpus": 1, "server_cpu": server_cpu,
+        runs: dict[str, list[dict]] = {name: [] for name in cases}
+        for _ in range(args.repeats):
+            for name, (url, headers) in cases.items():
+                asyncio.run(_load(url, headers, 300, 2.0, args.connections))  # warm caches and connections
+                runs[name].append(
+                    asyncio.run(_load(url, headers, args.requests, args.seconds, args.connections))
+                )
+        rps = {name: [r["rps"] for r in found] for name, found in runs.items()}
+        headline = spread(rps["spotify_saved_tracks_50"], 1)
+        report.emit({
+            "server_cpus": 1, "server_cpu": server_cpu,
             "client_cpus": sorted(client_cpus), "connections": args.connections,
-            "rps_50_item_page": headline, "target_rps": 1000, "meets_target": headline >= 1000,
-            "ratio_vs_baseline": round(headline / results["baseline_health"]["rps"], 3),
-            "python": sys.version.split()[0], "cases": results,
-        }))  # fmt: skip
+            "rps_50_item_page": headline, "target_rps": 1000, "meets_target": headline["median"] >= 1000,
+            "ratio_vs_baseline": spread(
+                [a / b for a, b in zip(rps["spotify_saved_tracks_50"], rps["baseline_health"], strict=True)]
+            ),
+            "python": sys.version.split()[0],
+            "cases": {name: {"rps": spread(rps[name], 1), "errors": sum(r["errors"] for r in runs[name]),
+                             "bytes_per_response": runs[name][0]["bytes_per_response"]} for name in runs},
+        })  # fmt: skip
     finally:
         parent.send("stop")
         proc.join(10)

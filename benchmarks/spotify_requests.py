@@ -5,14 +5,14 @@ Prints one JSON line:
   (per endpoint ceil(total/50) pages at the maximum page size, one /me). Target 1.00.
 - refetch_requests_ratio: requests of a re-fetch with nothing changed (feeding back the versions and
   last_played_at of the first fetch) / the full fetch. Target <= 0.15.
-- wall_ratio: wall time of the full fetch with 50 ms simulated latency (best of 3 runs) / the
-  critical-path lower bound. Target <= 1.5. naive_wall_ratio: the same for a client that follows
+- wall_ratio: wall time of the full fetch with 50 ms simulated latency (median and range over
+  `--repeats`, with the client's CPU seconds beside it) / the critical-path lower bound. Target <= 1.3. naive_wall_ratio: the same for a client that follows
   `next` links one by one, measured in the same run.
 
 The lower bound is latency x max(longest chain of dependent requests, ceil(requests / concurrency)):
 no schedule can beat either, given the per-provider concurrency bound.
 
-Run: python benchmarks/spotify_requests.py [--concurrency 8] [--latency-ms 50] [--seed 7]
+Run: python benchmarks/spotify_requests.py [--concurrency 8] [--latency-ms 50] [--repeats 3] [--profile f.prof]
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import math
 import multiprocessing
 import time
@@ -29,6 +28,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from _fetch import fetch_all_spotify
+from _measure import Report, add_options, profiled, spread, timed
 
 from blendify_assets.core.fetch import FetchStats, SyncState
 from blendify_assets.providers.errors import Forbidden
@@ -38,7 +38,6 @@ from blendify_assets.providers.tokens import InMemoryTokenSource
 from blendify_assets.simulator import Simulator, SimulatorConfig
 
 PAGE = 50
-REPEATS = 3
 
 
 def minimal_requests(truth: dict[str, Any]) -> tuple[int, int]:
@@ -135,7 +134,9 @@ def serve(config: SimulatorConfig, conn: Connection) -> None:
         conn.recv()
 
 
-async def run(concurrency: int, latency_ms: int, seed: int) -> dict[str, Any]:
+async def run(
+    concurrency: int, latency_ms: int, seed: int, repeats: int, profile: str | None
+) -> dict[str, Any]:
     # The simulator runs in its own process, like a remote API: in a thread of this process its
     # CPU would compete with the client's for the GIL and blur what the client's schedule costs.
     config = SimulatorConfig(users=1, seed=seed, profiles=("heavy",), latency_ms=latency_ms)
@@ -150,13 +151,13 @@ async def run(concurrency: int, latency_ms: int, seed: int) -> dict[str, Any]:
         async with spotify_http(concurrency=concurrency) as http:
             client = _client(sim, tokens, http)
             await client.get("/me", FetchStats())  # warm the connection pool; not counted
-            walls = []
-            for _ in range(REPEATS):  # best of a few: the machine is shared, noise only adds time
+            walls, cpus = [], []
+            for i in range(repeats):
                 client = _client(sim, tokens, http)
-                started = time.perf_counter()
-                full = await fetch_all_spotify(client)
-                walls.append(time.perf_counter() - started)
-            full_wall = min(walls)
+                with profiled(profile if i == 0 else None), timed() as sample:
+                    full = await fetch_all_spotify(client)
+                walls.append(sample.wall)
+                cpus.append(sample.cpu)
             full_requests = sum(f.stats.requests for f in full.values())
 
             client = _client(sim, tokens, http)
@@ -174,7 +175,6 @@ async def run(concurrency: int, latency_ms: int, seed: int) -> dict[str, Any]:
     latency = latency_ms / 1000
     bound = max(latency * max(chain, math.ceil(minimal / concurrency)), 1e-9)
     return {
-        "benchmark": "spotify_requests",
         "full_requests": full_requests,
         "minimal_requests": minimal,
         "full_requests_ratio": round(full_requests / minimal, 3),
@@ -184,9 +184,9 @@ async def run(concurrency: int, latency_ms: int, seed: int) -> dict[str, Any]:
         "concurrency": concurrency,
         "critical_path_requests": chain,
         "lower_bound_s": round(bound, 3),
-        "full_wall_s": round(full_wall, 3),
-        "full_wall_runs_s": [round(w, 3) for w in walls],
-        "wall_ratio": round(full_wall / bound, 3),
+        "full_wall_s": spread(walls),
+        "full_client_cpu_s": spread(cpus),
+        "wall_ratio": spread([w / bound for w in walls]),
         "naive_requests": naive_requests,
         "naive_wall_s": round(naive_wall, 3),
         "naive_wall_ratio": round(naive_wall / bound, 3),
@@ -200,8 +200,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.concurrency, args.latency_ms, args.seed))))
+    args = add_options(parser, profile=True).parse_args()
+    report = Report("spotify_requests", args.repeats)
+    report.emit(asyncio.run(run(args.concurrency, args.latency_ms, args.seed, args.repeats, args.profile)))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ home on the embedded server, which it starts and stops itself, like a first comm
 Prints one JSON line: per command the median wall time, the spread (min, max) and the median CPU time
 (user + system) of the process; the machine's load average before and after; the targets.
 
-    python benchmarks/startup.py [--runs 5]
+    python benchmarks/startup.py [--repeats 5]
 
 `python -X importtime -m blendify_assets users list` shows where the import time goes.
 """
@@ -13,7 +13,6 @@ Prints one JSON line: per command the median wall time, the spread (min, max) an
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -22,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _measure import Report, add_options
 
 TARGETS = {"help_s": 1.0, "users_list_s": 1.5}
 BLENDIFY = [sys.executable, "-m", "blendify_assets"]
@@ -50,8 +51,11 @@ def measure(args: list[str], env: dict[str, str], runs: int) -> dict[str, object
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    add_options(parser)
+    parser.add_argument("--runs", dest="repeats", type=int, help="the old name of --repeats")
+    parser.set_defaults(repeats=5)  # a start-up is short: five runs cost a few seconds
     args = parser.parse_args()
+    report = Report("startup", args.repeats)
     with tempfile.TemporaryDirectory(prefix="blendify-startup-") as folder:
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("BLENDIFY_", "SPOTIFY_", "APPLE_MUSIC_"))
@@ -60,25 +64,16 @@ def main() -> None:
         subprocess.run(
             [*BLENDIFY, "db", "upgrade"], env=env, check=True, stdout=subprocess.DEVNULL, timeout=300
         )
-        load_before = os.getloadavg()
-        help_ = measure(["--help"], env, args.runs)
-        users = measure(["users", "list"], env, args.runs)
-        load_after = os.getloadavg()
-    print(
-        json.dumps(
-            {
-                "benchmark": "startup",
-                "runs": args.runs,
-                "help_s": help_["median_s"],
-                "users_list_s": users["median_s"],
-                "help": help_,
-                "users_list": users,
-                "load_average_before": [round(x, 2) for x in load_before],
-                "load_average_after": [round(x, 2) for x in load_after],
-                "targets": TARGETS,
-                "machine_cpus": os.cpu_count(),
-            }
-        )
+        help_ = measure(["--help"], env, args.repeats)
+        users = measure(["users", "list"], env, args.repeats)
+    report.emit(
+        {
+            "help_s": help_["median_s"],
+            "users_list_s": users["median_s"],
+            "help": help_,
+            "users_list": users,
+            "targets": TARGETS,
+        }
     )
 
 

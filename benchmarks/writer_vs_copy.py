@@ -4,23 +4,28 @@ The writer does everything a real check does: hashes the stable fields for chang
 compares with the latest snapshot, COPYs the rows, records the snapshot and the sync log, all in
 one transaction. The baseline only COPYs the same rows (converted the same way) and commits.
 
-Prints one JSON line; `ratio` = writer rows/s ÷ raw COPY rows/s (target >= 0.7).
-Run: python benchmarks/writer_vs_copy.py [--rows 20000] [--repeat 3]
+The small-check figure stores the same rows as 50-row checks, one per user (realistic small
+scopes), the way a step writes them (`store_fetches`, 64 checks per shared transaction), and the
+same checks one transaction each (the writer before issue 17) for comparison.
+
+Prints one JSON line (median and range over the repeats, load, CPU): `ratio` = writer rows/s ÷ raw
+COPY rows/s (target >= 0.7); `small_checks_rows_per_s` (target >= 10,000).
+Run: python benchmarks/writer_vs_copy.py [--rows 20000] [--repeats 3] [--profile small.prof]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from datetime import UTC, datetime, timedelta
 
+from _measure import Report, add_options, profiled, spread
 from _support import add_user, scratch_warehouse
 
 from blendify_assets.core.fetch import EndpointFetch, ScopeSnapshot
 from blendify_assets.db.copy import copy_rows
 from blendify_assets.db.music.tables import TABLES
-from blendify_assets.db.music.writer import _row_values, store_fetch
+from blendify_assets.db.music.writer import Check, StoreResult, _row_values, store_fetch, store_fetches
 
 SPEC = TABLES["user_saved_tracks"]
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -60,6 +65,21 @@ def time_writer(engine, data: list[dict], run: int) -> float:
     return elapsed
 
 
+def time_small_checks(engine, data: list[dict], run: int, size: int, batch: int) -> float:
+    """The same rows as checks of `size` rows, one per user (realistic small scopes), written the
+    way a step writes them: `batch` checks per `store_fetches` call."""
+    checks = [
+        Check(add_user(engine, f"small{run}-{i}@bench.test"), "spotify",
+              EndpointFetch("saved_tracks", SPEC.name, scopes=[ScopeSnapshot("", data[i : i + size])]), NOW)
+        for i in range(0, len(data), size)
+    ]  # fmt: skip
+    started = time.perf_counter()
+    for i in range(0, len(checks), batch):
+        for result in store_fetches(engine, SPEC, checks[i : i + batch]):
+            assert isinstance(result, StoreResult) and result.rows_appended > 0, result
+    return time.perf_counter() - started
+
+
 def time_raw_copy(engine, data: list[dict], run: int) -> float:
     user = add_user(engine, f"copy{run}@bench.test")
     started = time.perf_counter()
@@ -72,21 +92,29 @@ def time_raw_copy(engine, data: list[dict], run: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--small-rows", type=int, default=50, help="rows per check in the small-check figure")
+    parser.add_argument("--batch", type=int, default=64, help="checks per shared write (as StepSync writes)")
+    args = add_options(parser, profile=True).parse_args()
+    report = Report("writer_vs_copy", args.repeats)
     data = rows(args.rows)
     with scratch_warehouse() as engine:
         time_raw_copy(engine, data[:1000], -1)  # warm up the server and the code paths
-        writer, raw = [], []
-        for run in range(args.repeat):  # interleaved, so drift hits both alike
-            raw.append(time_raw_copy(engine, data, run))
-            writer.append(time_writer(engine, data, run))
-    writer_rps, copy_rps = args.rows / min(writer), args.rows / min(raw)
-    print(json.dumps({
-        "benchmark": "writer_vs_copy", "rows": args.rows, "repeat": args.repeat,
-        "writer_rows_per_s": round(writer_rps), "raw_copy_rows_per_s": round(copy_rps),
-        "ratio": round(writer_rps / copy_rps, 3), "target": ">= 0.7",
-    }))  # fmt: skip
+        writer, raw, small, alone = [], [], [], []
+        for run in range(args.repeats):  # interleaved, so drift hits both alike
+            raw.append(args.rows / time_raw_copy(engine, data, run))
+            writer.append(args.rows / time_writer(engine, data, run))
+            with profiled(args.profile if run == 0 else None):
+                small.append(args.rows / time_small_checks(engine, data, run, args.small_rows, args.batch))
+            alone.append(args.rows / time_small_checks(engine, data, run + 1000, args.small_rows, 1))
+    ratios = [w / c for w, c in zip(writer, raw, strict=True)]
+    report.emit({
+        "rows": args.rows,
+        "writer_rows_per_s": spread(writer, 0), "raw_copy_rows_per_s": spread(raw, 0),
+        "ratio": spread(ratios), "target": ">= 0.7",
+        "small_check_rows": args.small_rows, "small_check_batch": args.batch,
+        "small_checks_rows_per_s": spread(small, 0), "small_checks_target": ">= 10000",
+        "small_checks_one_transaction_each_rows_per_s": spread(alone, 0),
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

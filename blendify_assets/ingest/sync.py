@@ -3,7 +3,9 @@
 A `StepSync` is one Dagster step's work: it reads its users' connection rows once (one query) and
 keeps one token source per user for every endpoint the step runs (playlists, then their tracks).
 Users run concurrently (bounded); the provider's HTTP client bounds requests. One user's failure is
-logged and reported, never raised: the others go on.
+logged and reported, never raised: the others go on. Finished checks are written together
+(`_BatchWriter`: many users' small snapshots in one transaction, each check still all or nothing),
+while the next users fetch.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from blendify_assets.core.fetch import FetchStats
 from blendify_assets.db import connections
 from blendify_assets.db.connections import DatabaseTokenSource
 from blendify_assets.db.music.state import load_state
-from blendify_assets.db.music.tables import TABLES
-from blendify_assets.db.music.writer import store_fetch
+from blendify_assets.db.music.tables import TABLES, TableSpec
+from blendify_assets.db.music.writer import Check, StoreResult, store_fetches
 from blendify_assets.db.sync_log import record_failure
 from blendify_assets.providers.checks import drop_duplicate_items, run_checks
 from blendify_assets.providers.errors import NeedsReauth, ProviderError
@@ -55,6 +57,74 @@ class UserSync:
     problems: dict[str, str | None] = field(default_factory=dict)  # check name -> None (passed) or why not
 
 
+class _BatchWriter:
+    """Writes one endpoint's finished checks in batches (`store_fetches`): a batch goes when no user
+    is still fetching, when it reaches `max_checks` checks or `max_rows` rows, or `linger` seconds
+    after its first check, whichever comes first. Writes run in a worker thread, so other users
+    fetch meanwhile; each check's outcome (a result, or the exception that stored nothing of it)
+    goes back to its own user."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        table: TableSpec,
+        *,
+        max_checks: int = 64,
+        max_rows: int = 20_000,
+        linger: float = 0.25,
+    ) -> None:
+        self.engine, self.table = engine, table
+        self.max_checks, self.max_rows, self.linger = max_checks, max_rows, linger
+        self.fetching = 0  # users inside their fetch, who may still hand a check in
+        self._pending: list[tuple[Check, asyncio.Future[StoreResult | BaseException]]] = []
+        self._rows = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._writes: set[asyncio.Task[None]] = set()
+
+    def submit(self, check: Check) -> asyncio.Future[StoreResult | BaseException]:
+        """Hand in a fetching user's check (it stops counting as fetching); await the future."""
+        future: asyncio.Future[StoreResult | BaseException] = asyncio.get_running_loop().create_future()
+        self._pending.append((check, future))
+        self._rows += sum(len(s.rows) for s in check.fetch.scopes) + len(check.fetch.events or [])
+        self.fetching -= 1
+        self.maybe_flush()
+        if self._pending and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.linger, self.flush)
+        return future
+
+    def gave_up(self) -> None:
+        """A fetching user failed: it hands nothing in."""
+        self.fetching -= 1
+        self.maybe_flush()
+
+    def maybe_flush(self) -> None:
+        if self._pending and (
+            self.fetching <= 0 or len(self._pending) >= self.max_checks or self._rows >= self.max_rows
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending, self._rows = self._pending, [], 0
+        if batch:
+            task = asyncio.ensure_future(self._write(batch))
+            self._writes.add(task)
+            task.add_done_callback(self._writes.discard)
+
+    async def _write(self, batch: list[tuple[Check, asyncio.Future[StoreResult | BaseException]]]) -> None:
+        try:
+            results: list[StoreResult | BaseException] = list(
+                await asyncio.to_thread(store_fetches, self.engine, self.table, [c for c, _ in batch])
+            )
+        except BaseException as exc:  # the thread could not run; nothing was written
+            results = [exc] * len(batch)
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+
 class StepSync:
     """One step's syncs of `spec` for `user_ids`: connection rows read once, here."""
 
@@ -68,12 +138,14 @@ class StepSync:
         *,
         run_id: str | None = None,
         user_concurrency: int = 16,
+        write_linger: float = 0.25,
     ) -> None:
         self.engine = engine
         self.spec = spec
         self.settings = settings  # the provider's settings (spec.settings)
         self.run_id = run_id
         self.user_concurrency = user_concurrency
+        self.write_linger = write_linger  # how long a finished check may wait to share a write
         self.rows = connections.for_sync(engine, spec.name, user_ids)
         self.sources = {user: DatabaseTokenSource(engine, vault, row) for user, row in self.rows.items()}
         self._provider_user_ids = {user: row.provider_user_id for user, row in self.rows.items()}
@@ -85,13 +157,21 @@ class StepSync:
     async def _run(self, endpoint: Endpoint, user_ids: Sequence[str]) -> list[UserSync]:
         http = self.spec.http(self.settings)
         semaphore = asyncio.Semaphore(self.user_concurrency)
+        writer = _BatchWriter(self.engine, TABLES[endpoint.table], linger=self.write_linger)
         try:
-            return list(await asyncio.gather(*(self._one(endpoint, u, http, semaphore) for u in user_ids)))
+            return list(
+                await asyncio.gather(*(self._one(endpoint, u, http, semaphore, writer) for u in user_ids))
+            )
         finally:
             await http.aclose()
 
     async def _one(
-        self, endpoint: Endpoint, user_id: str, http: HttpClient, semaphore: asyncio.Semaphore
+        self,
+        endpoint: Endpoint,
+        user_id: str,
+        http: HttpClient,
+        semaphore: asyncio.Semaphore,
+        writer: _BatchWriter,
     ) -> UserSync:
         name, table = self.spec.name, TABLES[endpoint.table]
         outcome = UserSync(user_id, name, endpoint.name, "success")
@@ -110,48 +190,54 @@ class StepSync:
 
         # Counts this check's requests in its own task context (other users' checks count theirs).
         with tally_requests() as tally:
-            async with semaphore:
-                try:
-                    row = self.rows.get(user_id)
-                    if row is None:
-                        return await fail("skipped", f"user has no {name} connection", False)
-                    if row.status != "active":
-                        why = f": {row.status_reason}" if row.status_reason else ""
-                        return await fail(
-                            "needs_reauth", f"the {name} connection needs re-authorisation{why}", False
+            try:
+                async with semaphore:  # fetching; the write is awaited outside, so others fetch meanwhile
+                    writer.fetching += 1
+                    handed_in = None
+                    try:
+                        row = self.rows.get(user_id)
+                        if row is None:
+                            return await fail("skipped", f"user has no {name} connection", False)
+                        if row.status != "active":
+                            why = f": {row.status_reason}" if row.status_reason else ""
+                            return await fail(
+                                "needs_reauth", f"the {name} connection needs re-authorisation{why}", False
+                            )
+                        tokens = self.sources[user_id]
+                        state = await asyncio.to_thread(
+                            load_state, self.engine, table, user_id=uid, provider=name, endpoint=endpoint.name
                         )
-                    tokens = self.sources[user_id]
-                    state = await asyncio.to_thread(
-                        load_state, self.engine, table, user_id=uid, provider=name, endpoint=endpoint.name
-                    )
-                    state.provider_user_id = self._provider_user_ids.get(user_id)
-                    async with self.spec.session(self.settings, http, tokens) as client:
-                        fetch = await endpoint.fetch(client, state)
-                    drop_duplicate_items(endpoint, fetch)
-                    fetch.baseline_log_id = state.poll_state_log_id
-                    if fetch.provider_user_id and fetch.provider_user_id != state.provider_user_id:
-                        await asyncio.to_thread(tokens.set_provider_user_id, fetch.provider_user_id)
-                        self._provider_user_ids[user_id] = fetch.provider_user_id
-                    stored = await asyncio.to_thread(
-                        store_fetch, self.engine, table, user_id=uid, provider=name, fetch=fetch,
-                        started_at=started_at, run_id=self.run_id,
-                    )  # fmt: skip
-                    outcome.rows_appended, outcome.changed = stored.rows_appended, stored.changed
-                    outcome.stats, outcome.not_reread = fetch.stats, len(fetch.unchanged_scopes)
-                    outcome.problems = run_checks(endpoint, fetch)
-                    return outcome
-                except NeedsReauth as exc:
-                    return await fail("needs_reauth", str(exc), False)
-                except (ProviderError, BlendifyError) as exc:
-                    return await fail("failed", str(exc), getattr(exc, "retryable", True))
-                except sa.exc.DBAPIError as exc:
-                    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-                    return await fail("failed", f"database error, nothing was written: {reason}", True)
-                except Exception as exc:  # a bug for one user must not stop the others
-                    log.exception("unexpected error syncing %s %s for user %s", name, endpoint.name, user_id)
-                    return await fail("failed", f"unexpected {type(exc).__name__}: {exc}", True)
-                finally:
-                    outcome.seconds = time.perf_counter() - clock
+                        state.provider_user_id = self._provider_user_ids.get(user_id)
+                        async with self.spec.session(self.settings, http, tokens) as client:
+                            fetch = await endpoint.fetch(client, state)
+                        drop_duplicate_items(endpoint, fetch)
+                        fetch.baseline_log_id = state.poll_state_log_id
+                        if fetch.provider_user_id and fetch.provider_user_id != state.provider_user_id:
+                            await asyncio.to_thread(tokens.set_provider_user_id, fetch.provider_user_id)
+                            self._provider_user_ids[user_id] = fetch.provider_user_id
+                        handed_in = writer.submit(Check(uid, name, fetch, started_at, self.run_id))
+                    finally:
+                        if handed_in is None:
+                            writer.gave_up()
+                stored = await handed_in
+                if isinstance(stored, BaseException):
+                    raise stored
+                outcome.rows_appended, outcome.changed = stored.rows_appended, stored.changed
+                outcome.stats, outcome.not_reread = fetch.stats, len(fetch.unchanged_scopes)
+                outcome.problems = run_checks(endpoint, fetch)
+                return outcome
+            except NeedsReauth as exc:
+                return await fail("needs_reauth", str(exc), False)
+            except (ProviderError, BlendifyError) as exc:
+                return await fail("failed", str(exc), getattr(exc, "retryable", True))
+            except sa.exc.DBAPIError as exc:
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+                return await fail("failed", f"database error, nothing was written: {reason}", True)
+            except Exception as exc:  # a bug for one user must not stop the others
+                log.exception("unexpected error syncing %s %s for user %s", name, endpoint.name, user_id)
+                return await fail("failed", f"unexpected {type(exc).__name__}: {exc}", True)
+            finally:
+                outcome.seconds = time.perf_counter() - clock
 
 
 def validate_specs(specs: Sequence[ProviderSpec[Any]]) -> None:

@@ -13,8 +13,15 @@ from click.testing import CliRunner
 
 from blendify_assets.cli import main
 from blendify_assets.core.errors import BlendifyError
-from blendify_assets.ingest.sync import validate_specs
+from blendify_assets.core.settings import load_settings
+from blendify_assets.db import connections
+from blendify_assets.db.connections import TokenPayload
+from blendify_assets.db.users import add_user
+from blendify_assets.ingest.sync import StepSync, validate_specs
+from blendify_assets.providers import registry
 from blendify_assets.providers.spotify.provider import PROVIDER as SPOTIFY
+from blendify_assets.security.vault import Vault
+from tests.conftest import TEST_KEY
 
 
 @pytest.fixture
@@ -67,3 +74,34 @@ def test_a_declaration_the_warehouse_cannot_hold_is_refused_at_load(change, mess
         validate_specs([broken])
     with pytest.raises(BlendifyError, match="two providers share the name 'spotify'"):
         validate_specs([SPOTIFY, dataclasses.replace(SPOTIFY, group="other")])
+
+
+def test_a_step_writes_its_users_checks_together_and_each_user_gets_their_own(
+    sim_env, simulator, engine
+) -> None:
+    """Issue 17: the step's finished checks share one write (one transaction, one fetched_at)
+    instead of one each, and each user still gets their own rows, snapshot and sync log row."""
+    vault = Vault([TEST_KEY])
+    users = {}
+    for sim_user in simulator.world.spotify_users:
+        users[str(add_user(engine, sim_user.email))] = sim_user
+        payload = TokenPayload.parse(json.dumps(simulator.spotify.issue_tokens(sim_user.uid)))
+        connections.upsert(engine, vault, sim_user.email, "spotify", payload)
+    assert len(users) >= 3
+    settings = load_settings(providers=registry.settings_types()).provider("spotify")
+    step = StepSync(engine, vault, SPOTIFY, settings, list(users), write_linger=60)
+    outcomes = step.run(SPOTIFY.endpoint("saved_tracks"), list(users))
+    assert [o.status for o in outcomes] == ["success"] * len(users)
+    with engine.connect() as conn:
+        stored = dict(
+            conn.execute(
+                sa.text("SELECT user_id::text, count(*) FROM latest_user_saved_tracks GROUP BY 1")
+            ).all()
+        )
+        logged = conn.execute(
+            sa.text("SELECT count(*), count(DISTINCT user_id), count(DISTINCT finished_at) FROM sync_log")
+        ).one()
+    truth = {u: len(simulator.world.spotify_truth(s.uid)["saved_tracks"]) for u, s in users.items()}
+    assert stored == {u: n for u, n in truth.items() if n}
+    assert [o.rows_appended for o in outcomes] == [truth[u] for u in users]
+    assert tuple(logged) == (len(users), len(users), 1)  # one row each, all from one shared write

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -9,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.fetch import EndpointFetch, FetchStats, ScopeSnapshot
 from blendify_assets.db.music.state import load_state
 from blendify_assets.db.music.tables import TABLES
-from blendify_assets.db.music.writer import store_fetch
+from blendify_assets.db.music.writer import Check, content_hash, store_fetch, store_fetches
 from blendify_assets.db.sync_log import record_failure
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -207,3 +209,74 @@ def _kill_writers(engine) -> None:
             )
         )
     admin.dispose()
+
+
+def test_a_stored_hash_is_unchanged_by_the_faster_hashing() -> None:
+    """Hashes already in a warehouse must still match: otherwise every scope is appended again once."""
+    rows = [track(i, time_range="short_term", rank=i, saved_at=NOW) for i in range(3)] + [track(9, rank=None)]
+    spec = TABLES["user_top_tracks"]
+
+    def stable(v):
+        return (
+            "\x00" if v is None else v.replace(tzinfo=None).isoformat() if isinstance(v, datetime) else str(v)
+        )
+
+    text = "\x1e".join("\x1f".join(stable(r.get(c)) for c in spec.stable_columns) for r in rows)
+    assert content_hash(spec, rows) == hashlib.sha256(text.encode()).hexdigest()
+
+
+def users(engine, n: int) -> list[uuid.UUID]:
+    with engine.begin() as conn:
+        return [
+            conn.execute(
+                sa.text("INSERT INTO users (email) VALUES (:e) RETURNING id"), {"e": f"batch{i}@example.com"}
+            ).scalar_one()
+            for i in range(n)
+        ]
+
+
+def check(user_id, fetch) -> Check:
+    return Check(user_id, "spotify", fetch, NOW)
+
+
+def test_many_checks_are_stored_together_and_each_is_its_own(engine) -> None:
+    """Several users' checks in one call: each gets its own sync log row, snapshots and counts, and a
+    check whose content did not change appends nothing while the others append."""
+    a, b, c = users(engine, 3)
+    store_fetches(engine, TABLES["user_top_tracks"], [check(a, top(RANGES))])
+    results = store_fetches(
+        engine, TABLES["user_top_tracks"], [check(a, top(RANGES)), check(b, top(RANGES)), check(c, top({"short_term": [1]}))]
+    )  # fmt: skip
+    assert [(r.rows_appended, r.changed) for r in results] == [(0, False), (6, True), (1, True)]  # type: ignore[union-attr]
+    with engine.connect() as conn:
+        logged = conn.execute(sa.text("SELECT user_id, rows_appended FROM sync_log ORDER BY id")).all()
+        latest = conn.execute(
+            sa.text("SELECT user_id, count(*) FROM latest_user_top_tracks GROUP BY 1")
+        ).all()
+    assert [tuple(r) for r in logged] == [(a, 6), (a, 0), (b, 6), (c, 1)]
+    assert dict(latest) == {a: 6, b: 6, c: 1}
+
+
+def test_a_check_the_server_refuses_stores_nothing_and_the_others_are_stored(engine) -> None:
+    """One user's rows break a constraint inside the shared write: that check stores nothing (no
+    rows, no snapshot, no sync log) and reports why; the other users' checks are stored."""
+    a, b, c = users(engine, 3)
+    broken = top({"short_term": [1, 2]})
+    broken.scopes[0].rows[1]["track_name"] = None  # NOT NULL
+    results = store_fetches(
+        engine, TABLES["user_top_tracks"], [check(a, top(RANGES)), check(b, broken), check(c, top(RANGES))]
+    )
+    assert isinstance(results[1], sa.exc.IntegrityError) and "track_name" in str(results[1])
+    assert [r.rows_appended for r in (results[0], results[2])] == [6, 6]  # type: ignore[union-attr]
+    for table in ("user_top_tracks", "snapshots", "sync_log"):
+        assert scalar(engine, f"SELECT count(*) FROM {table} WHERE user_id = :u", u=b) == 0
+    assert scalar(engine, "SELECT count(DISTINCT user_id) FROM latest_user_top_tracks") == 2
+
+
+def test_a_check_whose_rows_cannot_be_converted_fails_before_anything_is_written(engine) -> None:
+    a, b = users(engine, 2)
+    odd = top({"short_term": [1]}, track_metadata={"not json": object()})
+    results = store_fetches(engine, TABLES["user_top_tracks"], [check(a, odd), check(b, top(RANGES))])
+    assert isinstance(results[0], BlendifyError) and "nothing was written" in str(results[0])
+    assert results[1].rows_appended == 6  # type: ignore[union-attr]
+    assert scalar(engine, "SELECT count(*) FROM sync_log WHERE user_id = :u", u=a) == 0

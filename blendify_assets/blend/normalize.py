@@ -110,6 +110,11 @@ def artist_key(name: str) -> str:
     return folded[4:] if folded.startswith("the ") else folded
 
 
+def primary_artist(artist_name: str) -> str:
+    """The first credited artist as written ("A, B" / "A & B" / "A feat. B" -> "A")."""
+    return _PRIMARY_SPLIT.split(artist_name or "", maxsplit=1)[0].strip()
+
+
 @lru_cache(maxsize=262_144)
 def primary_artist_key(artist_name: str) -> str:
     """Key of the first credited artist, for blocking and per-artist caps.
@@ -117,8 +122,7 @@ def primary_artist_key(artist_name: str) -> str:
     Rows join artists with ", " but Apple's `artistName` is a free string ("A & B"), so the split is
     aggressive; it is the same on both providers, which is what a blocking key needs.
     """
-    first = _PRIMARY_SPLIT.split(artist_name or "", maxsplit=1)[0]
-    return artist_key(first) or artist_key(artist_name or "")
+    return artist_key(primary_artist(artist_name)) or artist_key(artist_name or "")
 
 
 @lru_cache(maxsize=262_144)

@@ -10,7 +10,7 @@ choices.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from blendify_assets.blend.matching import Choice, SourceTrack, match_track, usable_id
 from blendify_assets.providers.aio import gather_all
@@ -55,9 +55,13 @@ async def match_on_apple(
     return await _choose(sources, "apple", by_isrc, search)
 
 
+Search = Callable[[tuple[str, str]], Awaitable[list[CatalogTrack]]]
+
+
 async def _choose(
-    sources: Sequence[SourceTrack], target: str, by_isrc: dict[str, list[CatalogTrack]], search
+    sources: Sequence[SourceTrack], target: str, by_isrc: dict[str, list[CatalogTrack]], search: Search
 ) -> list[Choice]:
+    """ISRC candidates first; a title and artist search only for what they left unmatched."""
     choices = [match_track(s, target, by_isrc.get(s.isrc or "", [])) for s in sources]
     pending = {
         i: s.search_terms() for i, s in enumerate(sources) if not choices[i].matched and s.title.strip()

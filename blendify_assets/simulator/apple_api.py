@@ -7,7 +7,9 @@ Library playlists carry `lastModifiedDate` (moving on every edit) and, on few of
 Recently played tracks: `types` required, max 30, unique songs, no timestamps; items the user
 played from a library-only copy come back as `library-songs` without ISRC. Replay's period
 summaries name their song, album or artist by identifier only, unless `include` asks for it.
-Apple's 429 has no Retry-After (see faults.py).
+Apple's 429 has no Retry-After (see faults.py). `filter[isrc]` answers every song of an ISRC (the
+crossworld's singles and compilations share their album version's ISRC); `ids=` knows them too.
+Writes (create, append), `GET /v1/me/library/playlists/{id}` and search live in apple_publish.py.
 """
 
 from __future__ import annotations

@@ -35,6 +35,11 @@ Ground truth (what a perfect sync stores) is plain data:
      "recently_played": [{"id", "type": "songs"|"library-songs", "isrc": str | None}],  # head first
      "heavy_rotation": [{"id", "type": "albums"|"library-playlists"}],
      "music_summary": {"year": int, "top_songs": [catalog id], "top_albums": [...], "top_artists": [...]}}
+
+`World.cross` (crossworld.py) is the cross-provider truth: which Spotify track is which Apple song,
+the catalogue entries that exist on one service only, and the decoys. Playlists written through the
+simulated write paths (spotify_publish.py, apple_publish.py) are ordinary world playlists: both
+truths above include them.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from blendify_assets.providers.spotify import publish as spotify
 from blendify_assets.providers.spotify.client import SpotifyClient
 
 
-def _needs_lookup(source: SourceTrack, target: str) -> bool:
+def needs_lookup(source: SourceTrack, target: str) -> bool:
+    """Whether no member already holds a copy the target service's playlist can take."""
     own = source.copies.get(target)
     return not (own and usable_id(target, own))
 
@@ -31,7 +32,7 @@ async def match_on_spotify(
     client: SpotifyClient, sources: Sequence[SourceTrack], stats: FetchStats
 ) -> list[Choice]:
     """One choice per source (same order) for a Spotify member."""
-    todo = [s for s in sources if _needs_lookup(s, "spotify")]
+    todo = [s for s in sources if needs_lookup(s, "spotify")]
     isrcs = sorted({s.isrc for s in todo if s.isrc})
     found = await gather_all(spotify.search_isrc(client, code, stats) for code in isrcs)
     by_isrc: dict[str, list[CatalogTrack]] = dict(zip(isrcs, found, strict=True))
@@ -46,7 +47,7 @@ async def match_on_apple(
     client: AppleClient, sources: Sequence[SourceTrack], stats: FetchStats
 ) -> list[Choice]:
     """One choice per source (same order) for an Apple Music member, in their storefront."""
-    todo = [s for s in sources if _needs_lookup(s, "apple")]
+    todo = [s for s in sources if needs_lookup(s, "apple")]
     by_isrc = await apple.songs_by_isrc(client, (s.isrc for s in todo if s.isrc), stats)
 
     async def search(terms: tuple[str, str]) -> list[CatalogTrack]:

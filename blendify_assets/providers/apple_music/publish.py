@@ -118,7 +118,9 @@ def chunks(items: Sequence[str], size: int = TRACKS_PER_REQUEST) -> list[list[st
 
 async def _write(client: AppleClient, path: str, stats: FetchStats, body: Any) -> Any:
     try:
-        return await client.request("POST", path, stats, json=body)
+        # Create and append are not idempotent: not resent after a 5xx or a timeout (the caller
+        # reconciles from the playlist as Apple holds it).
+        return await client.request("POST", path, stats, json=body, idempotent=False)
     except ClientError as exc:
         if "50001" in (exc.code or "").split(","):
             raise PlaylistNotEditable(f"{exc}: Apple does not let Blendify change this playlist") from None
@@ -171,3 +173,22 @@ async def playlist_song_ids(client: AppleClient, playlist_id: str, stats: FetchS
             catalog_id = item.get("id")
         out.append(catalog_id if isinstance(catalog_id, str) else None)
     return out
+
+
+async def find_playlist(client: AppleClient, stats: FetchStats, *, marker: str) -> PublishedPlaylist | None:
+    """The member's library playlist whose description contains `marker`, for recovering a create
+    whose answer was lost. Apple lists a new playlist only seconds after creating it, so a miss
+    right after a create proves nothing (analytics/publish.py waits before creating again)."""
+    collection = await read_collection(client, "/v1/me/library/playlists", stats, limit=PLAYLIST_TRACKS_PAGE)
+    for item in collection.items:
+        attrs = item.get("attributes") if isinstance(item, dict) else None
+        if not isinstance(attrs, dict) or not isinstance(item.get("id"), str):
+            continue
+        description = attrs.get("description")
+        text = description.get("standard") if isinstance(description, dict) else description
+        if isinstance(text, str) and marker in text:
+            playlist_id = item["id"]
+            return PublishedPlaylist(provider="apple", playlist_id=playlist_id, name=str(attrs.get("name") or ""),
+                                     url=f"https://music.apple.com/library/playlist/{playlist_id}",
+                                     description=text)  # fmt: skip
+    return None

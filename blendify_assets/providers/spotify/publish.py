@@ -114,8 +114,10 @@ async def search_tracks(client: SpotifyClient, title: str, artist: str, stats: F
 
 
 async def _write(client: SpotifyClient, method: str, path: str, stats: FetchStats, body: Any) -> Any:
+    """A write; a POST (create, add items) is not idempotent, so the HTTP layer does not resend it
+    after a 5xx or a timeout (`TransientError`): the caller reconciles."""
     try:
-        return await client.request(method, path, stats, json=body)
+        return await client.request(method, path, stats, json=body, idempotent=method != "POST")
     except Forbidden as exc:
         if "Insufficient client scope" in str(exc):
             raise MissingScope(

@@ -40,6 +40,7 @@ from sqlalchemy.engine import Engine, RowMapping
 from blendify_assets.analytics.blends import latest_generation
 from blendify_assets.analytics.matching import match_on_apple, match_on_spotify, needs_lookup
 from blendify_assets.blend.matching import Choice, SourceTrack, match_track
+from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.fetch import FetchStats
 from blendify_assets.core.time import utcnow
 from blendify_assets.db import blends, connections, track_matches
@@ -186,7 +187,7 @@ def _publish_member(
             )
         except NeedsReauth as exc:
             _finish(job, out, "needs_reauth", str(exc))
-        except ProviderError as exc:
+        except (ProviderError, BlendifyError) as exc:  # a refusal, or this service's settings missing
             _finish(job, out, "failed", str(exc))
         out.requests = tally.requests
     return out

@@ -52,7 +52,9 @@ def spotify_playlists(world: BlendWorld, email: str) -> list[dict]:
     """The member's own playlists on the simulator that Blendify made (truth, not our API)."""
     uid = next(u.uid for u in world.sim.world.users if u.email == email)
     truth = world.sim.world.spotify_truth(uid)["playlists"]
-    return [p for p in truth if p["is_owner"] and "[blendify:" in world.sim.world.playlists[p["id"]].description]
+    return [
+        p for p in truth if p["is_owner"] and "[blendify:" in world.sim.world.playlists[p["id"]].description
+    ]
 
 
 def apple_playlists(world: BlendWorld, email: str) -> list[list[str | None]]:
@@ -179,7 +181,9 @@ def test_a_revoked_member_is_reported_and_the_others_still_get_theirs(
     simulator.spotify.revoke(uid)
     report = publish(engine, blend)
     members = by_email(blend, report)
-    assert members[revoked.email].status == "needs_reauth" and "reconnect" in str(members[revoked.email].detail)
+    assert members[revoked.email].status == "needs_reauth" and "reconnect" in str(
+        members[revoked.email].detail
+    )
     assert spotify_playlists(blend, revoked.email) == []
     others = [m for e, m in members.items() if e != revoked.email]
     assert {m.status for m in others} == {"published"}

@@ -130,7 +130,8 @@ def publish_blend(
     apple_listing_wait: timedelta = APPLE_LISTING_WAIT,
 ) -> PublishReport:
     """Publish the blend's latest generation to every member; one report per member, in joining
-    order. `settings`: provider name -> that provider's settings."""
+    order. `settings`: provider name -> that provider's settings (read only for a member of that
+    service; a SettingsError there fails that member, not the others)."""
     generation = latest_generation(engine, blend_id)
     bid = uuid.UUID(str(generation.blend["id"]))
     name = str(generation.blend["name"])
@@ -155,9 +156,7 @@ def publish_blend(
                 MemberReport(uid, label, None, "no_connection", detail="no connection to publish to")
             )
             continue
-        report.members.append(
-            _publish_member(job, vault, settings[provider], provider, rows[provider][uid], label)
-        )
+        report.members.append(_publish_member(job, vault, settings, provider, rows[provider][uid], label))
     return report
 
 
@@ -166,7 +165,7 @@ def _names(labels: Sequence[str]) -> str:
 
 
 def _publish_member(
-    job: _Job, vault: Vault, settings: Any, provider: str, row: ConnectionRow, label: str
+    job: _Job, vault: Vault, settings: Mapping[str, Any], provider: str, row: ConnectionRow, label: str
 ) -> MemberReport:
     uid = row.user_id
     out = MemberReport(uid, label, provider, "published")
@@ -180,7 +179,7 @@ def _publish_member(
         return _finish(job, out, "needs_reauth", f"the {provider} connection needs re-authorisation{reason}")
     with tally_requests() as tally:
         try:
-            asyncio.run(_publish_async(job, vault, settings, provider, row, out))
+            asyncio.run(_publish_async(job, vault, settings[provider], provider, row, out))
         except MissingScope as exc:
             _finish(
                 job, out, "missing_scope", f"{exc}; connect again with `blendify connect spotify --publish`"

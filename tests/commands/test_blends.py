@@ -18,7 +18,9 @@ from tests.fixtures.publish import build
 @pytest.fixture
 def simulator_config() -> SimulatorConfig:
     profiles = (UserProfile.tiny(spotify=True, apple=False), UserProfile.tiny(spotify=False, apple=True))
-    return SimulatorConfig(users=2, seed=7, catalog_tracks=3_000, profiles=profiles, apple_listing_delay_seconds=0.2)
+    return SimulatorConfig(
+        users=2, seed=7, catalog_tracks=3_000, profiles=profiles, apple_listing_delay_seconds=0.2
+    )
 
 
 def test_publish_prints_each_members_service_link_and_matches_then_changes_nothing(
@@ -36,7 +38,9 @@ def test_publish_prints_each_members_service_link_and_matches_then_changes_nothi
     assert again.exit_code == 0 and again.output.count("already_published") == 2, again.output
 
     spotify_member = world.user("spotify").email
-    off = CliRunner().invoke(main, ["blends", "publishing", world.blend_id, "--user", spotify_member, "--off"])
+    off = CliRunner().invoke(
+        main, ["blends", "publishing", world.blend_id, "--user", spotify_member, "--off"]
+    )
     assert off.exit_code == 0 and "not publishing" in off.output, off.output
     bad = CliRunner().invoke(main, ["blends", "publishing", "nope", "--user", spotify_member, "--on"])
     assert bad.exit_code == 2 and "no blend with id nope" in bad.output

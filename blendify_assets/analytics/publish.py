@@ -172,7 +172,7 @@ def _publish_member(
     done = store.published(job.engine, job.blend_id, uid, provider, job.generation_at)
     if done is not None:  # the same generation again: nothing is sent, nothing changes
         out.status, out.url, out.tracks_published = "already_published", done["url"], done["tracks_published"]
-        out.matched, out.unmatched = dict(done["matched"]), list(done["unmatched"])
+        out.matched, out.unmatched = dict(sorted(done["matched"].items())), list(done["unmatched"])
         return out
     if row.status != "active":
         reason = f": {row.status_reason}" if row.status_reason else ""

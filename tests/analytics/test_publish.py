@@ -208,6 +208,9 @@ def test_opted_out_members_and_members_who_left_are_not_published_to(
     engine: Engine, blend: BlendWorld
 ) -> None:
     out, left = blend.user("spotify", 1), blend.user("spotify", 0)
+    before = playlist_links(engine, blend.blend_id)
+    assert all(link["url"] is None and link["provider"] is None for link in before)  # nothing published yet
+    assert len(before) == len(blend.users)
     set_publishing(engine, uuid.UUID(out.user_id), uuid.UUID(blend.blend_id), False)
     with engine.begin() as conn:  # as the owner: the app never removes a member
         conn.exec_driver_sql(
@@ -218,6 +221,14 @@ def test_opted_out_members_and_members_who_left_are_not_published_to(
     assert members[out.email].status == "opted_out" and spotify_playlists(blend, out.email) == []
     assert left.email not in members and spotify_playlists(blend, left.email) == []
     assert members[blend.user("apple").email].status == "published"
+    links = {link["user_id"]: link for link in playlist_links(engine, blend.blend_id)}
+    assert (
+        left.user_id not in links and links[out.user_id]["url"] is None
+    )  # left: not shown; opted out: no link
+    apple = links[blend.user("apple").user_id]
+    assert apple["provider"] == "apple" and str(apple["url"]).startswith(
+        "https://music.apple.com/library/playlist/"
+    )
     set_publishing(engine, uuid.UUID(out.user_id), None, True)  # for all blends: the blend's own choice wins
     assert by_email(blend, publish(engine, blend))[out.email].status == "opted_out"
 

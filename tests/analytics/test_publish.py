@@ -5,7 +5,9 @@ same generation twice changing nothing, opt-outs and members without the write s
 
 from __future__ import annotations
 
+import time
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -240,3 +242,23 @@ def test_the_match_cache_is_append_only_and_answers_a_regeneration(engine: Engin
     with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM track_matches")
     assert track_matches.UNMATCHED_TTL.days == 7
+
+
+def test_a_lost_apple_create_is_adopted_once_listed_never_created_twice(
+    engine: Engine, blend: BlendWorld, simulator: Simulator
+) -> None:
+    """Apple lists a new playlist seconds after creating it: a create whose answer was lost is not
+    sent again while it may still appear; once listed, it is adopted and completed."""
+    apple_user = blend.user("apple").email
+    simulator.world.config = replace(simulator.world.config, apple_listing_delay_seconds=2.0)
+    fault = simulator.faults.add("/v1/me/library/playlists", "http_502", method="POST", after=True, count=1)
+    first = by_email(blend, publish(engine, blend))[apple_user]
+    assert fault.hits == 1 and first.status == "failed"
+    assert len(apple_playlists(blend, apple_user)) == 1  # Apple made it; its id never came back
+    second = by_email(blend, publish(engine, blend))[apple_user]
+    assert second.status == "failed" and "may not be listed yet" in str(second.detail)
+    time.sleep(2.2)
+    third = by_email(blend, publish(engine, blend))[apple_user]
+    assert third.status == "published", third.detail
+    (songs,) = apple_playlists(blend, apple_user)
+    assert recordings(blend, "apple", songs) == expected(engine, blend, third)

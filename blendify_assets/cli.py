@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "blends": (
         "blendify_assets.commands.blends:blends",
-        "Create blends of several people's tastes and show why each track is there.",
+        "Create blends of several people's tastes, show why each track is there, publish them.",
     ),
     "profile": (
         "blendify_assets.commands.queries:profile",

@@ -26,6 +26,7 @@ blends = dg.DynamicPartitionsDefinition(name=BLENDS)  # key = blends.id
 
 TASTE_MATCHES = dg.AssetKey(["analytics", "taste_matches"])
 BLEND_TRACKS = dg.AssetKey(["blends", "blend_tracks"])
+PUBLISHED = dg.AssetKey(["blends", "published_playlists"])  # assets/publish.py
 TASTE_MATCH_CRON = "0 */6 * * *"
 BLEND_CRON = "0 6 * * *"
 SENSOR_PAGE = 1000
@@ -192,10 +193,11 @@ def new_blends_sensor(
 
 analytics_automation = dg.AutomationConditionSensorDefinition(
     "analytics_automation",
-    target=dg.AssetSelection.assets(TASTE_MATCHES, BLEND_TRACKS),
+    target=dg.AssetSelection.assets(TASTE_MATCHES, BLEND_TRACKS, PUBLISHED),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=60,
-    description="Refreshes taste matches and blends after syncs (their automation conditions).",
+    description="Refreshes taste matches and blends after syncs, and publishes each new generation "
+    "(their automation conditions).",
 )
 
 

@@ -59,6 +59,7 @@ VERSION_WORDS = frozenset(
         "stereo",
     }
 )
+_ALBUM_SUFFIX = re.compile(r"\s+-\s+(?:single|ep)\s*$", re.IGNORECASE)
 
 
 def _fold(text: str) -> str:
@@ -109,6 +110,11 @@ def artist_key(name: str) -> str:
     return folded[4:] if folded.startswith("the ") else folded
 
 
+def primary_artist(artist_name: str) -> str:
+    """The first credited artist as written ("A, B" / "A & B" / "A feat. B" -> "A")."""
+    return _PRIMARY_SPLIT.split(artist_name or "", maxsplit=1)[0].strip()
+
+
 @lru_cache(maxsize=262_144)
 def primary_artist_key(artist_name: str) -> str:
     """Key of the first credited artist, for blocking and per-artist caps.
@@ -116,8 +122,7 @@ def primary_artist_key(artist_name: str) -> str:
     Rows join artists with ", " but Apple's `artistName` is a free string ("A & B"), so the split is
     aggressive; it is the same on both providers, which is what a blocking key needs.
     """
-    first = _PRIMARY_SPLIT.split(artist_name or "", maxsplit=1)[0]
-    return artist_key(first) or artist_key(artist_name or "")
+    return artist_key(primary_artist(artist_name)) or artist_key(artist_name or "")
 
 
 @lru_cache(maxsize=262_144)
@@ -125,6 +130,11 @@ def credited_artist_keys(artist_name: str) -> tuple[str, ...]:
     """Keys of every credited artist, split on the rows' ", " convention, primary first."""
     keys = [artist_key(part) for part in (artist_name or "").split(", ")]
     return tuple(dict.fromkeys(k for k in keys if k))
+
+
+def album_key(album: str) -> str:
+    """Normalised album name without Apple's " - Single" / " - EP" suffix (publish matching's tie-break)."""
+    return _fold(_ALBUM_SUFFIX.sub("", album or ""))
 
 
 def normalize_isrc(value: object) -> str | None:

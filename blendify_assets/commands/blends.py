@@ -1,14 +1,18 @@
-"""`blendify blends create | show`: blends of several people's tastes, and why each track is there."""
+"""`blendify blends create | show | publish | publishing`: blends of several people's tastes, why
+each track is there, and the blend as a playlist in each member's own service."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import click
 
-from blendify_assets.analytics.blends import create_and_generate, latest_generation
+from blendify_assets.analytics.blends import BlendNotFound, create_and_generate, latest_generation
+from blendify_assets.analytics.publish import PUBLISHABLE, MemberReport, publish_blend, set_publishing
 from blendify_assets.blend import ALGORITHMS
 from blendify_assets.commands._app import App, out, pass_app, print_table
+from blendify_assets.db.users import normalise_email, user_id_for
 
 
 def _split(value: str | None) -> list[str]:
@@ -29,7 +33,7 @@ def _weights(value: str | None) -> list[float] | None:
 
 @click.group()
 def blends() -> None:
-    """Create blends of several people's tastes and show why each track is there."""
+    """Create blends of several people's tastes, show why each track is there, publish them."""
 
 
 @blends.command("create")
@@ -124,3 +128,72 @@ def _match(metadata: Any) -> str:
         return ""
     match = metadata.get("match") or {}
     return f"{match.get('method')} {match.get('confidence')}"
+
+
+@blends.command("publish")
+@click.argument("blend_id")
+@pass_app
+def blends_publish(app: App, blend_id: str) -> None:
+    """Publish the latest generation to each member's own Spotify or Apple Music.
+
+    Tracks are matched to each member's service (their own copy, the ISRC, then title, artist and
+    duration); Spotify's playlist is replaced in place, Apple gets one playlist per generation.
+    Publishing a generation already published changes nothing. Members who opted out, have no
+    connection, need to reconnect or did not grant the write scopes are reported; the others
+    still get theirs (exit 1 only when a member's publish failed)."""
+    settings = {name: app.settings.provider(name) for name in PUBLISHABLE}
+    report = publish_blend(app.engine, app.vault, settings, blend_id)
+    if report.generation_at is None:
+        out.print(f"{report.name}: not generated yet; nothing to publish")
+        return
+    out.print(f"{report.name} · generation of {report.generation_at:%Y-%m-%d %H:%M:%S} UTC")
+    print_table(
+        ["member", "service", "status", "tracks", "matched", "unmatched", "playlist"],
+        [
+            (
+                m.label,
+                m.provider or "",
+                m.status,
+                m.tracks_published or "",
+                _methods(m),
+                len(m.unmatched) or "",
+                m.url or m.detail or "",
+            )
+            for m in report.members
+        ],
+    )
+    for m in report.members:
+        for u in m.unmatched:
+            out.print(f"  not on {m.provider} for {m.label}: #{u['position']} {u['title']} - {u['artist']} "
+                      f"({u['reason']}{': ' + u['detail'] if u.get('detail') else ''})")  # fmt: skip
+    if any(m.status == "failed" for m in report.members):
+        raise SystemExit(1)
+
+
+def _methods(member: MemberReport) -> str:
+    return ", ".join(f"{method} {n}" for method, n in member.matched.items())
+
+
+@blends.command("publishing")
+@click.argument("blend_id", required=False)
+@click.option("--user", "email", required=True, help="The member's email.")
+@click.option("--on/--off", "publish", required=True, help="Publish this member's blends, or not.")
+@click.option(
+    "--service", type=click.Choice(PUBLISHABLE), help="Which of their services (default: the one connected)."
+)
+@pass_app
+def blends_publishing(app: App, blend_id: str | None, email: str, publish: bool, service: str | None) -> None:
+    """A member opts in or out of publishing, for one blend (BLEND_ID) or all their blends."""
+    with app.engine.connect() as conn:
+        user_id = user_id_for(conn, normalise_email(email))
+    bid = None
+    if blend_id is not None:
+        try:
+            bid = uuid.UUID(blend_id)
+            latest_generation(app.engine, bid)
+        except (ValueError, BlendNotFound):
+            raise click.BadParameter(f"no blend with id {blend_id}", param_hint="BLEND_ID") from None
+    set_publishing(app.engine, user_id, bid, publish, service)
+    where = f"blend {bid}" if bid else "all their blends"
+    out.print(f"{email}: {'publishing' if publish else 'not publishing'} {where}"
+              + (f" to {service}" if service and publish else ""))  # fmt: skip

@@ -38,6 +38,8 @@ def demo(users: int, seed: int, profile: str | None) -> None:
     if report.blends:
         print_table(["blend", "name", "tracks"], report.blends, title="Blends built")
         print_table(["#", "track", "artist", "from"], report.preview, title="Preview of the first blend")
+        print_table(["member", "service", "status", "tracks", "playlist"], report.published,
+                    title="The first blend in each member's own service")  # fmt: skip
     else:
         out.print(report.blend_note or "blends: none built")
     out.print(

@@ -11,7 +11,7 @@ import contextlib
 import functools
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 
 from blendify_assets.analytics.blends import create_and_generate, latest_generation
 from blendify_assets.analytics.matches import compute_taste_matches
+from blendify_assets.analytics.publish import publish_blend
 from blendify_assets.assets.resources import WarehouseResource, resources_for
 from blendify_assets.core.settings import WarehouseSettings
 from blendify_assets.db import migrations, sync_log
@@ -57,6 +58,7 @@ class DemoReport:
     blend_note: str | None = None
     overlap: str | None = None
     preview: list[tuple[object, ...]] = field(default_factory=list)
+    published: list[tuple[object, ...]] = field(default_factory=list)  # member, service, status, tracks, link
     seconds: float = 0.0
 
 
@@ -142,6 +144,27 @@ def _blends(engine: Engine, users: Sequence[DemoUser], report: DemoReport, progr
     ]
 
 
+def _publish(
+    engine: Engine,
+    settings: WarehouseSettings,
+    values: Mapping[str, Mapping[str, str]],
+    specs: Sequence[ProviderSpec[Any]],
+    report: DemoReport,
+    progress: Progress,
+) -> None:
+    """The first blend, published to each member's own (simulated) service."""
+    if not report.blends:
+        return
+    task = progress.add_task("publishing the first blend", total=None)
+    provider_settings = {
+        s.name: s.settings.from_values(dict(values[s.name])) for s in specs if s.name in values
+    }
+    published = publish_blend(engine, vault_from_settings(settings), provider_settings, report.blends[0][0])
+    report.published = [(m.label, m.provider or "", m.status, m.tracks_published, m.url or m.detail or "")
+                        for m in published.members]  # fmt: skip
+    progress.update(task, total=1, completed=1)
+
+
 def _count_rows(engine: Engine, report: DemoReport) -> None:
     report.rows = row_counts(engine) | {"sync_log": sync_log.count(engine)}
 
@@ -153,7 +176,8 @@ def run_demo(
     seed: int = DEMO_SEED,
     profile_mix: str | None = None,
 ) -> DemoReport:
-    """Migrate, start the simulator, connect its users, sync them through Dagster, build blends."""
+    """Migrate, start the simulator, connect its users, sync them through Dagster, build blends,
+    publish the first one to each member's own service."""
     started = time.perf_counter()
     report = DemoReport()
     settings = WarehouseSettings.from_env()
@@ -183,8 +207,9 @@ def run_demo(
             report.users = connect_users(engine, vault_from_settings(settings), sim, specs)
             progress.update(task, total=1, completed=1)
             _sync(engine, settings, defs, specs, report.users, report, progress)
-        _overlap(engine, report, progress)
-        _blends(engine, report.users, report, progress)
+            _overlap(engine, report, progress)
+            _blends(engine, report.users, report, progress)
+            _publish(engine, settings, values, specs, report, progress)  # while the simulator serves
         _count_rows(engine, report)
     report.seconds = time.perf_counter() - started
     return report

@@ -27,6 +27,7 @@ from blendify_assets.db.users import add_user, user_id_for
 from blendify_assets.providers.spec import ProviderSpec
 from blendify_assets.security.vault import Vault
 from blendify_assets.simulator import Simulator
+from blendify_assets.simulator.spotify_accounts import PUBLISH_SCOPE
 from blendify_assets.simulator.world import SimUser
 
 DEMO_CLIENT_ID = "blendify-demo"
@@ -40,9 +41,11 @@ class DemoUser:
 
 
 def _spotify_connection(sim: Simulator, user: SimUser) -> TokenPayload | None:
+    """Demo members consent as `blendify connect spotify --publish` asks: their blends can be
+    published to their simulated Spotify accounts."""
     if not user.on_spotify:
         return None
-    return TokenPayload.parse(json.dumps(sim.spotify.issue_tokens(user.uid)))
+    return TokenPayload.parse(json.dumps(sim.spotify.issue_tokens(user.uid, scope=PUBLISH_SCOPE)))
 
 
 def _apple_connection(sim: Simulator, user: SimUser) -> TokenPayload | None:

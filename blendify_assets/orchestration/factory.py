@@ -15,6 +15,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 
 from blendify_assets.assets.analytics import analytics_definitions
 from blendify_assets.assets.ingestion import build_endpoint_assets
+from blendify_assets.assets.publish import publish_definitions
 from blendify_assets.ingest.sync import validate_specs
 from blendify_assets.orchestration.schedules import build_schedules
 from blendify_assets.orchestration.sensors import build_connection_sensor
@@ -61,6 +62,7 @@ def build_definitions(
             resources=dict(resources),
         ),
         analytics_definitions(ingestion_keys),
+        publish_definitions(specs),
     )
 
 

@@ -112,6 +112,10 @@ class ProviderProfile:
         """Read the error body; the default understands nothing."""
         return ErrorInfo()
 
+    def permanent(self, status: int, info: ErrorInfo) -> bool:
+        """A 5xx that says trying again will not help (Apple's 50001 on a read-only playlist)."""
+        return False
+
     def retry_after(self, response: httpx.Response) -> float | None:
         """Seconds to wait before the next try, from the Retry-After header (seconds or HTTP date)."""
         value = response.headers.get("retry-after")
@@ -271,11 +275,19 @@ class HttpClient:
         stats: FetchStats,
         params: Params | None = None,
         data: Mapping[str, str] | None = None,
+        json: Any = None,
         headers: Mapping[str, str] | None = None,
         auth: Authenticator | None = None,
         label: str | None = None,
+        idempotent: bool = True,
     ) -> Any:
         """Send one logical request, retrying as the policy allows; return the JSON body.
+
+        `data` is sent as a form, `json` as a JSON body (writes). After a 5xx or a timeout the
+        provider may have applied the request, so a write that is not idempotent (a create, an
+        append) passes `idempotent=False`: it is not resent, `TransientError` is raised at once and
+        the caller reconciles (analytics/publish.py). 429s are resent either way: a refused request
+        was not applied.
 
         `label` names the endpoint in error messages (defaults to the URL path, without the
         query string, so no cursor or token-like value leaks into messages).
@@ -314,7 +326,7 @@ class HttpClient:
                     or state["rate_waited"] + retry_state.upcoming_sleep > policy.rate_limit_total_wait
                     or state["rate_tries"] >= policy.rate_limit_attempts
                 )
-            return state["transient_tries"] >= policy.transient_attempts
+            return not idempotent or state["transient_tries"] >= policy.transient_attempts
 
         async def before_sleep(retry_state: RetryCallState) -> None:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -339,7 +351,9 @@ class HttpClient:
                 send_headers = dict(headers or {})
                 if auth is not None:
                     send_headers.update(await auth.headers(stats))
-                response = await self._send(method, url, clean_params, data, send_headers, path, state, stats)
+                response = await self._send(
+                    method, url, clean_params, data, json, send_headers, path, state, stats
+                )
                 if response.status_code == 401 and auth is not None and not state["refreshed"]:
                     # One refresh and an immediate resend: not a backoff-worthy failure.
                     state["refreshed"] = True
@@ -372,6 +386,7 @@ class HttpClient:
         url: str,
         params: Mapping[str, Any] | None,
         data: Mapping[str, str] | None,
+        json_body: Any,
         headers: Mapping[str, str],
         path: str,
         state: dict[str, Any],
@@ -384,7 +399,9 @@ class HttpClient:
             if tally is not None:
                 tally.requests += 1
             try:
-                return await self._client.request(method, url, params=params, data=data, headers=headers)
+                return await self._client.request(
+                    method, url, params=params, data=data, json=json_body, headers=headers
+                )
             except httpx.TimeoutException as exc:
                 state["transient_tries"] += 1
                 raise _RetryTransient(self._message(path, None, f"timeout ({type(exc).__name__})")) from None
@@ -425,6 +442,8 @@ class HttpClient:
             state["rate_tries"] += 1
             wait = self.profile.retry_after(response)
             raise _RetryRateLimited(self._message(path, status, "rate limited", info), wait)
+        if status >= 500 and self.profile.permanent(status, info):
+            raise ClientError(self._message(path, status, "request failed", info), status, info.code)
         if status >= 500:
             state["transient_tries"] += 1
             raise _RetryTransient(self._message(path, status, "server error", info))

@@ -7,12 +7,15 @@ Library playlists carry `lastModifiedDate` (moving on every edit) and, on few of
 Recently played tracks: `types` required, max 30, unique songs, no timestamps; items the user
 played from a library-only copy come back as `library-songs` without ISRC. Replay's period
 summaries name their song, album or artist by identifier only, unless `include` asks for it.
-Apple's 429 has no Retry-After (see faults.py).
+Apple's 429 has no Retry-After (see faults.py). `filter[isrc]` answers every song of an ISRC (the
+crossworld's singles and compilations share their album version's ISRC); `ids=` knows them too.
+Writes (create, append), `GET /v1/me/library/playlists/{id}` and search live in apple_publish.py.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -99,6 +102,7 @@ class AppleApi:
         self.auth = auth
         self._songs: dict[tuple[int, str], bytes] = {}
         self._library_songs: dict[str, bytes] = {}
+        self._releases: dict[tuple[int, str], bytes] = {}
 
     # --- rendering ------------------------------------------------------------------------------
 
@@ -136,13 +140,62 @@ class AppleApi:
             })  # fmt: skip
         return hit
 
+    def release_song(self, idx: int, sf: str) -> bytes:
+        """A catalog song for a crossworld release on Apple (a single, a compilation, a decoy)."""
+        key = (idx, sf)
+        hit = self._releases.get(key)
+        if hit is None:
+            c = self.world.catalog
+            r = self.world.cross.releases[idx]
+            artist = c.artists[r.artist_idxs[0]]
+            hit = self._releases[key] = dumps({
+                "id": r.id, "type": "songs", "href": f"/v1/catalog/{sf}/songs/{r.id}",
+                "attributes": {
+                    "albumName": r.album_name, "artistName": " & ".join(c.artists[a].name for a in r.artist_idxs),
+                    "artwork": artwork(r.album_id), "composerName": artist.name, "discNumber": 1,
+                    "durationInMillis": r.duration_ms, "genreNames": self.genres(artist.idx), "hasLyrics": True,
+                    "isAppleDigitalMaster": False, "isrc": r.isrc, "name": r.name,
+                    "playParams": {"id": r.id, "kind": "song"},
+                    "previews": [{"url": f"https://audio-ssl.itunes.apple.com/preview/{r.id}.m4a"}],
+                    "releaseDate": r.release_date, "trackNumber": r.track_number,
+                    "url": f"https://music.apple.com/{sf}/album/{r.album_id}?i={r.id}",
+                    **({"contentRating": "explicit"} if r.explicit else {}),
+                },
+                "relationships": {
+                    "albums": {"href": f"/v1/catalog/{sf}/songs/{r.id}/albums",
+                               "data": [{"id": r.album_id, "type": "albums", "href": f"/v1/catalog/{sf}/albums/{r.album_id}"}]},
+                    "artists": {"href": f"/v1/catalog/{sf}/songs/{r.id}/artists",
+                                "data": [{"id": artist.apple_id, "type": "artists", "href": f"/v1/catalog/{sf}/artists/{artist.apple_id}"}]},
+                },
+            })  # fmt: skip
+        return hit
+
+    def song_by_catalog_id(self, song_id: str, sf: str) -> bytes | None:
+        """Any catalog song (main catalog or crossworld release) by its id; None when unknown."""
+        idx = self.world.catalog.track_by_apple.get(song_id)
+        if idx is not None:
+            return self.catalog_song(idx, sf)
+        release = self.world.cross.release("apple", song_id)
+        return self.release_song(release.idx, sf) if release is not None else None
+
     def library_song(self, song: LibrarySong) -> bytes:
         hit = self._library_songs.get(song.id)
         if hit is None:
             c = self.world.catalog
-            if song.upload is not None:
-                name, artist_name, album_name, duration = song.upload
+            if song.release is not None:  # a catalog release a published playlist added to the library
+                r = self.world.cross.releases[song.release]
                 attrs: dict[str, Any] = {
+                    "albumName": r.album_name, "artistName": c.artists[r.artist_idxs[0]].name,
+                    "artwork": artwork(r.album_id), "discNumber": 1, "durationInMillis": r.duration_ms,
+                    "genreNames": self.genres(r.artist_idxs[0])[:1], "hasLyrics": True, "name": r.name,
+                    "playParams": {"id": song.id, "kind": "song", "isLibrary": True, "reporting": True,
+                                   "catalogId": r.id, "reportingId": r.id},
+                    "releaseDate": r.release_date, "trackNumber": r.track_number,
+                    **({"contentRating": "explicit"} if r.explicit else {}),
+                }  # fmt: skip
+            elif song.upload is not None:
+                name, artist_name, album_name, duration = song.upload
+                attrs = {
                     "albumName": album_name, "artistName": artist_name, "artwork": artwork(song.id),
                     "durationInMillis": duration, "genreNames": [], "hasLyrics": False, "name": name,
                     "playParams": {"id": song.id, "kind": "song", "isLibrary": True, "reporting": False},
@@ -196,7 +249,7 @@ class AppleApi:
         if pl.version_hash is not None:
             play["versionHash"] = pl.version_hash
         return {"id": pl.id, "type": "library-playlists", "href": f"/v1/me/library/playlists/{pl.id}",
-                "attributes": {"canEdit": True, "dateAdded": ms_to_iso(pl.date_added_ms),
+                "attributes": {"canEdit": pl.can_edit, "dateAdded": ms_to_iso(pl.date_added_ms),
                                "lastModifiedDate": ms_to_iso(pl.modified_ms),
                                "description": {"standard": pl.description}, "hasCatalog": True,
                                "isPublic": pl.is_public, "name": pl.name, "playParams": play}}  # fmt: skip
@@ -248,6 +301,9 @@ class AppleApi:
         def handler(request: Request, user: SimUser) -> bytes:
             limit, offset = _limit(request, 25, 100), _offset(request)
             items = self.world.apple_sorted(user, what)
+            if what == "playlists":  # a new playlist is listed only after a few seconds
+                now = time.monotonic()
+                items = [p for p in items if p.listed_after <= now]
             render: Callable[[Any], bytes]
             if what == "songs":
                 render = self.library_song
@@ -289,7 +345,9 @@ class AppleApi:
             kind, obj = item
             return self._library_album(obj) if kind == "library-albums" else self._library_playlist_bytes(obj)
 
-        items = self.world.apple_sorted(user, "recently_added")
+        now = time.monotonic()
+        items = [i for i in self.world.apple_sorted(user, "recently_added")
+                 if i[0] != "library-playlists" or i[1].listed_after <= now]  # fmt: skip
         chunk = items[offset : offset + limit]
         nxt = (
             f"/v1/me/library/recently-added?offset={offset + limit}" if offset + limit < len(items) else None
@@ -413,8 +471,8 @@ class AppleApi:
             if len(wanted) > 300:
                 raise AppleError(400, "40005", "Invalid Parameter Value",
                                  f"Value must be a list of at most 300 ids, but was: {len(wanted)}", "ids")  # fmt: skip
-            found = [c.track_by_apple[i] for i in wanted if i in c.track_by_apple]
-            return self._collection([self.catalog_song(idx, sf) for idx in found], None)
+            found = [self.song_by_catalog_id(i, sf) for i in wanted]
+            return self._collection([song for song in found if song is not None], None)
         if "filter[isrc]" in q:
             isrcs = [i for i in q["filter[isrc]"].split(",") if i]
             if len(isrcs) > 25:
@@ -424,9 +482,11 @@ class AppleApi:
             meta: dict[str, list] = {}
             for code in isrcs:
                 hits = [i for i in c.tracks_by_isrc.get(code.upper(), []) if c.tracks[i].apple_id]
-                meta[code] = [{"id": c.tracks[i].apple_id, "type": "songs",
-                               "href": f"/v1/catalog/{sf}/songs/{c.tracks[i].apple_id}"} for i in hits]  # fmt: skip
+                releases = self.world.cross.with_isrc("apple", code)  # the same recording on other releases
+                meta[code] = [{"id": song_id, "type": "songs", "href": f"/v1/catalog/{sf}/songs/{song_id}"}
+                              for song_id in [c.tracks[i].apple_id for i in hits] + [r.id for r in releases]]  # fmt: skip
                 data.extend(self.catalog_song(i, sf) for i in hits)
+                data.extend(self.release_song(r.idx, sf) for r in releases)
             return b'{"data":[' + b",".join(data) + b'],"meta":{"filters":{"isrc":' + dumps(meta) + b"}}}"
         raise AppleError(
             400, "40005", "Invalid Parameter Value", "One of ids or filter[isrc] is required", "ids"
@@ -434,10 +494,10 @@ class AppleApi:
 
     def catalog_song_by_id(self, request: Request) -> bytes:
         sf, song_id = request.path_params["storefront"], request.path_params["song_id"]
-        idx = self.world.catalog.track_by_apple.get(song_id)
-        if idx is None:
+        song = self.song_by_catalog_id(song_id, sf)
+        if song is None:
             raise AppleError(404, "40400", "Resource Not Found", "Resource with requested id was not found")
-        return self._collection([self.catalog_song(idx, sf)], None)
+        return self._collection([song], None)
 
     def routes(self) -> list[Route]:
         h = self._handler

@@ -136,6 +136,16 @@ def _title(rng: random.Random) -> str:
     return f"{rng.choice(_TITLE_WORDS)} ({rng.choice(_ADJ)} Mix)"
 
 
+def _unique_song_id(seed: int, t_idx: int, taken: set[str]) -> str:
+    """The track's Apple catalog id, drawn again in the rare case another song already has it."""
+    song_id, n = ids.apple_catalog_id(seed, "song", t_idx), 0
+    while song_id in taken:
+        n += 1
+        song_id = ids.apple_catalog_id(seed, "song", f"{t_idx}-{n}")  # type: ignore[arg-type]
+    taken.add(song_id)
+    return song_id
+
+
 def build_catalog(seed: int, n_tracks: int, n_communities: int) -> Catalog:
     """Generate the catalog deterministically from the seed."""
     rng = random.Random(f"{seed}:catalog")
@@ -150,6 +160,7 @@ def build_catalog(seed: int, n_tracks: int, n_communities: int) -> Catalog:
     albums: list[Album] = []
     tracks: list[Track] = []
     used_names: set[str] = set()
+    song_ids: set[str] = set()  # Apple catalog song ids drawn so far: two songs never share one
     community_rank = [0] * n_communities
     while len(tracks) < n_tracks:
         a_idx = len(artists)
@@ -210,10 +221,13 @@ def build_catalog(seed: int, n_tracks: int, n_communities: int) -> Catalog:
                         featured = (other,)
                 canonical = ids.isrc(seed, t_idx)
                 popularity = max(0, min(100, artist_pop - rng.randint(0, 25)))
+                apple_id = (
+                    None if rng.random() < 0.06 else _unique_song_id(seed, t_idx, song_ids)
+                )  # draw order kept
                 track = Track(
                     idx=t_idx,
                     sid=ids.spotify_id(seed, "track", t_idx),
-                    apple_id=None if rng.random() < 0.06 else ids.apple_catalog_id(seed, "song", t_idx),
+                    apple_id=apple_id,
                     name=_title(rng),
                     album_idx=b_idx,
                     artist_idxs=(a_idx, *featured),

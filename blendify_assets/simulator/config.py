@@ -120,6 +120,9 @@ class SimulatorConfig:
     host: str = "127.0.0.1"
     port: int = 0  # 0: a free port
     timeout_fault_seconds: float = 60.0  # how long a `timeout` fault hangs when not told
+    apple_listing_delay_seconds: float = (
+        5.0  # a new Apple library playlist is listed after this (observed 4-9 s)
+    )
 
     def __post_init__(self) -> None:
         if self.users < 1:
@@ -128,6 +131,8 @@ class SimulatorConfig:
             raise ValueError("SimulatorConfig.profiles has more entries than users")
         if self.access_token_lifetime < 1:
             raise ValueError("SimulatorConfig.access_token_lifetime must be positive")
+        if self.apple_listing_delay_seconds < 0:
+            raise ValueError("SimulatorConfig.apple_listing_delay_seconds must not be negative")
 
     def profile_for(self, index: int, drawn: str) -> UserProfile:
         """The profile of user `index` (0-based): an explicit one, else the mix, else the seeded draw."""

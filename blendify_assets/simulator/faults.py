@@ -7,6 +7,11 @@ request go on; every other kind answers in place of the API. `malformed_items` a
 well-formed list whose items are not in the documented shape (Apple: bare {id, type} identifiers,
 as Apple relates resources it was not asked to include; Spotify: objects without their track). `rate_limit_window` adds Spotify's
 rolling-window limit: more than `max_requests` in `window_seconds` gives 429.
+
+`method` limits a fault to one HTTP method (e.g. only the POSTs of a publish). `after=True` (http_5xx
+and timeout only) lets the request reach the API first, so its write takes effect, and then answers
+with the fault: the response is lost, as when a gateway fails after the service committed. This
+is how a client's retry can create a second playlist or add the same items twice.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class Fault:
     retry_after: float | None = None  # rate_limit (Spotify Retry-After seconds), quota_exceeded (optional)
     seconds: float | None = None  # timeout: how long to hang
     provider: str | None = None  # "spotify", "spotify-accounts", "apple" or None for any
+    method: str | None = None  # only requests of this HTTP method (None: any)
+    after: bool = False  # apply the request, then answer with the fault (http_5xx, timeout)
     hits: int = 0
 
     @property
@@ -80,15 +87,19 @@ class Faults:
 
     def add(self, route: str, kind: str, *, count: int | None = None, probability: float | None = None,
             ms: int | None = None, retry_after: float | None = None, seconds: float | None = None,
-            provider: str | None = None) -> Fault:  # fmt: skip
-        """Add a fault; e.g. add("/me/tracks", "http_500", count=2) or add("*", "latency", ms=50)."""
+            provider: str | None = None, method: str | None = None, after: bool = False) -> Fault:  # fmt: skip
+        """Add a fault; e.g. add("/me/tracks", "http_500", count=2) or add("*", "latency", ms=50);
+        add("/playlists/*/items", "http_502", method="POST", after=True, count=1) loses one response."""
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; choose one of {', '.join(KINDS)}")
         if probability is not None and not 0.0 <= probability <= 1.0:
             raise ValueError("probability must be between 0 and 1")
         if kind == "latency" and ms is None:
             raise ValueError("a latency fault needs ms=")
-        fault = Fault(route, kind, count, probability, ms, retry_after, seconds, provider)
+        if after and not (kind.startswith("http_") or kind == "timeout"):
+            raise ValueError("after=True needs an http_5xx or timeout fault")
+        fault = Fault(route, kind, count, probability, ms, retry_after, seconds, provider,
+                      method.upper() if method else None, after)  # fmt: skip
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -110,7 +121,7 @@ class Faults:
         with self._lock:
             return [f for f in self._faults if not f.exhausted]
 
-    def decide(self, api_path: str, full_path: str, provider: str) -> Decision:
+    def decide(self, api_path: str, full_path: str, provider: str, method: str | None = None) -> Decision:
         """What happens to this request. Latency adds up; the first firing terminal fault wins."""
         decision = Decision()
         if not self._faults and not self._windows:
@@ -133,7 +144,11 @@ class Faults:
                     return decision
                 w._times.append(now)
             for f in self._faults:
-                if f.exhausted or (f.provider and f.provider != provider):
+                if (
+                    f.exhausted
+                    or (f.provider and f.provider != provider)
+                    or (f.method and f.method != method)
+                ):
                     continue
                 if not route_matches(f.route, api_path, full_path):
                     continue

@@ -64,13 +64,21 @@ class SimMiddleware:
                 status = message["status"]
             await send(message)
 
-        decision = self.faults.decide(api_path, path, provider)
+        decision = self.faults.decide(api_path, path, provider, scope["method"])
         latency = self.latency_ms + decision.latency_ms
         if latency:
             await asyncio.sleep(latency / 1000)
         fault = decision.fault
         if fault is None:
             await self.app(scope, receive, send_status)
+        elif fault.after:  # the API does the work; its response is lost on the way back
+
+            async def lost(message: Message) -> None:
+                return None
+
+            await self.app(scope, receive, lost)
+            response = await self._fault_response(fault, provider, scope)
+            await response(scope, receive, send_status)
         else:
             response = await self._fault_response(fault, provider, scope)
             await response(scope, receive, send_status)

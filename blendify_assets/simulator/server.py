@@ -19,6 +19,7 @@ from starlette.routing import Mount, Router
 from blendify_assets.simulator.admin import admin_routes
 from blendify_assets.simulator.apple_api import AppleApi
 from blendify_assets.simulator.apple_auth import AppleAuth
+from blendify_assets.simulator.apple_publish import AppleWrites
 from blendify_assets.simulator.clock import SimClock
 from blendify_assets.simulator.config import SimulatorConfig
 from blendify_assets.simulator.faults import Faults
@@ -26,6 +27,7 @@ from blendify_assets.simulator.middleware import SimMiddleware, not_found_apple,
 from blendify_assets.simulator.request_log import RequestLog
 from blendify_assets.simulator.spotify_accounts import SpotifyAuth
 from blendify_assets.simulator.spotify_api import SpotifyApi
+from blendify_assets.simulator.spotify_publish import SpotifyWrites
 from blendify_assets.simulator.spotify_render import SpotifyRenderer
 from blendify_assets.simulator.world import World
 
@@ -74,10 +76,12 @@ class Simulator:
         renderer = SpotifyRenderer(self.world, self.spotify_api_url, self.config.extended_quota)
         spotify_api = SpotifyApi(self.world, self.spotify, renderer)
         apple_api = AppleApi(self.world, self.apple)
+        spotify_routes = spotify_api.routes() + SpotifyWrites(spotify_api).routes()
+        apple_routes = apple_api.routes() + AppleWrites(apple_api).routes()
         app = Starlette(routes=[
-            Mount("/spotify/v1", app=Router(spotify_api.routes(), default=not_found_spotify)),
+            Mount("/spotify/v1", app=Router(spotify_routes, default=not_found_spotify)),
             Mount("/spotify-accounts", app=Router(self.spotify.routes())),
-            Mount("/apple", app=Router(apple_api.routes(), default=not_found_apple)),
+            Mount("/apple", app=Router(apple_routes, default=not_found_apple)),
             Mount("/_simulator", app=Router(admin_routes(self.world, self.spotify, self.apple, self.clock))),
         ])  # fmt: skip
         return SimMiddleware(app, faults=self.faults, log=self.request_log, spotify=self.spotify, apple=self.apple,

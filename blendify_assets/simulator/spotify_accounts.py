@@ -28,6 +28,7 @@ from blendify_assets.simulator.world import DAY_MS, World
 
 DEFAULT_SCOPE = ("user-read-private user-top-read user-read-recently-played playlist-read-private "
                  "playlist-read-collaborative user-library-read user-follow-read")  # fmt: skip
+PUBLISH_SCOPE = DEFAULT_SCOPE + " playlist-modify-public playlist-modify-private"
 
 
 @dataclass
@@ -118,6 +119,11 @@ class SpotifyAuth:
     def user_of(self, token: str) -> str | None:
         acc = self._access.get(token)
         return acc.uid if acc else None
+
+    def scopes_of(self, token: str) -> frozenset[str]:
+        """The scopes the user granted with this access token (write routes check them)."""
+        acc = self._access.get(token)
+        return frozenset(acc.scope.split()) if acc else frozenset()
 
     # --- internals ----------------------------------------------------------------------------------
 

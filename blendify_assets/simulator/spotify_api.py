@@ -7,6 +7,9 @@ empty page with limit 0), recently played holds only the last 50 plays. Errors u
 
 Recently played with `after=T` returns the `limit` plays closest after T (newest first), so a client
 can page forward with `cursors.after`; Spotify does not document which end it returns.
+
+Writes (create playlist, add / replace items, details), `GET /playlists/{id}` and search live in
+spotify_publish.py.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ product, explicit_content); `extended_quota` puts them back.
 
 from __future__ import annotations
 
+from typing import Any
+
 from blendify_assets.simulator import ids
 from blendify_assets.simulator.jsonenc import dumps
 from blendify_assets.simulator.world import PlaylistEntry, SimUser, SpotifyPlaylist, World, ms_to_iso
@@ -35,6 +37,7 @@ class SpotifyRenderer:
         self._albums_full: dict[int, bytes] = {}
         self._episodes: dict[tuple[int, bool], bytes] = {}
         self._users: dict[str, bytes] = {}
+        self._releases: dict[int, bytes] = {}
 
     # --- small objects ----------------------------------------------------------------------------
 
@@ -91,6 +94,49 @@ class SpotifyRenderer:
         hit = self._tracks.get(idx)
         if hit is None:
             hit = self._tracks[idx] = dumps(self.track_dict(idx))
+        return hit
+
+    def release(self, idx: int) -> bytes:
+        """A TrackObject for a crossworld release on Spotify (a single, a compilation, a decoy)."""
+        hit = self._releases.get(idx)
+        if hit is None:
+            r = self.world.cross.releases[idx]
+            album: dict[str, Any] = {
+                "album_type": r.album_type,
+                "artists": [self.simple_artist(a) for a in r.artist_idxs],
+                "external_urls": {"spotify": f"{OPEN}/album/{r.album_id}"},
+                "href": f"{self.base}/albums/{r.album_id}",
+                "id": r.album_id,
+                "images": images("album", r.album_id),
+                "name": r.album_name,
+                "release_date": r.release_date,
+                "release_date_precision": "day",
+                "total_tracks": 1 if r.album_type == "single" else 12,
+                "type": "album",
+                "uri": f"spotify:album:{r.album_id}",
+            }
+            out: dict = {
+                "album": album,
+                "artists": [self.simple_artist(a) for a in r.artist_idxs],
+                "disc_number": 1,
+                "duration_ms": r.duration_ms,
+                "explicit": r.explicit,
+                "external_ids": {"isrc": r.isrc},
+                "external_urls": {"spotify": f"{OPEN}/track/{r.id}"},
+                "href": f"{self.base}/tracks/{r.id}",
+                "id": r.id,
+                "is_local": False,
+                "name": r.name,
+                "preview_url": None,
+                "track_number": r.track_number,
+                "type": "track",
+                "uri": f"spotify:track:{r.id}",
+            }
+            if self.extended:
+                album["available_markets"] = MARKETS
+                out["available_markets"] = MARKETS
+                out["popularity"] = 20
+            hit = self._releases[idx] = dumps(out)
         return hit
 
     def artist(self, idx: int) -> bytes:
@@ -216,9 +262,26 @@ class SpotifyRenderer:
     # --- composite objects ------------------------------------------------------------------------
 
     def simple_playlist(self, pl: SpotifyPlaylist) -> bytes:
+        return dumps(self._playlist_fields(pl))
+
+    def playlist_full(self, pl: SpotifyPlaylist, readable: bool, episodes: bool = False) -> bytes:
+        """A PlaylistObject (GET /playlists/{id}, POST /me/playlists): the simple fields, followers
+        and, when the user may read the contents, the first page (50) of `items` (also under the
+        deprecated `tracks`). Without read access the items field is absent, as in development mode."""
+        fields = self._playlist_fields(pl)
+        del fields["items"], fields["tracks"]
+        fields["followers"] = {"href": None, "total": pl.followers}
+        head = dumps(fields)[:-1]
+        if not readable:
+            return head + b"}"
+        chunk = [self.playlist_entry(e, episodes) for e in pl.entries[:50]]
+        page = self.page(f"/playlists/{pl.id}/items", chunk, 50, 0, len(pl.entries))
+        return head + b',"items":' + page + b',"tracks":' + page + b"}"
+
+    def _playlist_fields(self, pl: SpotifyPlaylist) -> dict:
         total = len(pl.entries)
         href = f"{self.base}/playlists/{pl.id}"
-        return dumps({
+        return {
             "collaborative": pl.collaborative,
             "description": pl.description,
             "external_urls": {"spotify": f"{OPEN}/playlist/{pl.id}"},
@@ -237,10 +300,12 @@ class SpotifyRenderer:
             "tracks": {"href": f"{href}/tracks", "total": total},
             "type": "playlist",
             "uri": f"spotify:playlist:{pl.id}",
-        })  # fmt: skip
+        }  # fmt: skip
 
     def playlist_entry(self, entry: PlaylistEntry, episodes: bool, item_key: bool = True) -> bytes:
-        if entry.kind == "track":
+        if entry.kind == "track" and entry.release is not None:
+            obj = self.release(entry.release)
+        elif entry.kind == "track":
             obj = self.track(entry.ref)  # type: ignore[arg-type]
         elif entry.kind == "episode":
             obj = self.episode(entry.ref, as_track=not episodes)  # type: ignore[arg-type]

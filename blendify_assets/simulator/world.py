@@ -35,6 +35,11 @@ Ground truth (what a perfect sync stores) is plain data:
      "recently_played": [{"id", "type": "songs"|"library-songs", "isrc": str | None}],  # head first
      "heavy_rotation": [{"id", "type": "albums"|"library-playlists"}],
      "music_summary": {"year": int, "top_songs": [catalog id], "top_albums": [...], "top_artists": [...]}}
+
+`World.cross` (crossworld.py) is the cross-provider truth: which Spotify track is which Apple song,
+the catalogue entries that exist on one service only, and the decoys. Playlists written through the
+simulated write paths (spotify_publish.py, apple_publish.py) are ordinary world playlists: both
+truths above include them.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from typing import Any
 from blendify_assets.simulator import ids
 from blendify_assets.simulator.catalog import Catalog, Track, build_catalog
 from blendify_assets.simulator.config import SimulatorConfig, UserProfile
+from blendify_assets.simulator.crossworld import CrossCatalog, build_cross_catalog
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -77,6 +83,7 @@ class PlaylistEntry:
     added_at_ms: int
     added_by: str  # spotify user id of whoever added it
     local: tuple[str, str, str, int] | None = None  # artist, album, title, seconds
+    release: int | None = None  # a crossworld release (kind "track", ref None): published playlists
 
     @property
     def local_uri(self) -> str | None:
@@ -122,6 +129,7 @@ class LibrarySong:
     track_idx: int | None  # the recording, if it is a catalog recording at all
     upload: tuple[str, str, str, int] | None  # name, artist, album, duration for uploaded files
     added_ms: int
+    release: int | None = None  # a crossworld release (added to the library by a published playlist)
 
 
 @dataclass
@@ -134,6 +142,8 @@ class ApplePlaylist:
     is_public: bool
     version: int = 1
     modified_ms: int = 0  # lastModifiedDate: moves with every edit (tracks, name, description)
+    can_edit: bool = True  # False: Apple-curated, Favorite Songs, collaborative (writes answer 500)
+    listed_after: float = 0.0  # time.monotonic() before which the library listing does not show it
 
     @property
     def has_version_hash(self) -> bool:
@@ -191,6 +201,7 @@ class World:
         ]
         profiles = [self.config.profile_for(i, drawn[i]) for i in range(self.config.users)]
         self.catalog: Catalog = build_catalog(self.seed, self._catalog_size(profiles), self._n_communities())
+        self.cross: CrossCatalog = build_cross_catalog(self.catalog, self.seed)
         self.start_ms = to_ms(self.config.start_time)
         self.now_ms = self.start_ms
         self.users: list[SimUser] = []
@@ -763,6 +774,8 @@ class World:
     def song_name(self, song: LibrarySong) -> str:
         if song.upload is not None:
             return song.upload[0]
+        if song.release is not None:
+            return self.cross.releases[song.release].name
         assert song.track_idx is not None
         return self.catalog.tracks[song.track_idx].name
 
@@ -770,7 +783,15 @@ class World:
         assert user.apple is not None
         out: dict[str, dict] = {}
         for s in user.apple.songs.values():
-            if s.track_idx is None:
+            if s.release is not None:
+                r = self.cross.releases[s.release]
+                key, name, artist = (
+                    f"x{r.album_id}",
+                    r.album_name,
+                    self.catalog.artists[r.artist_idxs[0]].name,
+                )
+                catalog_id, album_idx = r.album_id, None
+            elif s.track_idx is None:
                 key, name, artist, catalog_id, album_idx = "upload", "Uploads", "Various Artists", None, None
             else:
                 t = self.catalog.tracks[s.track_idx]
@@ -864,9 +885,17 @@ class World:
                 "followed_artists": sorted(artists[a].sid for a in lib.followed),
             }  # fmt: skip
 
+    def _release_song_truth(self, s: LibrarySong) -> dict:
+        r = self.cross.releases[s.release]  # type: ignore[index]
+        return {"id": s.id, "name": r.name, "artist_name": self.catalog.artists[r.artist_idxs[0]].name,
+                "album_name": r.album_name, "catalog_id": r.id, "isrc": r.isrc, "duration_ms": r.duration_ms}  # fmt: skip
+
     def _entry_truth(self, pos: int, e: PlaylistEntry) -> dict:
         sid = uri = isrc = None
-        if e.kind == "track" and e.ref is not None:
+        if e.kind == "track" and e.release is not None:
+            r = self.cross.releases[e.release]
+            sid, uri, isrc = r.id, f"spotify:track:{r.id}", r.isrc.upper()
+        elif e.kind == "track" and e.ref is not None:
             t = self.catalog.tracks[e.ref]
             sid, uri, isrc = t.sid, f"spotify:track:{t.sid}", t.isrc
         elif e.kind == "episode" and e.ref is not None:
@@ -886,6 +915,9 @@ class World:
             tracks = self.catalog.tracks
             songs = []
             for s in self.apple_sorted(user, "songs"):
+                if s.release is not None:
+                    songs.append(self._release_song_truth(s))
+                    continue
                 t = tracks[s.track_idx] if s.track_idx is not None else None
                 catalog_id = t.apple_id if t is not None else None
                 songs.append({
@@ -926,6 +958,7 @@ class World:
     def fingerprint(self) -> str:
         """A digest of the whole world: equal seeds and clocks give equal fingerprints."""
         parts: list[str] = [t.sid + t.isrc + str(t.apple_id) for t in self.catalog.tracks]
+        parts += self.cross.fingerprint_parts()
         for u in self.users:
             if u.on_spotify:
                 parts.append(repr(self.spotify_truth(u.uid)))

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from blendify_assets.analytics.blends import create_blend
 from blendify_assets.analytics.tastes import load_tastes
-from blendify_assets.assets.analytics import BLEND_TRACKS, TASTE_MATCHES, new_blends_sensor
+from blendify_assets.assets.analytics import BLEND_TRACKS, PUBLISHED, TASTE_MATCHES, new_blends_sensor
 from blendify_assets.blend import pair_overlap
 from blendify_assets.cli import main
 from blendify_assets.db.taste_matches import current_neighbours, pair_history
@@ -47,7 +47,7 @@ def test_definitions_load() -> None:
     sensor = defs.resolve_sensor_def("analytics_automation")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     targeted = sensor.asset_selection.resolve(defs.resolve_asset_graph())
-    assert targeted == {TASTE_MATCHES, BLEND_TRACKS}, "automation drives only the analytics assets"
+    assert targeted == {TASTE_MATCHES, BLEND_TRACKS, PUBLISHED}, "automation drives only the analytics assets"
     ingestion = [a for a in defs.resolve_asset_graph().asset_nodes if a.key not in targeted]
     assert ingestion and all(a.automation_condition is None for a in ingestion)
 

@@ -84,3 +84,33 @@ def test_connect_needs_a_loopback_redirect(env, monkeypatch) -> None:
     monkeypatch.setenv("SPOTIFY_REDIRECT_URI", "http://localhost:8888/callback")
     result = CliRunner().invoke(main, ["connect", "spotify", "--user", "x@example.com", "--no-browser"])
     assert result.exit_code == 1 and "loopback" in result.output
+
+
+def _granted(env, sim) -> frozenset[str]:
+    engine = create_engine(env["BLENDIFY_DATABASE_URL"])
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT access_token_encrypted FROM provider_connections")).one()
+        opted = conn.execute(sa.text("SELECT publish, provider::text FROM publish_preferences")).all()
+    engine.dispose()
+    access = Vault([env["BLENDIFY_ENCRYPTION_KEY"]]).decrypt(row[0])
+    return sim.spotify.scopes_of(access), opted
+
+
+def test_the_write_scopes_are_asked_for_only_when_the_member_opts_in_to_publishing(
+    env, sim, monkeypatch
+) -> None:
+    email = sim.world.spotify_truth("user0001")["user"]["email"]
+    assert CliRunner().invoke(main, ["users", "add", email]).exit_code == 0
+    monkeypatch.setattr("webbrowser.open", _browser("user0001"))
+    plain = CliRunner().invoke(main, ["connect", "spotify", "--user", email, "--timeout", "30"])
+    assert plain.exit_code == 0, plain.output
+    scopes, opted = _granted(env, sim)
+    assert "user-top-read" in scopes and not scopes & {"playlist-modify-private", "playlist-modify-public"}
+    assert opted == []
+    publish = CliRunner().invoke(
+        main, ["connect", "spotify", "--user", email, "--timeout", "30", "--publish"]
+    )
+    assert publish.exit_code == 0 and "published" in publish.output, publish.output
+    scopes, opted = _granted(env, sim)
+    assert {"user-top-read", "playlist-modify-private", "playlist-modify-public"} <= scopes
+    assert [tuple(r) for r in opted] == [(True, "spotify")]

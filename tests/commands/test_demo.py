@@ -15,12 +15,18 @@ def test_demo_end_to_end_and_again(blendify_env, engine) -> None:
     assert first.exit_code == 0, first.output
     assert "spotify: " in first.output and " users synced" in first.output
     assert "user_saved_tracks" in first.output
+    assert "each member's own service" in first.output and "open.spotify.com/playlist/" in first.output
     with engine.connect() as conn:
         users = conn.execute(sa.text("SELECT count(*) FROM users")).scalar()
         failed = conn.execute(sa.text("SELECT count(*) FROM sync_log WHERE status <> 'success'")).scalar()
         blends = conn.execute(sa.text("SELECT count(*) FROM blends")).scalar()
     assert users == 3 and failed == 0
     assert blends == 3
+    with engine.connect() as conn:
+        published = conn.execute(
+            sa.text("SELECT count(*) FROM blend_publications WHERE status = 'published'")
+        )
+        assert published.scalar() == 3  # the first blend, to each member
 
     again = CliRunner().invoke(main, ["demo", "--users", "3", "--profile", "tiny"], catch_exceptions=False)
     assert again.exit_code == 0, again.output

@@ -31,6 +31,10 @@ OWNERS: dict[str, str] = {
     "latest_taste_match_run": "db/taste_matches.py",
     "latest_user_taste_matches": "db/taste_matches.py",
     "schema_migrations": "db/migrations.py",
+    "track_matches": "db/track_matches.py",
+    "publish_preferences": "db/publishing.py",
+    "blend_playlists": "db/publishing.py",
+    "blend_publications": "db/publishing.py",
 }
 NAMED = re.compile(r"\b(?P<verb>FROM|JOIN|INTO|UPDATE|TABLE|COPY)\s+(?:ONLY\s+)?\"?(?P<table>[a-z_]+)\b")
 

@@ -38,6 +38,7 @@ def test_asset_and_check_keys() -> None:
         *(f"apple_music/{e}" for e in APPLE),
         "analytics/taste_matches",
         "blends/blend_tracks",
+        "blends/published_playlists",
     }
     found: dict[str, set[str]] = {}
     for check in graph.asset_check_keys:
@@ -75,5 +76,6 @@ def test_jobs_schedules_sensors_partitions_and_pools() -> None:
         **{f"apple_music_{e}": "apple_music_api" for e in APPLE if e != "playlist_tracks"},
         "analytics__taste_matches": None,
         "blend_tracks": None,
+        "published_playlists": None,
     }
     assert pool_limits(PROVIDERS) == {"spotify_api": 4, "apple_music_api": 4}

@@ -107,13 +107,18 @@ def _openapi(dev_mode: bool) -> Any:
     return OpenAPI.from_dict(_relax(raw, dev_mode))
 
 
-def validate(api_path: str, status: int, body: bytes, *, dev_mode: bool) -> None:
-    """Raise if `body` is not a valid response of GET https://api.spotify.com/v1{api_path}."""
+def validate(
+    api_path: str, status: int, body: bytes, *, dev_mode: bool, method: str = "get", sent: object = None
+) -> None:
+    """Raise if `body` is not a valid response of `method` https://api.spotify.com/v1{api_path}
+    (`sent`: the JSON body of the request, for writes). An empty body is checked as "no content"."""
     from openapi_core.testing import MockRequest, MockResponse
 
     path, _, query = api_path.partition("?")
     args = dict(p.split("=", 1) for p in query.split("&") if p)
-    request = MockRequest("https://api.spotify.com", "get", f"/v1{path}", args=args)
-    response = MockResponse(body, status_code=status, content_type="application/json")
-    json.loads(body)  # a clear error first if it is not JSON at all
+    data = json.dumps(sent).encode() if sent is not None else None
+    request = MockRequest("https://api.spotify.com", method.lower(), f"/v1{path}", args=args, data=data)
+    if body:
+        json.loads(body)  # a clear error first if it is not JSON at all
+    response = MockResponse(body, status_code=status, content_type="application/json" if body else None)
     _openapi(dev_mode).validate_response(request, response)

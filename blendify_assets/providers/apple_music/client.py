@@ -61,6 +61,10 @@ class AppleProfile(ProviderProfile):
                 messages.append(" - ".join(words))
         return ErrorInfo(code=",".join(codes) or None, message="; ".join(messages) or None)
 
+    def permanent(self, status: int, info: ErrorInfo) -> bool:
+        """50001 "Unable to update tracks": the playlist is not editable; a retry fails the same way."""
+        return "50001" in (info.code or "").split(",")
+
 
 # Apple's 429s carry no Retry-After and observed ones recover within 0.5-3.5 s (reference §5): the
 # shared layer backs off from 0.5 s, doubling with jitter, for at most 8 tries or 120 s.
@@ -152,12 +156,32 @@ class AppleClient(ProviderSession):
 
         Raises NeedsReauth on a 403 from /v1/me/*; 429s are waited out by the shared layer.
         """
+        return await self.request("GET", path, stats, params=params)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        stats: FetchStats,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        idempotent: bool = True,
+    ) -> Any:
+        """Any method on an API path, with `get`'s auth and error rules; `json` is the request body."""
         if self._reauth is not None and path.startswith(USER_PATHS):
             raise self._reauth
         auth = await self._auth_for(path)
         try:
             return await self.http.request_json(
-                "GET", self.api_url + path, params=params, stats=stats, auth=auth, label=path
+                method,
+                self.api_url + path,
+                params=params,
+                json=json,
+                stats=stats,
+                auth=auth,
+                label=path,
+                idempotent=idempotent,
             )
         except Forbidden as exc:
             if not path.startswith(USER_PATHS):

@@ -95,9 +95,29 @@ class SpotifyClient(ProviderSession):
 
     async def get(self, path: str, stats: FetchStats, params: Params | None = None) -> Any:
         """GET a Web API path with auth, retries and counting; returns the JSON body."""
+        return await self.request("GET", path, stats, params=params)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        stats: FetchStats,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        idempotent: bool = True,
+    ) -> Any:
+        """Any method on a Web API path (writes send `json` as the body); None for an empty answer."""
         label = "/" + path.lstrip("/") if not path.startswith("http") else None
         return await self.http.request_json(
-            "GET", self.url(path), params=params, stats=stats, auth=self.auth, label=label
+            method,
+            self.url(path),
+            params=params,
+            json=json,
+            stats=stats,
+            auth=self.auth,
+            label=label,
+            idempotent=idempotent,
         )
 
     async def me(self, stats: FetchStats) -> dict[str, Any]:

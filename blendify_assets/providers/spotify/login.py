@@ -18,6 +18,7 @@ from blendify_assets.core.fetch import FetchStats
 from blendify_assets.core.tokens import Tokens
 from blendify_assets.providers.errors import ProviderError
 from blendify_assets.providers.spotify.auth import (
+    SCOPES,
     SpotifyApp,
     authorize_url,
     code_challenge,
@@ -96,9 +97,14 @@ async def _finish(settings: SpotifySettings, app: SpotifyApp, code: str, verifie
 
 
 def login(
-    settings: SpotifySettings, *, open_url: Callable[[str], object], timeout: float = 300.0
+    settings: SpotifySettings,
+    *,
+    open_url: Callable[[str], object],
+    timeout: float = 300.0,
+    scopes: tuple[str, ...] = SCOPES,
 ) -> ConnectedAccount:
-    """Run the flow; `open_url` shows the authorisation page (a browser, or a test)."""
+    """Run the flow; `open_url` shows the authorisation page (a browser, or a test). `scopes`: what
+    to ask for (the read scopes; `PUBLISH_SCOPES` on top only when the member opts in to publishing)."""
     app = SpotifyApp.from_settings(settings, "connect Spotify")
     if not settings.redirect_uri:
         raise SettingsError(
@@ -113,7 +119,7 @@ def login(
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        open_url(authorize_url(app, state=state, challenge=code_challenge(verifier)))
+        open_url(authorize_url(app, state=state, challenge=code_challenge(verifier), scopes=scopes))
         if not done.wait(timeout):
             raise BlendifyError(
                 f"no answer from Spotify within {int(timeout)} s; run `blendify connect` again"

@@ -133,6 +133,7 @@ def _checked(
     size: int,
     description: str | None,
     creator_email: str | None,
+    min_members: int = MIN_MEMBERS,
 ) -> _BlendSpec:
     """Every input checked before anything is written; one clear error otherwise."""
     name = (name or "").strip()
@@ -144,7 +145,7 @@ def _checked(
     dupes = sorted(e for e, n in Counter(emails).items() if n > 1)
     if dupes:
         raise BlendifyError(f"a member is listed twice: {', '.join(dupes)}")
-    if not MIN_MEMBERS <= len(emails) <= MAX_MEMBERS:
+    if not min_members <= len(emails) <= MAX_MEMBERS:
         raise BlendifyError(f"a blend needs {MIN_MEMBERS} to {MAX_MEMBERS} members; got {len(emails)}")
     member_weights = _check_weights(algorithm, weights, len(emails))
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SIZE:
@@ -180,6 +181,75 @@ def _insert_blend(conn: Connection, spec: _BlendSpec) -> uuid.UUID:
         [{"b": blend_id, "u": found[e], "w": w} for e, w in zip(spec.emails, spec.weights, strict=True)],
     )
     return blend_id
+
+
+def create_open_blend(
+    engine: Engine,
+    name: str,
+    creator_user_id: uuid.UUID,
+    algorithm: str,
+    size: int = 50,
+    description: str | None = None,
+) -> uuid.UUID:
+    """A blend with its creator as the only member, for others to join by invite (the web app).
+
+    Same checks as :func:`create_blend` except the member count: it is generated once a second
+    member joins (until then a generation is a no-op that says it waits for members).
+    """
+    with engine.connect() as conn:
+        email = conn.execute(
+            sa.text("SELECT email FROM users WHERE id = :u"), {"u": creator_user_id}
+        ).scalar()
+    if email is None:
+        raise BlendifyError("no such user")
+    spec = _checked(name, [email], algorithm, None, size, description, email, min_members=1)
+    with engine.begin() as conn:
+        return _insert_blend(conn, spec)
+
+
+def add_member(conn: Connection, blend_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    """Add a member inside the caller's transaction (an invite's redemption); False if already in.
+
+    The blend row is locked first, so concurrent joins count members one at a time and a blend
+    never passes MAX_MEMBERS.
+    """
+    _lock_blend(conn, blend_id)
+    ids = {r[0] for r in conn.execute(
+        sa.text("SELECT user_id FROM blend_participants WHERE blend_id = :b"), {"b": blend_id}
+    )}  # fmt: skip
+    if user_id in ids:
+        return False
+    if len(ids) >= MAX_MEMBERS:
+        raise BlendifyError(f"this blend is full: a blend has at most {MAX_MEMBERS} members")
+    conn.execute(
+        sa.text("INSERT INTO blend_participants (blend_id, user_id, weight) VALUES (:b, :u, 1.0)"),
+        {"b": blend_id, "u": user_id},
+    )
+    return True
+
+
+def remove_member(engine: Engine, blend_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    """The member leaves. Past generations keep whose taste put each track there."""
+    with engine.begin() as conn:
+        _lock_blend(conn, blend_id)
+        removed = conn.execute(
+            sa.text("DELETE FROM blend_participants WHERE blend_id = :b AND user_id = :u"),
+            {"b": blend_id, "u": user_id},
+        ).rowcount
+    return bool(removed)
+
+
+def set_member_weight(engine: Engine, blend_id: uuid.UUID, user_id: uuid.UUID, weight: float) -> None:
+    """A member's own weight in a weighted blend (same bounds as ``blends create --weights``)."""
+    with engine.begin() as conn:
+        blend = _lock_blend(conn, blend_id)
+        (value,) = _check_weights(str(blend["algorithm_type"]), [weight], 1)
+        updated = conn.execute(
+            sa.text("UPDATE blend_participants SET weight = :w WHERE blend_id = :b AND user_id = :u"),
+            {"w": value, "b": blend_id, "u": user_id},
+        ).rowcount
+    if not updated:
+        raise BlendNotFound(f"no blend with id {blend_id}")
 
 
 def _check_weights(algorithm: str, weights: Sequence[float] | None, members: int) -> list[float]:
@@ -223,7 +293,10 @@ def generate_blend_tracks(engine: Engine, blend_id: uuid.UUID | str) -> Generati
 def _generate(conn: Connection, bid: uuid.UUID) -> GenerationResult:
     blend = _lock_blend(conn, bid)
     members = _members(conn, bid)
-    if not MIN_MEMBERS <= len(members) <= MAX_MEMBERS:
+    if len(members) < MIN_MEMBERS:  # a blend waiting for invitees to join (the web app)
+        note = f"waiting for members: a blend is generated once it has {MIN_MEMBERS} to {MAX_MEMBERS}"
+        return GenerationResult(bid, str(blend["algorithm_type"]), None, 0, 0, 0, 0, {}, note)
+    if len(members) > MAX_MEMBERS:
         raise BlendifyError(
             f"blend {bid} has {len(members)} member(s); a blend needs {MIN_MEMBERS} to {MAX_MEMBERS}"
         )

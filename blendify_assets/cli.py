@@ -415,6 +415,24 @@ def sync(app: App, email: str, provider: str | None, endpoint: str | None) -> No
         raise BlendifyError(f"{failed} endpoint check(s) failed; see the error column")
 
 
+# --- web -----------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+@pass_app
+def web(app: App, host: str, port: int, workers: int) -> None:
+    """The listeners' web app. Set BLENDIFY_SESSION_SECRET (and BLENDIFY_WEB_URL, the public
+    address) to serve it beyond this machine; locally a secret is generated under BLENDIFY_HOME."""
+    from .web.server import serve
+
+    app.engine  # noqa: B018 - the database answers and its migrations are current before serving
+    click.echo(f"Blendify web app on http://{host}:{port} (Ctrl-C stops)", err=True)
+    serve(app.settings, host, port, workers)
+
+
 def _register_commands() -> None:
     """Commands that live beside the code they drive."""
     from .analytics_cli import COMMANDS as analytics_commands

@@ -13,6 +13,8 @@ from .errors import SettingsError
 DEFAULT_SPOTIFY_API_URL = "https://api.spotify.com/v1"
 DEFAULT_SPOTIFY_ACCOUNTS_URL = "https://accounts.spotify.com"
 DEFAULT_APPLE_MUSIC_API_URL = "https://api.music.apple.com"
+DEFAULT_MUSICKIT_JS_URL = "https://js-cdn.music.apple.com/musickit/v3/musickit.js"
+MIN_SESSION_SECRET = 32
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class Settings:
     apple_key_id: str | None
     apple_private_key_path: Path | None
     apple_music_api_url: str
+    apple_musickit_js_url: str = DEFAULT_MUSICKIT_JS_URL  # the web app's Apple Music connect page
+    web_url: str | None = None  # the web app's public base URL (hosted OAuth callback, Secure cookies)
+    session_secret: str | None = None  # signs the web app's session cookies; None: a local one
 
     def __repr__(self) -> str:  # keys and secrets stay out of logs and tracebacks
         return (
@@ -47,6 +52,10 @@ class Settings:
     @property
     def local_key_file(self) -> Path:
         return self.home / "encryption.key"
+
+    @property
+    def local_session_secret_file(self) -> Path:
+        return self.home / "session.key"
 
     @property
     def simulator_env_file(self) -> Path:
@@ -111,6 +120,16 @@ def _keys(env: Mapping[str, str]) -> tuple[str, ...]:
     return keys
 
 
+def _session_secret(env: Mapping[str, str]) -> str | None:
+    value = env.get("BLENDIFY_SESSION_SECRET", "").strip()
+    if value and len(value) < MIN_SESSION_SECRET:
+        raise SettingsError(
+            f"BLENDIFY_SESSION_SECRET must be at least {MIN_SESSION_SECRET} characters "
+            '(make one with `python -c "import secrets; print(secrets.token_urlsafe(48))"`)'
+        )
+    return value or None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the environment; a bad value raises SettingsError naming the variable."""
     env = os.environ if env is None else env
@@ -131,4 +150,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         apple_key_id=env.get("APPLE_MUSIC_KEY_ID", "").strip() or None,
         apple_private_key_path=Path(key_path).expanduser() if key_path else None,
         apple_music_api_url=_url(env, "APPLE_MUSIC_API_URL", DEFAULT_APPLE_MUSIC_API_URL),
+        apple_musickit_js_url=_url(env, "APPLE_MUSICKIT_JS_URL", DEFAULT_MUSICKIT_JS_URL),
+        web_url=_url(env, "BLENDIFY_WEB_URL", "") if env.get("BLENDIFY_WEB_URL", "").strip() else None,
+        session_secret=_session_secret(env),
     )

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import BlendifyError
 from ..providers.base import Tokens
-from ..security.passwords import hash_password
+from ..security.passwords import hash_password, password_problem
 from ..security.vault import Vault
 
 PROVIDERS = ("spotify", "apple")
@@ -58,8 +58,9 @@ def add_user(
     engine: Engine, email: str, display_name: str | None = None, password: str | None = None
 ) -> uuid.UUID:
     email = normalise_email(email)
-    if password is not None and len(password) < 8:
-        raise BlendifyError("the password must be at least 8 characters")
+    problem = password_problem(password, email) if password is not None else None
+    if problem:
+        raise BlendifyError(problem)
     password_hash = hash_password(password) if password is not None else None
     with engine.begin() as conn:
         row = conn.execute(
@@ -213,6 +214,61 @@ def list_connections(engine: Engine) -> list[dict[str, Any]]:
             )
         ).mappings()
         return [dict(r) for r in rows]
+
+
+RESYNC_COOLDOWN = timedelta(minutes=10)
+
+
+def request_resync(engine: Engine, user_id: uuid.UUID, provider: str) -> datetime | None:
+    """Ask for a fresh sync of an active connection: `resync_requested_at` moves, which gives the
+    row a new `change_seq` (sql/0008_web.sql), so the connection sensor requests one sync run.
+
+    Returns when the request was stored, or None when there is no active connection. A request
+    within RESYNC_COOLDOWN of the previous one is refused (one sync at a time is plenty).
+    """
+    check_provider(provider)
+    now = naive_utc(utcnow())
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.text(
+                "SELECT status::text AS status, resync_requested_at FROM provider_connections "
+                "WHERE user_id = :u AND provider = CAST(:p AS provider) FOR UPDATE"
+            ),
+            {"u": user_id, "p": provider},
+        ).first()
+        if row is None or row.status != "active":
+            return None
+        if row.resync_requested_at and now - row.resync_requested_at < RESYNC_COOLDOWN:
+            wait = RESYNC_COOLDOWN - (now - row.resync_requested_at)
+            minutes = max(1, round(wait.total_seconds() / 60))
+            raise BlendifyError(
+                f"a re-sync was requested a moment ago; you can ask again in {minutes} minute(s)"
+            )
+        conn.execute(
+            sa.text(
+                "UPDATE provider_connections SET resync_requested_at = :t "
+                "WHERE user_id = :u AND provider = CAST(:p AS provider)"
+            ),
+            {"t": now, "u": user_id, "p": provider},
+        )
+    return now
+
+
+def disconnect(engine: Engine, vault: Vault, user_id: uuid.UUID, provider: str) -> bool:
+    """Stop syncing: the connection is marked revoked and its tokens are overwritten (an empty
+    secret, still encrypted, so key rotation goes on working). Every row already synced is kept,
+    as the append-only principle says; connecting again makes it active. False: nothing to do."""
+    check_provider(provider)
+    with engine.begin() as conn:
+        updated = conn.execute(
+            sa.text(
+                "UPDATE provider_connections SET status = 'revoked', status_reason = :why, "
+                "access_token_encrypted = :blank, refresh_token_encrypted = NULL, token_expires_at = NULL "
+                "WHERE user_id = :u AND provider = CAST(:p AS provider) AND status <> 'revoked'"
+            ),
+            {"why": "disconnected by the user", "blank": vault.encrypt(""), "u": user_id, "p": provider},
+        ).rowcount
+    return bool(updated)
 
 
 def rotate_tokens(engine: Engine, vault: Vault) -> int:

@@ -23,6 +23,7 @@ from blendify_assets.simulator.clock import SimClock
 from blendify_assets.simulator.config import SimulatorConfig
 from blendify_assets.simulator.faults import Faults
 from blendify_assets.simulator.middleware import SimMiddleware, not_found_apple, not_found_spotify
+from blendify_assets.simulator.musickit import musickit_routes
 from blendify_assets.simulator.request_log import RequestLog
 from blendify_assets.simulator.spotify_accounts import SpotifyAuth
 from blendify_assets.simulator.spotify_api import SpotifyApi
@@ -66,7 +67,8 @@ class Simulator:
         """The settings Blendify reads, pointed at this simulator."""
         return {"SPOTIFY_API_URL": self.spotify_api_url, "SPOTIFY_ACCOUNTS_URL": self.spotify_accounts_url,
                 "APPLE_MUSIC_API_URL": self.apple_music_api_url, "APPLE_MUSIC_TEAM_ID": self.apple.team_id,
-                "APPLE_MUSIC_KEY_ID": self.apple.key_id}  # fmt: skip
+                "APPLE_MUSIC_KEY_ID": self.apple.key_id,
+                "APPLE_MUSICKIT_JS_URL": f"{self.base_url}/musickit/v3/musickit.js"}  # fmt: skip
 
     # --- app ----------------------------------------------------------------------------------------
 
@@ -79,6 +81,7 @@ class Simulator:
             Mount("/spotify-accounts", app=Router(self.spotify.routes())),
             Mount("/apple", app=Router(apple_api.routes(), default=not_found_apple)),
             Mount("/_simulator", app=Router(admin_routes(self))),
+            Mount("/musickit", app=Router(musickit_routes(self))),
         ])  # fmt: skip
         return SimMiddleware(app, faults=self.faults, log=self.request_log, spotify=self.spotify, apple=self.apple,
                              latency_ms=self.config.latency_ms, timeout_seconds=self.config.timeout_fault_seconds,

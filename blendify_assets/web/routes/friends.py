@@ -1,0 +1,105 @@
+"""Friends: the people you share a blend with, and your taste match with each (404 for anyone else)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from ...analytics.matches import pair_history
+from ...analytics.queries import taste_match
+from .. import queries
+from ..pages import label, render
+from ..security import NotFound, parse_uuid, require_user
+from .blends import evidence_words
+
+router = APIRouter(include_in_schema=False)
+
+COMPONENT_WORDS = {
+    "tracks": ("songs", "the songs you both have, weighted by how much each of you is into them now"),
+    "artists": ("artists", "the artists you both listen to"),
+    "genres": ("genres", "the genres of the artists you follow and play"),
+}
+
+
+def match_view(conn: Any, me: dict, other_id: Any) -> dict[str, Any]:
+    """The live taste match of two people, in words (components, shared items, the song that
+    brings you together) and its stored history."""
+    overlap = taste_match(conn, me["id"], other_id)
+    mine, theirs = str(me["id"]), str(other_id)
+    components = []
+    for key, comp in overlap.components.items():
+        words, meaning = COMPONENT_WORDS.get(key, (key, ""))
+        if comp["max_points"] <= 0:
+            continue
+        components.append(
+            {
+                "key": key,
+                "words": words,
+                "meaning": meaning,
+                "points": comp["points"],
+                "max_points": comp["max_points"],
+                "shared": comp["shared"],
+                "percent": round(100 * comp["points"] / comp["max_points"]) if comp["max_points"] else 0,
+            }
+        )
+
+    def shared_track(t: dict) -> dict[str, Any]:
+        members = t.get("members") or {}
+        return {
+            "track_name": t.get("track_name"),
+            "artist_name": t.get("artist_name"),
+            "album_art_url": t.get("album_art_url"),
+            "points": t.get("points"),
+            "match": (t.get("match") or {}).get("method"),
+            "mine": evidence_words(members.get(mine) or {}),
+            "theirs": evidence_words(members.get(theirs) or {}),
+        }
+
+    song = overlap.song_that_brings_you_together
+    history = [dict(h) for h in pair_history(conn, me["id"], other_id)]
+    return {
+        "score": overlap.score,
+        "components": components,
+        "tracks": [shared_track(t) for t in overlap.shared_tracks[:25]],
+        "track_count": len(overlap.shared_tracks),
+        "artists": list(overlap.shared_artists[:25]),
+        "artist_count": len(overlap.shared_artists),
+        "genres": list(overlap.shared_genres[:15]),
+        "song": shared_track(dict(song)) if song else None,
+        "history": history,
+    }
+
+
+@router.get("/friends")
+def friends_page(request: Request, user: dict = Depends(require_user)) -> Response:
+    with request.app.state.engine.connect() as conn:
+        rows = queries.friends(conn, user["id"])
+    people = [{**r, "label": label(r["display_name"])} for r in rows]
+    return render(request, "friends.html", friends=people, nav="friends")
+
+
+@router.get("/friends/{user_id}")
+def friend_page(request: Request, user_id: str, user: dict = Depends(require_user)) -> Response:
+    other = parse_uuid(user_id)
+    with request.app.state.engine.connect() as conn:
+        if other == user["id"] or not queries.shares_a_blend(conn, user["id"], other):
+            raise NotFound
+        person = queries.friend(conn, other)
+        if person is None:
+            raise NotFound
+        match = match_view(conn, user, other)
+        blends = [b for b in queries.blends_of(conn, user["id"]) if _has(conn, b["id"], other)]
+    return render(
+        request,
+        "friend.html",
+        friend={**person, "label": label(person["display_name"])},
+        match=match,
+        blends=blends,
+        nav="friends",
+    )
+
+
+def _has(conn: Any, blend_id: Any, user_id: Any) -> bool:
+    return queries.blend_for_member(conn, blend_id, user_id) is not None

@@ -377,6 +377,18 @@ def people(conn: Connection, user_ids: Sequence[str]) -> list[dict[str, Any]]:
     )
 
 
+def with_music(conn: Connection, user_ids: Sequence[uuid.UUID]) -> set[str]:
+    """Which of these users have any synced music (a stored snapshot of any list)."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT u.id::text FROM unnest(CAST(:ids AS uuid[])) AS u(id) "
+            "WHERE EXISTS (SELECT 1 FROM snapshots s WHERE s.user_id = u.id)"
+        ),
+        {"ids": [str(u) for u in user_ids]},
+    )
+    return {r[0] for r in rows}
+
+
 def emails_of(conn: Connection, user_ids: Sequence[uuid.UUID]) -> dict[str, str]:
     """user id -> email, only to take addresses out of stored text before it is shown."""
     rows = conn.execute(

@@ -59,7 +59,7 @@ def regenerate(request: Request, blend_id: uuid.UUID) -> None:
     except BlendifyError as exc:
         flash(request, f"The blend could not be generated: {exc}", "warning")
         return
-    if result.note and result.tracks == 0:
+    if result.note:
         flash(request, scrub_emails(result.note[:1].upper() + result.note[1:] + "."), "info")
 
 
@@ -178,6 +178,7 @@ def blend_page(
         people_rows = queries.people(conn, sorted(ids))
         emails = queries.emails_of(conn, [uuid.UUID(i) for i in ids])
         invites = queries.open_invites(conn, bid, now_utc())
+        musical = queries.with_music(conn, [m["user_id"] for m in members])
     people = {
         str(p["id"]): {"id": str(p["id"]), "label": label(p["display_name"]), "member": False}
         for p in people_rows
@@ -199,6 +200,7 @@ def blend_page(
         for m in members
     ]
     me = next(m for m in member_views if m["you"])
+    silent = [m["label"] for m in member_views if m["id"] not in musical]
     return render(
         request,
         "blend.html",
@@ -216,6 +218,7 @@ def blend_page(
         min_members=MIN_MEMBERS,
         invite_days=INVITE_DAYS,
         algorithm_words=ALGORITHM_WORDS,
+        silent=silent,
         nav="blends",
     )
 

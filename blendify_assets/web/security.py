@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -169,10 +168,13 @@ def client_address(request: Request) -> str | None:
 # --- password sign-in, throttled in Postgres -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class SignInRefused(Exception):
-    message: str
-    throttled: bool = False
+    """The one message a sign-in shows; `throttled` answers 429 instead of 401."""
+
+    def __init__(self, message: str, throttled: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.throttled = throttled
 
 
 def account_key(email: str) -> str:

@@ -4,12 +4,14 @@ Debian's Chromium driven by Playwright (skipped with a reason when either is mis
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -170,3 +172,60 @@ def assert_no_secrets(text: str, secrets: list[str]) -> None:
 
 
 os.environ.setdefault("PLAYWRIGHT_BROWSERS_PATH", "0")  # never look for (or fetch) Playwright's own builds
+
+
+class WebClient:
+    """A browserless visitor over real HTTP (its own cookie jar), for the security tests."""
+
+    CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+    def __init__(self, web: RunningWeb) -> None:
+        self.web = web
+        self.http = httpx.Client(base_url=web.url, follow_redirects=False, timeout=30)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def csrf(self, path: str = "/signin") -> str:
+        """This session's CSRF token: from a page's form, or (signed in) from /api/v1/me."""
+        response = self.http.get(path)
+        found = self.CSRF.search(response.text) if response.status_code == 200 else None
+        if found:
+            return found.group(1)
+        me = self.http.get("/api/v1/me")
+        assert me.status_code == 200, f"no form on {path} and not signed in"
+        return me.json()["csrf_token"]
+
+    def get(self, path: str, **kwargs: object) -> httpx.Response:
+        return self.http.get(path, **kwargs)
+
+    def post(
+        self, path: str, data: dict | None = None, *, token: bool = True, **kwargs: object
+    ) -> httpx.Response:
+        form = dict(data or {})
+        if token:
+            form["csrf_token"] = self.csrf()
+        headers = {"origin": self.web.url, **kwargs.pop("headers", {})}
+        return self.http.post(path, data=form, headers=headers, **kwargs)
+
+    def sign_up(self, email: str, name: str, password: str = PASSWORD) -> httpx.Response:
+        response = self.post("/signup", {"email": email, "display_name": name, "password": password})
+        assert response.status_code == 303, response.text
+        return response
+
+    def sign_in(self, email: str, password: str = PASSWORD) -> httpx.Response:
+        return self.post("/signin", {"email": email, "password": password})
+
+
+@pytest.fixture
+def client(web) -> Iterator[Callable[[], WebClient]]:
+    """client() -> a new visitor with its own cookies."""
+    made: list[WebClient] = []
+
+    def make() -> WebClient:
+        made.append(WebClient(web))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()

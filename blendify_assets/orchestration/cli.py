@@ -28,9 +28,19 @@ DEMO_USERS = 8
 @click.option(
     "--port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="Webserver port."
 )
+@click.option(
+    "--web-port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="The listeners' web app beside the Dagster UI (0: do not start it).",
+)
 @pass_app
-def dev(app: App, demo: bool, users: int, profile: str, host: str, port: int) -> None:
-    """Dagster UI + daemon on the Postgres-backed instance (sensor and schedules running)."""
+def dev(app: App, demo: bool, users: int, profile: str, host: str, port: int, web_port: int) -> None:
+    """Dagster UI + daemon on the Postgres-backed instance (sensor and schedules running), and the
+    listeners' web app (with --demo, a sign-in link for the demo users)."""
+    import os
+    import secrets
     from contextlib import ExitStack
 
     from ..db import migrations
@@ -61,6 +71,31 @@ def dev(app: App, demo: bool, users: int, profile: str, host: str, port: int) ->
                 "the connection sensor syncs them within a minute"
             )
             out.print(f"commands in another terminal reach it after `set -a; . {env_file}; set +a`")
+        if web_port:
+            from ..settings import load_settings
+            from ..web.server import running as web_running
+
+            token = secrets.token_urlsafe(18) if demo else None
+            web_settings = load_settings({**os.environ, **extra})
+            try:
+                web = stack.enter_context(
+                    web_running(
+                        web_settings,
+                        engine=engine,
+                        vault=app.vault,
+                        host=host,
+                        port=web_port,
+                        demo_signin_token=token,
+                    )
+                )
+            except OSError as exc:
+                out.print(f"web app not started: cannot listen on {host}:{web_port} ({exc.strerror})")
+            except BlendifyError as exc:
+                out.print(f"web app not started: {printable(exc, one_line=True)}")
+            else:
+                out.print(f"Web app: {web.url}")
+                if token:
+                    out.print(f"sign in as a demo listener: {web.url}/demo/{token}")
         process = start_dagster(settings, child_env(settings, warehouse_url(settings), extra), host, port)
         out.print(f"Dagster UI: http://{host}:{port}  (Ctrl-C stops everything)")
         code = supervise(process)

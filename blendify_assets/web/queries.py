@@ -430,6 +430,34 @@ def friends(conn: Connection, user_id: uuid.UUID) -> list[dict[str, Any]]:
     )
 
 
+def stored_match(conn: Connection, user_id: uuid.UUID, other_id: uuid.UUID) -> dict[str, Any] | None:
+    """The pair's taste match from the latest analytics run, if either is in the other's top-k
+    (the score is symmetric; the index on (user_id, computed_at, rank) answers each side)."""
+    return _row(
+        conn,
+        """
+        SELECT m.score, m.components, m.shared_tracks, m.shared_artists, m.shared_genres,
+               m.shared_track_count, m.shared_artist_count, m.song_that_brings_you_together, m.computed_at
+        FROM latest_user_taste_matches m
+        WHERE (m.user_id = :u AND m.other_user_id = :o) OR (m.user_id = :o AND m.other_user_id = :u)
+        ORDER BY m.user_id = :u DESC LIMIT 1
+        """,
+        u=user_id,
+        o=other_id,
+    )
+
+
+def music_version(conn: Connection, user_ids: Sequence[uuid.UUID]) -> datetime | None:
+    """When any of these users' stored music last changed (a live match is cached until then)."""
+    return conn.execute(
+        sa.text(
+            "SELECT max(s.fetched_at) FROM unnest(CAST(:ids AS uuid[])) AS u(id) "
+            "CROSS JOIN LATERAL (SELECT max(fetched_at) AS fetched_at FROM snapshots WHERE user_id = u.id) s"
+        ),
+        {"ids": [str(u) for u in user_ids]},
+    ).scalar()
+
+
 def friend(conn: Connection, other_id: uuid.UUID) -> dict[str, Any] | None:
     """Only after `shares_a_blend`: what a fellow member may see of another (no email)."""
     return _row(conn, "SELECT id, display_name, avatar_url FROM users WHERE id = :o", o=other_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -23,17 +25,79 @@ COMPONENT_WORDS = {
 }
 
 
+_LIVE: OrderedDict[tuple[str, str, object], dict[str, Any]] = OrderedDict()
+_LIVE_MAX = 256
+_LIVE_LOCK = threading.Lock()
+
+
 def match_view(conn: Any, me: dict, other_id: Any) -> dict[str, Any]:
-    """The live taste match of two people, in words (components, shared items, the song that
-    brings you together) and its stored history."""
-    overlap = taste_match(conn, me["id"], other_id)
+    """The taste match of two people, in words (components, shared items, the song that brings
+    you together) and its stored history.
+
+    The analytics run (every six hours, after syncs) stores each user's ten best matches with
+    everything this page shows, so a stored pair costs one index lookup. A pair outside both top
+    tens is computed live (the same formula) and kept in this process until either syncs again.
+    """
     mine, theirs = str(me["id"]), str(other_id)
-    components = []
-    for key, comp in overlap.components.items():
+    stored = queries.stored_match(conn, me["id"], other_id)
+    if stored is not None:
+        view = _view(
+            stored["score"],
+            stored["components"],
+            stored["shared_tracks"],
+            stored["shared_track_count"],
+            stored["shared_artists"],
+            stored["shared_artist_count"],
+            stored["shared_genres"],
+            stored["song_that_brings_you_together"],
+            mine,
+            theirs,
+        )
+        view["computed_at"] = stored["computed_at"]
+    else:
+        key = (mine, theirs, queries.music_version(conn, [me["id"], other_id]))
+        with _LIVE_LOCK:
+            view = _LIVE.get(key)
+        if view is None:
+            overlap = taste_match(conn, me["id"], other_id)
+            view = _view(
+                overlap.score,
+                overlap.components,
+                overlap.shared_tracks[:25],
+                len(overlap.shared_tracks),
+                overlap.shared_artists[:25],
+                len(overlap.shared_artists),
+                overlap.shared_genres[:15],
+                overlap.song_that_brings_you_together,
+                mine,
+                theirs,
+            )
+            view["computed_at"] = None
+            with _LIVE_LOCK:
+                _LIVE[key] = view
+                while len(_LIVE) > _LIVE_MAX:
+                    _LIVE.popitem(last=False)
+    return {**view, "history": [dict(h) for h in pair_history(conn, me["id"], other_id)]}
+
+
+def _view(
+    score: float,
+    components: Any,
+    tracks: Any,
+    track_count: int,
+    artists: Any,
+    artist_count: int,
+    genres: Any,
+    song: Any,
+    mine: str,
+    theirs: str,
+) -> dict[str, Any]:
+    parts = []
+    for key, comp in components.items():
         words, meaning = COMPONENT_WORDS.get(key, (key, ""))
         if comp["max_points"] <= 0:
             continue
-        components.append(
+        parts.append(
             {
                 "key": key,
                 "words": words,
@@ -41,11 +105,11 @@ def match_view(conn: Any, me: dict, other_id: Any) -> dict[str, Any]:
                 "points": comp["points"],
                 "max_points": comp["max_points"],
                 "shared": comp["shared"],
-                "percent": round(100 * comp["points"] / comp["max_points"]) if comp["max_points"] else 0,
+                "percent": round(100 * comp["points"] / comp["max_points"]),
             }
         )
 
-    def shared_track(t: dict) -> dict[str, Any]:
+    def shared_track(t: Any) -> dict[str, Any]:
         members = t.get("members") or {}
         return {
             "track_name": t.get("track_name"),
@@ -57,18 +121,15 @@ def match_view(conn: Any, me: dict, other_id: Any) -> dict[str, Any]:
             "theirs": evidence_words(members.get(theirs) or {}),
         }
 
-    song = overlap.song_that_brings_you_together
-    history = [dict(h) for h in pair_history(conn, me["id"], other_id)]
     return {
-        "score": overlap.score,
-        "components": components,
-        "tracks": [shared_track(t) for t in overlap.shared_tracks[:25]],
-        "track_count": len(overlap.shared_tracks),
-        "artists": list(overlap.shared_artists[:25]),
-        "artist_count": len(overlap.shared_artists),
-        "genres": list(overlap.shared_genres[:15]),
+        "score": score,
+        "components": parts,
+        "tracks": [shared_track(t) for t in list(tracks)[:25]],
+        "track_count": track_count,
+        "artists": list(artists)[:25],
+        "artist_count": artist_count,
+        "genres": list(genres)[:15],
         "song": shared_track(dict(song)) if song else None,
-        "history": history,
     }
 
 

@@ -129,7 +129,7 @@ def evidence_words(evidence: dict[str, Any]) -> str:
         bits.append(f"liked on {saved}" if saved else "liked")
     if evidence.get("playlist_count"):
         n = evidence["playlist_count"]
-        bits.append(f"in {n} of their playlists" if n > 1 else "in one of their playlists")
+        bits.append(f"in {n} playlists" if n > 1 else "in a playlist")
     return ", ".join(bits) or "in their library"
 
 

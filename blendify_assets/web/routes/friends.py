@@ -93,7 +93,10 @@ def _view(
     theirs: str,
 ) -> dict[str, Any]:
     parts = []
-    for key, comp in components.items():
+    for key in sorted(
+        components, key=lambda k: list(COMPONENT_WORDS).index(k) if k in COMPONENT_WORDS else 9
+    ):
+        comp = components[key]
         words, meaning = COMPONENT_WORDS.get(key, (key, ""))
         if comp["max_points"] <= 0:
             continue

@@ -91,6 +91,18 @@ def taste_changes(conn: Any, user_id: Any, limit: int = 5) -> list[dict[str, Any
     return out
 
 
+def _fullest(conn: Any, uid: Any, read: Any, n: int) -> tuple[str, list[dict]]:
+    """The most recent time range with a full list (a light listener's month can hold three songs)."""
+    best: tuple[str, list[dict]] = ("short_term", [])
+    for time_range in RANGE_NAMES:
+        rows = read(conn, uid, time_range, n)
+        if len({r["rank"] for r in rows}) >= n:
+            return time_range, rows
+        if len(rows) > len(best[1]):
+            best = (time_range, rows)
+    return best
+
+
 @router.get("/music")
 def overview(request: Request, user: dict = Depends(require_user)) -> Response:
     uid = user["id"]

@@ -3,7 +3,6 @@ Debian's Chromium driven by Playwright (skipped with a reason when either is mis
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -169,9 +168,6 @@ def dagster_resources(web_env) -> dict[str, object]:
 def assert_no_secrets(text: str, secrets: list[str]) -> None:
     for secret in secrets:
         assert secret not in text, "a secret or another person's email appears in a response"
-
-
-os.environ.setdefault("PLAYWRIGHT_BROWSERS_PATH", "0")  # never look for (or fetch) Playwright's own builds
 
 
 class WebClient:

@@ -31,6 +31,8 @@ OWNERS: dict[str, str] = {
     "latest_taste_match_run": "db/taste_matches.py",
     "latest_user_taste_matches": "db/taste_matches.py",
     "schema_migrations": "db/migrations.py",
+    "login_attempts": "db/login_attempts.py",
+    "blend_invites": "db/invites.py",
 }
 NAMED = re.compile(r"\b(?P<verb>FROM|JOIN|INTO|UPDATE|TABLE|COPY)\s+(?:ONLY\s+)?\"?(?P<table>[a-z_]+)\b")
 

@@ -65,3 +65,16 @@ CREATE UNIQUE INDEX idx_blend_participants_blend_user ON blend_participants(blen
 CREATE INDEX idx_blend_participants_user ON blend_participants(user_id);
 GRANT DELETE ON blend_participants TO blendify_app;
 GRANT UPDATE (weight) ON blend_participants TO blendify_app;
+
+-- Server-side sessions: the signed cookie names one row (by its id's SHA-256), and every request
+-- checks it, so signing out revokes the session at once: a copied cookie no longer works.
+CREATE TABLE web_sessions (
+    id_sha256 text PRIMARY KEY,
+    user_id uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at timestamp NOT NULL DEFAULT timezone('UTC', now()),
+    expires_at timestamp NOT NULL,
+    revoked_at timestamp
+);
+CREATE INDEX idx_web_sessions_user ON web_sessions(user_id) WHERE revoked_at IS NULL;
+GRANT SELECT, INSERT ON web_sessions TO blendify_app;
+GRANT UPDATE (revoked_at) ON web_sessions TO blendify_app;

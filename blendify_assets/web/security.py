@@ -26,7 +26,9 @@ from sqlalchemy.engine import Engine
 
 from blendify_assets.db import login_attempts as db_login_attempts
 from blendify_assets.db import users as db_users
+from blendify_assets.db import web_sessions as db_web_sessions
 from blendify_assets.security.passwords import spend_verify_time, verify_password
+from blendify_assets.web.config import SESSION_MAX_AGE
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CSRF_FIELD = "csrf_token"
@@ -76,35 +78,53 @@ def _fingerprint(secret: str, user: dict[str, Any]) -> str:
 
 
 def sign_in(request: Request, user: dict[str, Any]) -> None:
-    """A fresh session for `user` (nothing of the anonymous one is kept but where to go next)."""
+    """A fresh session for `user`, stored server-side (nothing of the anonymous one is kept but where
+    to go next; a session this browser already had is revoked, so an id can never be fixed)."""
     keep = {k: request.session[k] for k in ("invite_next",) if k in request.session}
+    _revoke(request)
     request.session.clear()
     request.session.update(keep)
+    sid = secrets.token_urlsafe(32)
+    with request.app.state.engine.begin() as conn:
+        db_web_sessions.create(conn, sha256(sid), user["id"], now_utc() + SESSION_MAX_AGE)
+    request.session["sid"] = sid
     request.session["uid"] = str(user["id"])
     request.session["auth"] = _fingerprint(request.app.state.config.session_secret, user)
     request.session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    request.state.user = user
 
 
 def sign_out(request: Request) -> None:
+    """Revoke the session in the database, then forget it: a copy of the cookie no longer signs in."""
+    _revoke(request)
     request.session.clear()
+    request.state.user = None
+
+
+def _revoke(request: Request) -> None:
+    sid = request.session.get("sid")
+    if isinstance(sid, str) and sid:
+        with request.app.state.engine.begin() as conn:
+            db_web_sessions.revoke(conn, sha256(sid), now_utc())
 
 
 def current_user(request: Request) -> dict[str, Any] | None:
-    """The signed-in user's row, once per request; a stale or forged session is cleared."""
+    """The signed-in user's row, once per request: the cookie's session must be live in the database
+    (not signed out, not expired) and made for this user and password; otherwise it is cleared."""
     if hasattr(request.state, "user"):
         return request.state.user
     user = None
-    raw = request.session.get("uid")
-    if raw:
-        try:
-            uid = uuid.UUID(str(raw))
-        except ValueError:
-            uid = None
-        if uid is not None:
+    sid = request.session.get("sid")
+    if request.session.get("uid"):
+        if isinstance(sid, str) and sid:
             with request.app.state.engine.connect() as conn:
-                user = db_users.session_user(conn, uid)
+                user = db_web_sessions.signed_in_user(conn, sha256(sid), now_utc())
         expected = _fingerprint(request.app.state.config.session_secret, user) if user else None
-        if user is None or not hmac.compare_digest(str(request.session.get("auth", "")), expected or "x"):
+        if (
+            user is None
+            or str(user["id"]) != str(request.session.get("uid"))
+            or not hmac.compare_digest(str(request.session.get("auth", "")), expected or "x")
+        ):
             request.session.clear()
             user = None
     request.state.user = user

@@ -33,6 +33,7 @@ OWNERS: dict[str, str] = {
     "schema_migrations": "db/migrations.py",
     "login_attempts": "db/login_attempts.py",
     "blend_invites": "db/invites.py",
+    "web_sessions": "db/web_sessions.py",
 }
 NAMED = re.compile(r"\b(?P<verb>FROM|JOIN|INTO|UPDATE|TABLE|COPY)\s+(?:ONLY\s+)?\"?(?P<table>[a-z_]+)\b")
 

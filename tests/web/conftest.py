@@ -63,8 +63,11 @@ def web(web_env, app_engine) -> Iterator[RunningWeb]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one test module: Playwright's sync API keeps an event loop running in the test's
+    thread while it is open, which a later module's own `sync_playwright()` (tests/commands/test_dev.py)
+    cannot share."""
     if CHROMIUM is None:
         pytest.skip("no Chromium: install Debian's `chromium` (.ci/run does) to run the browser tests")
     playwright_api = pytest.importorskip("playwright.sync_api")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,6 +33,18 @@ def connect_sim(engine, email: str, simulator, index: int) -> None:
     sim_user = simulator.world.users[index]
     tokens = simulator.spotify.issue_tokens(sim_user.uid) | {"provider_user_id": sim_user.account_id}
     db_connections.upsert(engine, VAULT, email, "spotify", TokenPayload.parse(json.dumps(tokens)))
+
+
+def wait_for_match(client, other_id: str, seconds: float = 60) -> dict:
+    """The taste match once worked out (202 while it is being computed in the background)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        response = client.get(f"/api/v1/friends/{other_id}/match")
+        if response.status_code != 202:
+            assert response.status_code == 200, response.text
+            return response.json()
+        assert time.monotonic() < deadline, "the taste match was not worked out in time"
+        time.sleep(float(response.headers["retry-after"]) / 4)
 
 
 def make_blend(client, name: str = "Road trip") -> str:
@@ -131,6 +144,8 @@ def test_no_token_hash_or_other_persons_email_in_any_page_or_response(
         "/api/v1/me/top/tracks", "/api/v1/me/recently-played", "/api/v1/blends", f"/api/v1/blends/{ours}",
         f"/api/v1/blends/{result.blend_id}", f"/api/v1/friends/{bob_id}/match", "/api/openapi.json",
     ]  # fmt: skip
+    wait_for_match(alice, bob_id)  # so the pages below show the match itself, not "working it out"
+    wait_for_match(alice, nameless)
     playlists = alice.get("/music/playlists").text
     pages += sorted(set(re.findall(r'href="(/music/playlists/spotify/[^"]+)"', playlists)))[:3]
     seen = 0
@@ -143,6 +158,33 @@ def test_no_token_hash_or_other_persons_email_in_any_page_or_response(
         seen += 1
     assert seen > 25
     assert "A Blendify listener" in alice.get(f"/blends/{result.blend_id}").text  # the nameless member
+
+
+def test_the_friend_page_does_not_wait_for_a_taste_match_being_worked_out(
+    client, simulator, app_engine
+) -> None:
+    """A pair outside both stored top-10 lists: the page answers at once (saying the match is being
+    worked out, and refreshing itself) instead of holding the request for the computation, which
+    takes most of a second for heavy listeners; then the match appears, the same on the page and
+    in the API."""
+    alice, bob = client(), client()
+    alice.sign_up("alice@example.com", "Alice")
+    bob.sign_up("bob@example.com", "Bob")
+    connect_sim(app_engine, "alice@example.com", simulator, 0)
+    connect_sim(app_engine, "bob@example.com", simulator, 1)
+    for email in ("alice@example.com", "bob@example.com"):
+        sync_now(app_engine, user_id(app_engine, email))
+    join(bob, make_invite(alice, make_blend(alice)))
+    bob_id = bob.get("/api/v1/me").json()["id"]
+
+    first = alice.get(f"/friends/{bob_id}")
+    assert first.status_code == 200
+    assert "Working out your taste match" in first.text and 'http-equiv="refresh"' in first.text
+    assert 'id="match-score"' not in first.text
+    match = wait_for_match(alice, bob_id)
+    page = alice.get(f"/friends/{bob_id}").text
+    assert 'id="match-score"' in page and "Working out" not in page
+    assert f"{match['score']:.0f}%" in page
 
 
 # --- CSRF ----------------------------------------------------------------------------------------------
@@ -246,6 +288,26 @@ def test_a_tampered_session_cookie_signs_you_out(web, page) -> None:
     context.add_cookies([{**cookie, "value": "not-even-signed"}])
     page.goto(web.url + "/blends")
     assert urlsplit(page.url).path == "/signin"
+
+
+def test_after_sign_out_a_copied_session_cookie_no_longer_works(client) -> None:
+    """Sign-out is revoked in the database: someone who copied the cookie (a shared computer, a
+    stolen cookie jar) is signed out too, even though the copy still carries a valid signature."""
+    ada = client()
+    ada.sign_up("ada@example.com", "Ada")
+    copied = dict(ada.http.cookies)
+    thief = client()
+    thief.http.cookies.update(copied)
+    assert thief.get("/music").status_code == 200  # the copy works while Ada is signed in
+    assert ada.post("/signout", {}).status_code == 303
+    assert ada.get("/music").status_code == 303  # Ada's browser forgot the session
+    again = client()
+    again.http.cookies.update(copied)
+    assert again.get("/music").headers["location"].startswith("/signin")
+    assert again.get("/api/v1/me").status_code == 401
+    ada.sign_in("ada@example.com")  # a new sign-in is a new session; the old copy stays dead
+    assert ada.get("/music").status_code == 200
+    assert again.get("/music").status_code == 303
 
 
 # --- OAuth state ------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from blendify_assets.db import blends as db_blends
@@ -23,7 +24,7 @@ from blendify_assets.web import reads
 from blendify_assets.web.pages import label, scrub_emails
 from blendify_assets.web.routes.blends import member_of
 from blendify_assets.web.routes.connections import PROVIDERS
-from blendify_assets.web.routes.friends import match_view
+from blendify_assets.web.routes.friends import REFRESH_SECONDS, match_view
 from blendify_assets.web.security import NotFound, csrf_token, parse_uuid, require_user
 
 router = APIRouter(prefix="/api/v1", tags=["v1"])
@@ -250,8 +251,13 @@ def blend(request: Request, blend_id: str, user: dict = Depends(require_user)) -
     )
 
 
-@router.get("/friends/{user_id}/match", response_model=Match, summary="Your taste match with a fellow member")
-def match(request: Request, user_id: str, user: dict = Depends(require_user)) -> Match:
+@router.get(
+    "/friends/{user_id}/match",
+    response_model=Match,
+    summary="Your taste match with a fellow member",
+    responses={202: {"description": "Being worked out: ask again after Retry-After seconds"}},
+)
+def match(request: Request, user_id: str, user: dict = Depends(require_user)) -> Match | JSONResponse:
     other = parse_uuid(user_id)
     with request.app.state.engine.connect() as conn:
         if other == user["id"] or not db_blends.shares_a_blend(conn, user["id"], other):
@@ -260,6 +266,12 @@ def match(request: Request, user_id: str, user: dict = Depends(require_user)) ->
         if person is None:
             raise NotFound
         view = match_view(conn, user, other)
+    if view is None:  # being worked out in the background: ask again shortly
+        return JSONResponse(
+            {"detail": "the taste match is being worked out; ask again in a moment"},
+            status_code=202,
+            headers={"retry-after": str(REFRESH_SECONDS)},
+        )
     song = view["song"]
     return Match(
         friend=Member(id=person["id"], display_name=label(person["display_name"]), weight=None),

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import uuid
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from sqlalchemy.engine import Connection, Engine
 
 from blendify_assets.analytics.matches import taste_match
 from blendify_assets.db import blends as db_blends
@@ -20,6 +24,7 @@ from blendify_assets.web.routes.blends import evidence_words
 from blendify_assets.web.security import NotFound, parse_uuid, require_user
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger(__name__)
 
 COMPONENT_WORDS = {
     "tracks": ("songs", "the songs you both have, weighted by how much each of you is into them now"),
@@ -31,15 +36,21 @@ COMPONENT_WORDS = {
 _LIVE: OrderedDict[tuple[str, str, object], dict[str, Any]] = OrderedDict()
 _LIVE_MAX = 256
 _LIVE_LOCK = threading.Lock()
+_PENDING: set[tuple[str, str, object]] = set()
+# One pair at a time, off the request thread: a heavy pair takes ~0.6 s of CPU, which must not hold
+# a page (target < 300 ms) nor run several at once on a small machine.
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blendify-taste-match")
+REFRESH_SECONDS = 2
 
 
-def match_view(conn: Any, me: dict, other_id: Any) -> dict[str, Any]:
+def match_view(conn: Connection, me: dict, other_id: uuid.UUID) -> dict[str, Any] | None:
     """The taste match of two people, in words (components, shared items, the song that brings
-    you together) and its stored history.
+    you together) and its stored history; None while it is being worked out.
 
     The analytics run (every six hours, after syncs) stores each user's ten best matches with
     everything this page shows, so a stored pair costs one index lookup. A pair outside both top
-    tens is computed live (the same formula) and kept in this process until either syncs again.
+    tens is computed in the background (the same formula) on its first view and kept in this
+    process until either member syncs again; until then the page says so and refreshes itself.
     """
     mine, theirs = str(me["id"]), str(other_id)
     stored = db_taste_matches.stored_match(conn, me["id"], other_id)
@@ -61,28 +72,42 @@ def match_view(conn: Any, me: dict, other_id: Any) -> dict[str, Any]:
         key = (mine, theirs, db_listener.music_version(conn, [me["id"], other_id]))
         with _LIVE_LOCK:
             cached = _LIVE.get(key)
-        if cached is not None:
-            view = cached
-        else:
-            overlap = taste_match(conn, me["id"], other_id)
-            view = _view(
-                overlap.score,
-                overlap.components,
-                overlap.shared_tracks[:25],
-                len(overlap.shared_tracks),
-                overlap.shared_artists[:25],
-                len(overlap.shared_artists),
-                overlap.shared_genres[:15],
-                overlap.song_that_brings_you_together,
-                mine,
-                theirs,
-            )
-            view["computed_at"] = None
-            with _LIVE_LOCK:
-                _LIVE[key] = view
-                while len(_LIVE) > _LIVE_MAX:
-                    _LIVE.popitem(last=False)
+            if cached is None and key not in _PENDING:
+                _PENDING.add(key)
+                _WORKER.submit(_work_out, conn.engine, key, me["id"], other_id)
+        if cached is None:
+            return None
+        view = cached
     return {**view, "history": [dict(h) for h in db_taste_matches.pair_history(conn, me["id"], other_id)]}
+
+
+def _work_out(engine: Engine, key: tuple[str, str, object], me: uuid.UUID, other: uuid.UUID) -> None:
+    """The live match of a pair, into the cache (a failure is logged; the next view tries again)."""
+    try:
+        with engine.connect() as conn:
+            overlap = taste_match(conn, me, other)
+        view = _view(
+            overlap.score,
+            overlap.components,
+            overlap.shared_tracks[:25],
+            len(overlap.shared_tracks),
+            overlap.shared_artists[:25],
+            len(overlap.shared_artists),
+            overlap.shared_genres[:15],
+            overlap.song_that_brings_you_together,
+            key[0],
+            key[1],
+        )
+        view["computed_at"] = None
+        with _LIVE_LOCK:
+            _LIVE[key] = view
+            while len(_LIVE) > _LIVE_MAX:
+                _LIVE.popitem(last=False)
+    except Exception:
+        log.exception("the taste match of a pair could not be worked out")
+    finally:
+        with _LIVE_LOCK:
+            _PENDING.discard(key)
 
 
 def _view(
@@ -165,6 +190,7 @@ def friend_page(request: Request, user_id: str, user: dict = Depends(require_use
         "friend.html",
         friend={**person, "label": label(person["display_name"])},
         match=match,
+        refresh_seconds=REFRESH_SECONDS,
         blends=blends,
         nav="friends",
     )

@@ -24,14 +24,17 @@ from blendify_assets.core.settings import load_settings
 from blendify_assets.db import migrations
 from blendify_assets.db.engine import create_engine
 from blendify_assets.db.server import embedded_url, start_embedded
+from blendify_assets.demo.world import connect_users
 from blendify_assets.ingest.sync import StepSync
 from blendify_assets.providers import registry
+from blendify_assets.providers.registry import PROVIDERS
 from blendify_assets.security.vault import Vault
 from blendify_assets.simulator import Simulator, SimulatorConfig
 from blendify_assets.web.server import running
 from tests.web.conftest import CHROMIUM, FLAGS, connect_spotify, off_loop, sign_up
 
 REPO = Path(__file__).resolve().parents[2]
+DEMO_TOKEN = "screenshots"  # `blendify dev --demo` makes a random one
 
 
 def main(out: Path) -> None:
@@ -59,7 +62,10 @@ def main(out: Path) -> None:
                 os.environ.update(env)
                 settings = load_settings(providers=registry.settings_types())
                 vault = Vault([key])
-                with running(settings, engine=engine, vault=vault) as web, sync_playwright() as pw:
+                with (
+                    running(settings, engine=engine, vault=vault, demo_signin_token=DEMO_TOKEN) as web,
+                    sync_playwright() as pw,
+                ):
                     browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
                     try:
                         shoot(browser, web, sim, engine, vault, settings, out)
@@ -172,6 +178,11 @@ def shoot(browser, web, sim, engine, vault, settings, out: Path) -> None:
         alice.fill("#password", "not the password")
         alice.click("#signin-submit")
     snap(alice, "03-sign-in-throttled", full=False)
+
+    connect_users(engine, vault, sim, PROVIDERS)  # what `blendify dev --demo` does
+    visitor = page()
+    visitor.goto(f"{web.url}/demo/{DEMO_TOKEN}")
+    snap(visitor, "18-demo-sign-in", full=False)
 
 
 if __name__ == "__main__":

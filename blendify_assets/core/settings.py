@@ -162,17 +162,55 @@ class WarehouseSettings:
         return self.home / "encryption.key"
 
     @property
+    def local_session_secret_file(self) -> Path:
+        """The web app's generated session secret when BLENDIFY_SESSION_SECRET is not set (local only)."""
+        return self.home / "session.key"
+
+    @property
     def simulator_env_file(self) -> Path:
         """Provider settings pointing at the simulator `blendify dev --demo` runs (while it runs)."""
         return self.home / "simulator" / "simulator.env"
 
 
+MIN_SESSION_SECRET = 32
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The listeners' web app (`blendify web`): its public address and the secret that signs its
+    session cookies. Without a secret, `web/config.py` uses a generated one under BLENDIFY_HOME, on
+    a loopback address only."""
+
+    ENV: ClassVar[tuple[EnvField, ...]] = (
+        EnvField("url", "BLENDIFY_WEB_URL"),  # the public base URL (hosted OAuth callback, Secure cookies)
+        EnvField("session_secret", "BLENDIFY_SESSION_SECRET", secret=True),
+    )
+
+    url: str | None = None
+    session_secret: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, str]) -> Self:
+        secret = value(cls.ENV, values, "session_secret")
+        if secret and len(secret) < MIN_SESSION_SECRET:
+            raise SettingsError(
+                f"BLENDIFY_SESSION_SECRET must be at least {MIN_SESSION_SECRET} characters "
+                '(make one with `python -c "import secrets; print(secrets.token_urlsafe(48))"`)'
+            )
+        return cls(
+            url=http_url(cls.ENV, values, "url") if value(cls.ENV, values, "url") else None,
+            session_secret=secret,
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything a command reads from the environment: the warehouse and every provider's settings."""
+    """Everything a command reads from the environment: the warehouse, every provider's settings,
+    and the web app's."""
 
     warehouse: WarehouseSettings
     providers: Mapping[str, Any] = field(default_factory=dict)  # provider name -> its settings
+    web: WebSettings = field(default_factory=WebSettings)
 
     def __repr__(self) -> str:
         return f"Settings({self.warehouse!r}, providers={sorted(self.providers)})"
@@ -192,4 +230,5 @@ def load_settings(
         providers={
             name: kind.from_values(read_env(kind.ENV, env)) for name, kind in (providers or {}).items()
         },
+        web=WebSettings.from_values(read_env(WebSettings.ENV, env)),
     )

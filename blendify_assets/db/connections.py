@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.time import aware_utc, naive_utc, utcnow
@@ -129,6 +129,59 @@ def list_all(engine: Engine) -> list[dict[str, Any]]:
             )
         ).mappings()
         return [dict(r) for r in rows]
+
+
+RESYNC_COOLDOWN = timedelta(minutes=10)
+
+
+def request_resync(engine: Engine, user_id: uuid.UUID, provider: str) -> datetime | None:
+    """Ask for a fresh sync of an active connection: `resync_requested_at` moves, which gives the
+    row a new `change_seq` (sql/0008_web.sql), so the connection sensor requests one sync run.
+
+    Returns when the request was stored, or None when there is no active connection. A request
+    within RESYNC_COOLDOWN of the previous one is refused (one sync at a time is plenty).
+    """
+    now = naive_utc(utcnow())
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.text(
+                "SELECT status::text AS status, resync_requested_at FROM provider_connections "
+                "WHERE user_id = :u AND provider = CAST(:p AS provider) FOR UPDATE"
+            ),
+            {"u": user_id, "p": provider},
+        ).first()
+        if row is None or row.status != "active":
+            return None
+        if row.resync_requested_at and now - row.resync_requested_at < RESYNC_COOLDOWN:
+            wait = RESYNC_COOLDOWN - (now - row.resync_requested_at)
+            minutes = max(1, round(wait.total_seconds() / 60))
+            raise BlendifyError(
+                f"a re-sync was requested a moment ago; you can ask again in {minutes} minute(s)"
+            )
+        conn.execute(
+            sa.text(
+                "UPDATE provider_connections SET resync_requested_at = :t "
+                "WHERE user_id = :u AND provider = CAST(:p AS provider)"
+            ),
+            {"t": now, "u": user_id, "p": provider},
+        )
+    return now
+
+
+def disconnect(engine: Engine, vault: Vault, user_id: uuid.UUID, provider: str) -> bool:
+    """Stop syncing: the connection is marked revoked and its tokens are overwritten (an empty
+    secret, still encrypted, so key rotation goes on working). Every row already synced is kept,
+    as the append-only principle says; connecting again makes it active. False: nothing to do."""
+    with engine.begin() as conn:
+        updated = conn.execute(
+            sa.text(
+                "UPDATE provider_connections SET status = 'revoked', status_reason = :why, "
+                "access_token_encrypted = :blank, refresh_token_encrypted = NULL, token_expires_at = NULL "
+                "WHERE user_id = :u AND provider = CAST(:p AS provider) AND status <> 'revoked'"
+            ),
+            {"why": "disconnected by the user", "blank": vault.encrypt(""), "u": user_id, "p": provider},
+        ).rowcount
+    return bool(updated)
 
 
 def rotate_tokens(engine: Engine, vault: Vault) -> int:
@@ -388,3 +441,54 @@ def active_user_ids(engine: Engine, provider: str) -> set[str]:
             {"p": provider},
         )
         return {r[0] for r in rows}
+
+
+# --- the web app's reads -------------------------------------------------------------------------------
+
+
+def for_listener(conn: Connection, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The user's connections for their own pages: statuses and times, never a token."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT provider::text AS provider, status::text AS status, status_reason, status_changed_at, "
+            "authorized_at, created_at, resync_requested_at FROM provider_connections "
+            "WHERE user_id = :u ORDER BY provider"
+        ),
+        {"u": user_id},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def demo_users(conn: Connection, domain: str) -> list[dict[str, Any]]:
+    """The simulator's users (their addresses end in `domain`), for the demo sign-in page."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT u.id, u.display_name, string_agg(c.provider::text, ',' ORDER BY c.provider) AS providers "
+            "FROM provider_connections c RIGHT JOIN users u ON u.id = c.user_id "
+            "WHERE u.email LIKE '%' || :d GROUP BY u.id ORDER BY u.email"
+        ),
+        {"d": domain},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def spotify_account_owner(conn: Connection, account_id: str) -> uuid.UUID | None:
+    """The Blendify user whose Spotify connection is this Spotify account (the oldest, if several)."""
+    found = conn.execute(
+        sa.text(
+            "SELECT c.user_id FROM provider_connections c JOIN users u ON u.id = c.user_id "
+            "WHERE c.provider = 'spotify' AND c.provider_user_id = :a ORDER BY u.created_at LIMIT 1"
+        ),
+        {"a": account_id},
+    ).scalar()
+    return None if found is None else uuid.UUID(str(found))
+
+
+def connection_status(conn: Connection, user_id: uuid.UUID, provider: str) -> str | None:
+    found = conn.execute(
+        sa.text(
+            "SELECT status::text FROM provider_connections WHERE user_id = :u AND provider = CAST(:p AS provider)"
+        ),
+        {"u": user_id, "p": provider},
+    ).scalar()
+    return None if found is None else str(found)

@@ -109,3 +109,26 @@ LAST_SYNC_SQL = (
 def last_syncs(conn: Connection, user_id: uuid.UUID) -> list[RowMapping]:
     """Per provider: when the user's endpoints were last checked, and how many are failing."""
     return list(conn.execute(sa.text(LAST_SYNC_SQL), {"u": user_id}).mappings())
+
+
+def latest_per_endpoint(conn: Connection, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The last check of every (provider, endpoint) of the user (the web app's connections page)."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT DISTINCT ON (provider, endpoint) provider::text AS provider, endpoint, finished_at, "
+            "status, changed, rows_appended, error FROM sync_log WHERE user_id = :u "
+            "ORDER BY provider, endpoint, finished_at DESC"
+        ),
+        {"u": user_id},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def last_started(conn: Connection, user_id: uuid.UUID) -> dict[str, datetime]:
+    """provider -> when the user's latest sync of it started (a re-sync request waits until one
+    starts after it)."""
+    rows = conn.execute(
+        sa.text("SELECT provider::text, max(started_at) FROM sync_log WHERE user_id = :u GROUP BY provider"),
+        {"u": user_id},
+    )
+    return {str(p): at for p, at in rows if at is not None}

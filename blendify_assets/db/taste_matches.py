@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
@@ -77,3 +78,32 @@ def pair_history(conn: Connection, a: uuid.UUID, b: uuid.UUID) -> list[RowMappin
             {"a": a, "b": b},
         ).mappings()
     )
+
+
+def stored_match(conn: Connection, user_id: uuid.UUID, other_id: uuid.UUID) -> dict[str, Any] | None:
+    """The pair's taste match from the latest analytics run, if either is in the other's top-k
+    (the score is symmetric; the index on (user_id, computed_at, rank) answers each side)."""
+    found = (
+        conn.execute(
+            sa.text(
+                "SELECT m.score, m.components, m.shared_tracks, m.shared_artists, m.shared_genres, "
+                "m.shared_track_count, m.shared_artist_count, m.song_that_brings_you_together, m.computed_at "
+                "FROM latest_user_taste_matches m "
+                "WHERE (m.user_id = :u AND m.other_user_id = :o) OR (m.user_id = :o AND m.other_user_id = :u) "
+                "ORDER BY m.user_id = :u DESC LIMIT 1"
+            ),
+            {"u": user_id, "o": other_id},
+        )
+        .mappings()
+        .first()
+    )
+    return dict(found) if found else None
+
+
+def stored_scores(conn: Connection, user_id: uuid.UUID) -> dict[str, float]:
+    """other user id -> the stored score of the user's current top-k (the friends page)."""
+    rows = conn.execute(
+        sa.text("SELECT other_user_id::text, score FROM latest_user_taste_matches WHERE user_id = :u"),
+        {"u": user_id},
+    )
+    return {str(o): float(s) for o, s in rows}

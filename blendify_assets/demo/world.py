@@ -86,6 +86,7 @@ _VALUES: dict[str, Callable[[Simulator, Path], dict[str, str]]] = {
         "team_id": sim.apple.team_id,
         "key_id": sim.apple.key_id,
         "private_key_path": _apple_key(sim, home),
+        "musickit_js_url": sim.musickit_js_url,  # the stand-in MusicKit the web app's connect page loads
     },
 }
 

@@ -24,6 +24,7 @@ from blendify_assets.simulator.clock import SimClock
 from blendify_assets.simulator.config import SimulatorConfig
 from blendify_assets.simulator.faults import Faults
 from blendify_assets.simulator.middleware import SimMiddleware, not_found_apple, not_found_spotify
+from blendify_assets.simulator.musickit import musickit_routes
 from blendify_assets.simulator.request_log import RequestLog
 from blendify_assets.simulator.spotify_accounts import SpotifyAuth
 from blendify_assets.simulator.spotify_api import SpotifyApi
@@ -64,11 +65,17 @@ class Simulator:
     def apple_music_api_url(self) -> str:
         return f"{self.base_url}/apple"
 
+    @property
+    def musickit_js_url(self) -> str:
+        """The stand-in MusicKit JS (`simulator/musickit.py`) the web app's Apple connect page loads."""
+        return f"{self.base_url}/musickit/v3/musickit.js"
+
     def env(self) -> dict[str, str]:
         """The settings Blendify reads, pointed at this simulator."""
         return {"SPOTIFY_API_URL": self.spotify_api_url, "SPOTIFY_ACCOUNTS_URL": self.spotify_accounts_url,
                 "APPLE_MUSIC_API_URL": self.apple_music_api_url, "APPLE_MUSIC_TEAM_ID": self.apple.team_id,
-                "APPLE_MUSIC_KEY_ID": self.apple.key_id}  # fmt: skip
+                "APPLE_MUSIC_KEY_ID": self.apple.key_id,
+                "APPLE_MUSICKIT_JS_URL": self.musickit_js_url}  # fmt: skip
 
     # --- app ----------------------------------------------------------------------------------------
 
@@ -83,6 +90,7 @@ class Simulator:
             Mount("/spotify-accounts", app=Router(self.spotify.routes())),
             Mount("/apple", app=Router(apple_routes, default=not_found_apple)),
             Mount("/_simulator", app=Router(admin_routes(self.world, self.spotify, self.apple, self.clock))),
+            Mount("/musickit", app=Router(musickit_routes(self.world, self.apple))),
         ])  # fmt: skip
         return SimMiddleware(app, faults=self.faults, log=self.request_log, spotify=self.spotify, apple=self.apple,
                              latency_ms=self.config.latency_ms, timeout_seconds=self.config.timeout_fault_seconds,

@@ -1,7 +1,8 @@
 """Spotify accounts service: /authorize, /api/token, and the token store the Web API checks.
 
 Consent is granted automatically. Pick the simulated user with `login_hint=<sim user id, email or
-Spotify id>` on /authorize (default: the first Spotify user). Access tokens expire after
+Spotify id>` on /authorize (default: the first Spotify user); with `show_dialog=true` and no hint, a
+stand-in consent page asks which simulated user signs in (the web app's tests click through it). Access tokens expire after
 `access_token_lifetime` seconds of wall time or of simulated time, whichever passes first, so tests
 can either sleep or advance the clock. Refresh tokens live 6 months from the authorisation (on the
 simulated clock), rotate when `rotate_refresh_tokens` is set (the old one then fails), and fail with
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import secrets
 import threading
 import time
@@ -21,7 +23,7 @@ from urllib.parse import urlencode
 
 import python_multipart  # noqa: F401 - Starlette parses the token endpoint's form with it; missing, fail on import
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from blendify_assets.simulator.world import DAY_MS, World
@@ -135,37 +137,60 @@ class SpotifyAuth:
         return {"access_token": token, "token_type": "Bearer", "expires_in": lifetime, "scope": scope}
 
     def authorize(self, request: Request) -> Response:
-        q = request.query_params
-        redirect_uri = q.get("redirect_uri")
-        client_id = q.get("client_id")
-        if not client_id:
-            return JSONResponse({"error": "invalid_client", "error_description": "Invalid client"}, 400)
-        if not redirect_uri:
-            return JSONResponse(
-                {"error": "invalid_request", "error_description": "Invalid redirect URI"}, 400
-            )
-        state = q.get("state")
+        """Consent is automatic for `login_hint` (or the first Spotify user); with
+        `show_dialog=true` and no hint, a stand-in consent page lets the person pick who signs in."""
+        params = dict(request.query_params)
+        problem = _bad_authorize_request(params)
+        if problem is not None:
+            return problem
+        if params.get("show_dialog") == "true" and not params.get("login_hint"):
+            return HTMLResponse(self._consent_page(params))
+        return self._grant(params, params.get("login_hint"))
 
-        def back(**params: str) -> Response:
-            if state is not None:
-                params["state"] = state
-            sep = "&" if "?" in redirect_uri else "?"
-            return RedirectResponse(f"{redirect_uri}{sep}{urlencode(params)}", status_code=302)
+    async def consent(self, request: Request) -> Response:
+        """The consent page's answer: the authorize parameters, the chosen user, agree or cancel."""
+        form = await request.form()
+        params = {k: str(v) for k, v in form.items() if k in _AUTHORIZE_PARAMS}
+        problem = _bad_authorize_request(params)
+        if problem is not None:
+            return problem
+        if form.get("action") != "agree":
+            return _back(params, error="access_denied")
+        return self._grant(params, str(form.get("user") or "") or None)
 
-        if q.get("response_type") != "code":
-            return back(error="unsupported_response_type")
-        method = q.get("code_challenge_method")
-        challenge = q.get("code_challenge")
-        if challenge and method != "S256":
-            return back(error="invalid_request")
-        user = self.world.find_user(q.get("login_hint"))
+    def _grant(self, params: dict[str, str], hint: str | None) -> Response:
+        user = self.world.find_user(hint)
         if user is None or not user.on_spotify:
-            return back(error="access_denied")
+            return _back(params, error="access_denied")
         code = "AQ" + secrets.token_urlsafe(32)
         with self._lock:
-            self._codes[code] = _Code(user.uid, client_id, redirect_uri, challenge, method,
-                                      q.get("scope") or DEFAULT_SCOPE, time.time())  # fmt: skip
-        return back(code=code)
+            self._codes[code] = _Code(user.uid, params["client_id"], params["redirect_uri"],
+                                      params.get("code_challenge"), params.get("code_challenge_method"),
+                                      params.get("scope") or DEFAULT_SCOPE, time.time())  # fmt: skip
+        return _back(params, code=code)
+
+    def _consent_page(self, params: dict[str, str]) -> str:
+        esc = html.escape
+        hidden = "".join(
+            f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">'
+            for k, v in params.items()
+            if k in _AUTHORIZE_PARAMS
+        )
+        options = "".join(
+            f'<option value="{esc(u.uid)}">{esc(u.display_name)} ({esc(u.email)})</option>'
+            for u in self.world.users
+            if u.on_spotify
+        )
+        scopes = "".join(f"<li>{esc(s)}</li>" for s in (params.get("scope") or DEFAULT_SCOPE).split())
+        return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Spotify (simulator): authorise {esc(params["client_id"])}</title></head>
+<body style="font-family: sans-serif; max-width: 32rem; margin: 3rem auto">
+<h1>Spotify simulator</h1>
+<p><strong>{esc(params["client_id"])}</strong> asks to:</p><ul>{scopes}</ul>
+<form method="post" action="authorize">{hidden}
+<label>Sign in as <select name="user" id="user">{options}</select></label>
+<p><button name="action" value="agree" id="agree">Agree</button>
+<button name="action" value="cancel" id="cancel">Cancel</button></p></form></body></html>"""
 
     async def token(self, request: Request) -> Response:
         form = await request.form()
@@ -222,7 +247,34 @@ class SpotifyAuth:
 
     def routes(self) -> list[Route]:
         return [Route("/authorize", self.authorize, methods=["GET"]),
+                Route("/authorize", self.consent, methods=["POST"]),
                 Route("/api/token", self.token, methods=["POST"])]  # fmt: skip
+
+
+_AUTHORIZE_PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
+                     "code_challenge_method", "show_dialog")  # fmt: skip
+
+
+def _back(params: dict[str, str], **answer: str) -> Response:
+    """Redirect to the client's redirect_uri with the answer (and the state it sent)."""
+    redirect_uri = params["redirect_uri"]
+    if params.get("state") is not None:
+        answer["state"] = params["state"]
+    sep = "&" if "?" in redirect_uri else "?"
+    return RedirectResponse(f"{redirect_uri}{sep}{urlencode(answer)}", status_code=302)
+
+
+def _bad_authorize_request(params: dict[str, str]) -> Response | None:
+    """What Spotify answers to a malformed authorize request, or None when it is well formed."""
+    if not params.get("client_id"):
+        return JSONResponse({"error": "invalid_client", "error_description": "Invalid client"}, 400)
+    if not params.get("redirect_uri"):
+        return JSONResponse({"error": "invalid_request", "error_description": "Invalid redirect URI"}, 400)
+    if params.get("response_type") != "code":
+        return _back(params, error="unsupported_response_type")
+    if params.get("code_challenge") and params.get("code_challenge_method") != "S256":
+        return _back(params, error="invalid_request")
+    return None
 
 
 def _basic_client(request: Request) -> str | None:

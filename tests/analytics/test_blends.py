@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections import Counter
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from blendify_assets.analytics.blends import create_blend, generate_blend_tracks, latest_generation
+from blendify_assets.analytics.blends import (
+    add_member,
+    create_blend,
+    create_open_blend,
+    generate_blend_tracks,
+    latest_generation,
+    remove_member,
+    set_member_weight,
+)
 from blendify_assets.core.errors import BlendifyError
+from blendify_assets.db.engine import create_engine
+from blendify_assets.db.users import add_user
 from tests.fixtures.warehouse import count
 from tests.fixtures.world import World
 
@@ -147,3 +158,35 @@ def test_unknown_blend_is_a_clear_error(engine: Engine) -> None:
         generate_blend_tracks(engine, "00000000-0000-4000-8000-000000000000")
     with pytest.raises(BlendifyError, match="not a blend id"):
         latest_generation(engine, "nope")
+
+
+def test_blend_membership_rules(blendify_env) -> None:
+    engine = create_engine(blendify_env["BLENDIFY_DATABASE_URL"])  # as the app role: its grants suffice
+    ids = [add_user(engine, f"m{i}@example.com", f"Member {i}") for i in range(11)]
+    blend = create_open_blend(engine, "Open", ids[0], "weighted", 20)
+    waiting = generate_blend_tracks(engine, blend)  # one member: a no-op that says why, not an error
+    assert waiting.tracks == 0 and "waiting for members" in (waiting.note or "")
+    with engine.begin() as conn:
+        assert add_member(conn, blend, ids[1]) is True
+        assert add_member(conn, blend, ids[1]) is False  # already in
+        for uid in ids[2:10]:
+            add_member(conn, blend, uid)
+    with pytest.raises(BlendifyError, match="at most 10"), engine.begin() as conn:
+        add_member(conn, blend, ids[10])
+    set_member_weight(engine, blend, ids[1], 3.0)
+    with pytest.raises(BlendifyError, match="weights must be"):
+        set_member_weight(engine, blend, ids[1], 0)
+    assert remove_member(engine, blend, ids[1]) is True
+    assert remove_member(engine, blend, ids[1]) is False
+    with engine.connect() as conn:
+        assert (
+            conn.execute(
+                sa.text("SELECT count(*) FROM blend_participants WHERE blend_id = :b"), {"b": blend}
+            ).scalar()
+            == 9
+        )
+    with pytest.raises(BlendifyError, match="a blend needs a name"):
+        create_open_blend(engine, " ", ids[0], "balanced")
+    with pytest.raises(BlendifyError, match="no such user"):
+        create_open_blend(engine, "x", uuid.uuid4(), "balanced")
+    engine.dispose()

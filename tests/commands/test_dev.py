@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -71,16 +72,17 @@ OVERVIEW = f"""{{ assetNodes {{ assetKey {{ path }} groupName }}
 def dev_server(tmp_path: Path):
     if CHROMIUM is None:
         pytest.skip("no Chromium: install Debian's `chromium` (.ci/run does) to run the browser test")
-    port = free_port()
+    port, web_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BLENDIFY_", "SPOTIFY_", "APPLE_MUSIC_"))}
     env["BLENDIFY_HOME"] = str(tmp_path / "home")  # its own embedded server, started and stopped by it
     log = (tmp_path / "dev.log").open("w")
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("blendify")), "dev", "--demo", "--users", "3", "--port", str(port)],
+        [str(Path(sys.executable).with_name("blendify")), "dev", "--demo", "--users", "3", "--port", str(port),
+         "--web-port", str(web_port)],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
-        yield port, process
+        yield port, process, tmp_path / "dev.log"
     finally:
         process.send_signal(signal.SIGINT)  # what Ctrl-C does
         try:
@@ -99,7 +101,7 @@ def dev_server(tmp_path: Path):
 
 def test_dev_demo_renders_the_asset_graph_and_a_materialised_partition(dev_server, tmp_path: Path) -> None:
     playwright_api = pytest.importorskip("playwright.sync_api")
-    port, process = dev_server
+    port, process, log = dev_server
     overview = wait_for("the webserver", lambda: graphql(port, OVERVIEW), 180, process)
     groups = {n["groupName"] for n in overview["assetNodes"]}
     assert "spotify" in groups
@@ -131,5 +133,13 @@ def test_dev_demo_renders_the_asset_graph_and_a_materialised_partition(dev_serve
             body = page.inner_text("body")
             assert user_id in body and "Latest materialization" in body and "Materialized (" in body
             page.screenshot(path=str(tmp_path / "partition.png"))
+
+            # The listeners' web app beside it: the printed demo link signs in, and the synced
+            # demo listener sees their music.
+            link = re.search(r"sign in as a demo listener: (\S+)", log.read_text()).group(1)
+            page.goto(link)
+            page.locator(f"input[value='{user_id}'] + button").click()  # the synced listener
+            page.wait_for_selector("#profile", timeout=30_000)
+            assert page.locator("#top-tracks li").count() > 0
         finally:
             browser.close()

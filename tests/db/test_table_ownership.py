@@ -35,6 +35,9 @@ OWNERS: dict[str, str] = {
     "publish_preferences": "db/publishing.py",
     "blend_playlists": "db/publishing.py",
     "blend_publications": "db/publishing.py",
+    "login_attempts": "db/login_attempts.py",
+    "blend_invites": "db/invites.py",
+    "web_sessions": "db/web_sessions.py",
 }
 NAMED = re.compile(r"\b(?P<verb>FROM|JOIN|INTO|UPDATE|TABLE|COPY)\s+(?:ONLY\s+)?\"?(?P<table>[a-z_]+)\b")
 

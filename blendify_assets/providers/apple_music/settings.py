@@ -16,6 +16,7 @@ from blendify_assets.core.errors import SettingsError
 from blendify_assets.core.settings import EnvField, http_url, value
 
 DEFAULT_API_URL = "https://api.music.apple.com"
+DEFAULT_MUSICKIT_JS_URL = "https://js-cdn.music.apple.com/musickit/v3/musickit.js"
 KEY_VARIABLE = "APPLE_MUSIC_PRIVATE_KEY_PATH"
 
 
@@ -59,12 +60,15 @@ class AppleMusicSettings:
         EnvField("key_id", "APPLE_MUSIC_KEY_ID"),
         EnvField("private_key_path", KEY_VARIABLE),  # a path; the key itself never enters config
         EnvField("api_url", "APPLE_MUSIC_API_URL", DEFAULT_API_URL),
+        # MusicKit JS, which the web app's Apple Music connect page loads (the simulator serves a stand-in)
+        EnvField("musickit_js_url", "APPLE_MUSICKIT_JS_URL", DEFAULT_MUSICKIT_JS_URL),
     )
 
     team_id: str | None = None
     key_id: str | None = None
     private_key_path: Path | None = None
     api_url: str = DEFAULT_API_URL
+    musickit_js_url: str = DEFAULT_MUSICKIT_JS_URL
 
     @classmethod
     def from_values(cls, values: Mapping[str, str]) -> Self:
@@ -74,6 +78,7 @@ class AppleMusicSettings:
             key_id=value(cls.ENV, values, "key_id"),
             private_key_path=Path(path).expanduser() if path else None,
             api_url=http_url(cls.ENV, values, "api_url"),
+            musickit_js_url=http_url(cls.ENV, values, "musickit_js_url"),
         )
 
     def signing_key(self) -> SigningKey:

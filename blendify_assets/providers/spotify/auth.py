@@ -94,8 +94,16 @@ def code_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def authorize_url(app: SpotifyApp, *, state: str, challenge: str, scopes: tuple[str, ...] = SCOPES) -> str:
-    """The URL to open in the browser for Authorization Code + PKCE."""
+def authorize_url(
+    app: SpotifyApp,
+    *,
+    state: str,
+    challenge: str,
+    scopes: tuple[str, ...] = SCOPES,
+    show_dialog: bool = False,
+) -> str:
+    """The URL to open in the browser for Authorization Code + PKCE. `show_dialog` makes Spotify ask
+    again even if the user already approved the app (so a shared browser can switch accounts)."""
     if not app.redirect_uri:
         raise ValueError("SPOTIFY_REDIRECT_URI is required for the authorization flow")
     query = {
@@ -107,6 +115,8 @@ def authorize_url(app: SpotifyApp, *, state: str, challenge: str, scopes: tuple[
         "code_challenge_method": "S256",
         "code_challenge": challenge,
     }
+    if show_dialog:
+        query["show_dialog"] = "true"
     return app.accounts_url.rstrip("/") + "/authorize?" + urlencode(query)
 
 

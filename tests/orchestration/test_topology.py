@@ -65,6 +65,7 @@ RUNS = """{ runsOrError(filter: {pipelineName: "spotify_sync"}) { ... on Runs { 
   tags { key value } } } } }"""
 
 
+@pytest.mark.timeout(900)
 def test_code_server_webserver_and_daemon_apart_sync_a_new_connection(
     blendify_env, connect, warehouse, tmp_path: Path
 ) -> None:

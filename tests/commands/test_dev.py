@@ -181,7 +181,7 @@ def test_dev_demo_fills_the_whole_graph_and_materialize_batches_users(dev_server
             # A fresh UI may greet a first visitor with a newsletter dialog over everything: skip it.
             page.add_locator_handler(
                 page.get_by_text("Join the Dagster community"),
-                lambda: page.get_by_role("button", name="Skip").click(),
+                lambda: page.get_by_role("button", name="Skip").dispatch_event("click"),  # even mid-animation
             )
             page.goto(
                 f"http://127.0.0.1:{port}/assets/blends/blend_tracks?view=partitions&partition={blend_id}"

@@ -16,10 +16,17 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from blendify_assets.analytics.blends import BlendNotFound, blends_created_since, generate_blend_tracks
+from blendify_assets.analytics.blends import (
+    BlendNotFound,
+    Generation,
+    blends_created_since,
+    generate_blend_tracks,
+    latest_generation,
+)
 from blendify_assets.analytics.matches import DEFAULT_K, compute_taste_matches
 from blendify_assets.assets.resources import WarehouseResource
 from blendify_assets.core.errors import BlendifyError
+from blendify_assets.core.text import user_label
 
 BLENDS = "blends"
 blends = dg.DynamicPartitionsDefinition(name=BLENDS)  # key = blends.id
@@ -29,6 +36,8 @@ BLEND_TRACKS = dg.AssetKey(["blends", "blend_tracks"])
 PUBLISHED = dg.AssetKey(["blends", "published_playlists"])  # assets/publish.py
 TASTE_MATCH_CRON = "0 */6 * * *"
 BLEND_CRON = "0 6 * * *"
+OWNERS = ["team:blendify-analytics"]
+PREVIEW_TRACKS = 10
 SENSOR_PAGE = 1000
 SENSOR_LOOKBACK = timedelta(minutes=10)
 """A blend committed late (created_at is its transaction's start) is still seen: the sensor looks
@@ -36,18 +45,23 @@ back this far past its cursor and skips blends that already have a partition."""
 
 
 def after_syncs(cron: str) -> dg.AutomationCondition:
-    """Run once per cron tick, and only if some sync appended since the last run and none is running.
+    """Run once per cron tick, and only if some sync appended since the last run and none is running;
+    a missing asset (or blend) does not wait for the tick: the first syncs of a new deployment (or
+    the demo) fill it within a minute.
 
     Not ``on_cron``: it waits for *every* upstream asset to update, and a deployment without Apple
     Music users never updates the Apple assets. Not bare ``eager``: it would recompute after every
     recently-played poll, and a never-synced user partition (``any_deps_missing``) would block it.
     """
     return (
-        dg.AutomationCondition.cron_tick_passed(cron).since_last_handled()  # type: ignore[misc]  # Dagster annotates its self as AutomationCondition[AssetKey | AssetCheckKey]
+        (
+            dg.AutomationCondition.cron_tick_passed(cron).since_last_handled()  # type: ignore[misc]  # Dagster annotates its self as AutomationCondition[AssetKey | AssetCheckKey]
+            | dg.AutomationCondition.missing()
+        )
         & dg.AutomationCondition.any_deps_updated().since_last_handled()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
-    ).with_label(f"after syncs, at most once per '{cron}'")
+    ).with_label(f"after syncs: when missing, else at most once per '{cron}'")
 
 
 def _deps(ingestion_keys: Sequence[dg.AssetKey]) -> list[dg.AssetDep]:
@@ -62,6 +76,9 @@ def _taste_matches(ingestion_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition
         deps=_deps(ingestion_keys),
         automation_condition=after_syncs(TASTE_MATCH_CRON),
         kinds={"postgres", "python"},
+        owners=OWNERS,
+        tags={"blendify/layer": "analytics"},
+        metadata={"dagster/table_name": "public.user_taste_matches"},
         description=(
             f"Each user's {DEFAULT_K} most similar users (sparse top-k) with shared tracks, artists, genres "
             "and the 0-100 taste match, appended to user_taste_matches (current: latest_user_taste_matches)."
@@ -79,6 +96,7 @@ def _taste_matches(ingestion_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition
                 "users": dg.MetadataValue.int(run.users),
                 "pairs": dg.MetadataValue.int(run.pairs),
                 "rows_appended": dg.MetadataValue.int(run.rows),
+                "dagster/row_count": dg.MetadataValue.int(run.rows),
                 "mean_best_match": dg.MetadataValue.float(run.mean_top_score),
                 "seconds": dg.MetadataValue.json(dict(run.seconds)),
             }
@@ -98,6 +116,9 @@ def _blend_tracks(ingestion_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
                 skippable=True,  # reported per blend, for the blends that generated
                 automation_condition=after_syncs(BLEND_CRON),
                 kinds={"postgres", "python"},
+                owners=OWNERS,
+                tags={"blendify/layer": "blends"},
+                metadata={"dagster/table_name": "public.blend_tracks"},
                 description="One generation of a blend's tracks (blend_tracks, latest: latest_blend_tracks).",
             )
         ],
@@ -119,18 +140,22 @@ def _blend_tracks(ingestion_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
                 context.log.warning(str(exc))
                 failed[blend_id] = str(exc)
                 continue
+            if result.created_at is None:  # nothing to pick from yet: nothing written, still missing
+                context.log.info(f"blend {blend_id}: no tracks generated ({result.note})")
+                continue
+            shown = latest_generation(warehouse.engine, blend_id)
             yield dg.AssetMaterialization(
                 asset_key=BLEND_TRACKS,
                 partition=blend_id,
                 metadata={
+                    **_blend_metadata(shown),
                     "algorithm": result.algorithm,
                     "tracks": dg.MetadataValue.int(result.tracks),
+                    "dagster/row_count": dg.MetadataValue.int(len(shown.tracks)),
                     "shared": dg.MetadataValue.int(result.shared),
                     "discovery": dg.MetadataValue.int(result.discovery),
                     "cross_provider": dg.MetadataValue.int(result.cross_provider),
-                    "generation": dg.MetadataValue.text(
-                        result.created_at.isoformat() if result.created_at else "none"
-                    ),
+                    "generation": dg.MetadataValue.text(result.created_at.isoformat()),
                     **({"note": dg.MetadataValue.text(result.note)} if result.note else {}),
                 },
             )
@@ -142,6 +167,30 @@ def _blend_tracks(ingestion_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
             )
 
     return blend_tracks
+
+
+def _cell(text: object) -> str:
+    return " ".join(str(text).replace("|", "\\|").split())
+
+
+def _blend_metadata(shown: Generation) -> dict[str, dg.MetadataValue]:
+    """What an operator wants on the blend's page: its name, its members (display name and short
+    id, never an email) and a Markdown preview of its first tracks."""
+    people = {
+        str(m["user_id"]): user_label(m["user_id"], None if m["label"] == m["email"] else str(m["label"]))
+        for m in shown.members
+    }
+    lines = ["| # | track | artist | from |", "|---|---|---|---|"]
+    lines += [
+        f"| {t['position']} | {_cell(t['track_name'])} | {_cell(t['artist_name'])} | "
+        f"{_cell(people.get(str(t['source_user_id']), user_label(t['source_user_id'], None)))} |"
+        for t in shown.tracks[:PREVIEW_TRACKS]
+    ]
+    return {
+        "blend": dg.MetadataValue.text(str(shown.blend["name"])),
+        "members": dg.MetadataValue.text(", ".join(people.values())),
+        "preview": dg.MetadataValue.md("\n".join(lines) if shown.tracks else "_no tracks yet_"),
+    }
 
 
 blend_generation_job = dg.define_asset_job(

@@ -8,11 +8,13 @@ from typing import Any
 import dagster as dg
 
 from blendify_assets.assets.resources import ProviderResource, WarehouseResource
+from blendify_assets.db.music.reads import column_schema, current_row_counts
 from blendify_assets.ingest.sync import StepSync, UserSync
 from blendify_assets.providers.spec import Cadence, Endpoint, ProviderSpec
 
 # Transient failures (5xx, timeouts, rate limits that outlasted the client's waits) retry the step;
-# revoked tokens and spent quotas raise Failure(allow_retries=False) instead.
+# spent quotas raise Failure(allow_retries=False) instead; revoked or expired connections are skipped
+# with a warning check (`connection_healthy`), never retried.
 SYNC_RETRY = dg.RetryPolicy(
     max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
@@ -27,9 +29,18 @@ def freshness_policy(cadence: Cadence) -> dg.FreshnessPolicy:
     )
 
 
-def _metadata(outcome: UserSync) -> dict[str, dg.MetadataValue]:
+OWNERS = ["team:blendify-data"]
+CONNECTION_HEALTHY = "connection_healthy"
+UNHEALTHY = frozenset({"needs_reauth", "skipped"})
+"""Outcomes that are the user's connection, not the pipeline: the user is skipped with a warning and
+an observation, and the step goes on (no retry: the connection row already says why)."""
+
+
+def _metadata(outcome: UserSync, row_count: int | None) -> dict[str, dg.MetadataValue]:
     stats = outcome.stats
     return {
+        "user": dg.MetadataValue.text(outcome.label),
+        **({"dagster/row_count": dg.MetadataValue.int(row_count)} if row_count is not None else {}),
         "requests": dg.MetadataValue.int(stats.requests),
         "pages": dg.MetadataValue.int(stats.pages),
         "rows_appended": dg.MetadataValue.int(outcome.rows_appended),
@@ -46,13 +57,44 @@ def _metadata(outcome: UserSync) -> dict[str, dg.MetadataValue]:
     }
 
 
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def users_table(outcomes: list[UserSync], limit: int = 50) -> dg.MetadataValue:
+    """One Markdown table of users and why: what an operator reads on a failed step or check."""
+    lines = ["| user | endpoint | status | why |", "|---|---|---|---|"]
+    lines += [
+        f"| {_cell(o.label)} | {o.endpoint} | {o.status} | {_cell(o.error or '')} |" for o in outcomes[:limit]
+    ]
+    if len(outcomes) > limit:
+        lines.append(f"| … and {len(outcomes) - limit} more | | | |")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def _column_schema(columns: list[tuple[str, str, bool]]) -> dg.MetadataValue:
+    return dg.MetadataValue.table_schema(
+        dg.TableSchema(
+            columns=[
+                dg.TableColumn(name, kind, constraints=dg.TableColumnConstraints(nullable=nullable))
+                for name, kind, nullable in columns
+            ]
+        )
+    )
+
+
 def _check_results(
     key: dg.AssetKey, endpoint: Endpoint, outcomes: list[UserSync]
 ) -> list[dg.AssetCheckResult]:
+    """One result per declared check for the users this step checked; none when it checked nobody
+    (a check that looked at nothing has not passed). Per run, not per user: Dagster 1.13 records a
+    partitioned check result only for single-partition runs, so the failing users are listed."""
     results = []
     for check in endpoint.checks:
-        failing = {o.user_id: o.problems[check.name] for o in outcomes if o.problems.get(check.name)}
-        checked = sum(1 for o in outcomes if check.name in o.problems)
+        checked = [o for o in outcomes if check.name in o.problems]
+        if not checked:
+            continue
+        failing = [o for o in checked if o.problems[check.name]]
         results.append(
             dg.AssetCheckResult(
                 asset_key=key,
@@ -60,19 +102,56 @@ def _check_results(
                 passed=not failing,
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={
-                    "users_checked": checked,
+                    "users_checked": len(checked),
                     "users_failing": len(failing),
-                    "failures": dg.MetadataValue.json(dict(list(failing.items())[:20])),
+                    **(
+                        {
+                            "failures": dg.MetadataValue.md(
+                                "\n".join(
+                                    ["| user | finding |", "|---|---|"]
+                                    + [
+                                        f"| {_cell(o.label)} | {_cell(o.problems[check.name])} |"
+                                        for o in failing[:50]
+                                    ]
+                                )
+                            )
+                        }
+                        if failing
+                        else {}
+                    ),
                 },
             )
         )
     return results
 
 
+def _connection_check(key: dg.AssetKey, attempted: int, unhealthy: list[UserSync]) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=CONNECTION_HEALTHY,
+        passed=not unhealthy,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{len(unhealthy)} of {attempted} user(s) skipped: no working connection (they need to reconnect)"
+            if unhealthy
+            else None
+        ),
+        metadata={
+            "users_checked": attempted,
+            "users_skipped": len(unhealthy),
+            **({"skipped_users": users_table(unhealthy)} if unhealthy else {}),
+        },
+    )
+
+
 def build_endpoint_assets(
-    spec: ProviderSpec[Any], chain: list[Endpoint], partitions: dg.DynamicPartitionsDefinition
+    spec: ProviderSpec[Any],
+    chain: list[Endpoint],
+    partitions: dg.DynamicPartitionsDefinition,
+    users_per_run: int,
 ) -> dg.AssetsDefinition:
-    """One step: the endpoints of `chain` (one, or playlists then their tracks), each its own asset."""
+    """One step: the endpoints of `chain` (one, or playlists then their tracks), each its own asset.
+    A backfill (the UI's, or the automation's) runs up to `users_per_run` users a run."""
     keys = {e.name: dg.AssetKey(spec.asset_key_path(e.name)) for e in chain}
     specs = [
         dg.AssetSpec(
@@ -82,15 +161,28 @@ def build_endpoint_assets(
             skippable=True,  # materialisations are reported per user, for the users that succeeded
             kinds={"postgres", spec.group},
             description=f"{e.description} Table: {e.table}.",
-            metadata={"table": e.table, "provider": spec.name},
+            metadata={"dagster/table_name": f"public.{e.table}", "provider": spec.name},
+            owners=OWNERS,
+            tags={"blendify/layer": "ingestion", "blendify/provider": spec.name, "blendify/scope": e.scope},
             freshness_policy=freshness_policy(e.cadence),  # matches its schedule
         )
         for e in chain
     ]
     check_specs = [
-        dg.AssetCheckSpec(c.name, asset=keys[e.name], description=c.description)
-        for e in chain
-        for c in e.checks
+        *(
+            dg.AssetCheckSpec(c.name, asset=keys[e.name], description=c.description)
+            for e in chain
+            for c in e.checks
+        ),
+        *(
+            dg.AssetCheckSpec(
+                CONNECTION_HEALTHY,
+                asset=keys[e.name],
+                description=f"Every user of the run has a working {spec.label} connection; the others "
+                "are skipped (they need to reconnect), not failed.",
+            )
+            for e in chain
+        ),
     ]
 
     @dg.multi_asset(
@@ -100,6 +192,7 @@ def build_endpoint_assets(
         partitions_def=partitions,
         pool=spec.pool,
         retry_policy=SYNC_RETRY,
+        backfill_policy=dg.BackfillPolicy.multi_run(users_per_run),
         can_subset=True,
         required_resource_keys={"warehouse", spec.group},
     )
@@ -113,34 +206,69 @@ def build_endpoint_assets(
             run_id=context.run_id, user_concurrency=warehouse.user_concurrency,
         )  # fmt: skip
         failed: dict[str, UserSync] = {}
+        skipped: dict[str, UserSync] = {}
         for endpoint in chain:
             key = keys[endpoint.name]
             if key not in context.selected_asset_keys:
                 continue
-            outcomes = step.run(endpoint, [u for u in users if u not in failed])
-            succeeded = [o for o in outcomes if o.status == "success"]
-            for outcome in succeeded:
-                yield dg.AssetMaterialization(
-                    asset_key=key, partition=outcome.user_id, metadata=_metadata(outcome)
-                )
             selected_checks = {c.name for c in context.selected_asset_check_keys if c.asset_key == key}
-            yield from (
-                r for r in _check_results(key, endpoint, succeeded) if r.check_name in selected_checks
-            )
+            attempted = [u for u in users if u not in failed and u not in skipped]
+            outcomes = step.run(endpoint, attempted)
+            succeeded = [o for o in outcomes if o.status == "success"]
+            yield from _materializations(warehouse, spec, endpoint, key, succeeded)
+            unhealthy = [o for o in outcomes if o.status in UNHEALTHY]
+            for outcome in unhealthy:
+                skipped[outcome.user_id] = outcome
+                yield dg.AssetObservation(
+                    asset_key=key,
+                    partition=outcome.user_id,
+                    metadata={
+                        "user": dg.MetadataValue.text(outcome.label),
+                        "connection": dg.MetadataValue.text(outcome.status),
+                        "why": dg.MetadataValue.text(outcome.error or ""),
+                    },
+                )
+            if unhealthy:
+                context.log.warning(
+                    f"{endpoint.name}: skipped {len(unhealthy)} user(s) without a working {spec.label} "
+                    f"connection (they need to reconnect): {', '.join(o.label for o in unhealthy[:10])}"
+                )
             for outcome in outcomes:
-                if outcome.status != "success":
-                    context.log.warning(
-                        f"{endpoint.name} for user {outcome.user_id}: {outcome.status}: {outcome.error}"
-                    )
+                if outcome.status != "success" and outcome.status not in UNHEALTHY:
                     failed[outcome.user_id] = outcome
+            results = _check_results(key, endpoint, succeeded)
+            if succeeded or unhealthy:  # a user whose fetch failed otherwise says nothing of the connection
+                results.append(_connection_check(key, len(succeeded) + len(unhealthy), unhealthy))
+            yield from (r for r in results if r.check_name in selected_checks)
         if failed:
-            first = next(iter(failed.values()))
+            problems = list(failed.values())
+            first = problems[0]
             raise dg.Failure(
-                description=f"{len(failed)} of {len(users)} user(s) failed; first: {first.endpoint}: {first.error}",
-                metadata={
-                    "failed_users": dg.MetadataValue.json({u: o.error for u, o in list(failed.items())[:50]})
-                },
-                allow_retries=any(o.retryable for o in failed.values()),
+                description=f"{len(failed)} of {len(users)} user(s) failed; first: {first.label}, "
+                f"{first.endpoint}: {first.error}",
+                metadata={"failed_users": users_table(problems)},
+                allow_retries=any(o.retryable for o in problems),
             )
 
     return _endpoint_assets
+
+
+def _materializations(
+    warehouse: WarehouseResource, spec: ProviderSpec[Any], endpoint: Endpoint, key: dg.AssetKey,
+    succeeded: list[UserSync],
+) -> list[dg.AssetMaterialization]:  # fmt: skip
+    """One per user that synced, naming the user, with the rows in their current state. The last
+    of the step also carries the table's column schema as the database has it (once a step, not
+    per user: the UI shows the latest materialisation's)."""
+    if not succeeded:
+        return []
+    counts = current_row_counts(warehouse.engine, endpoint.table, spec.name, [o.user_id for o in succeeded])
+    schema = {"dagster/column_schema": _column_schema(column_schema(warehouse.engine, endpoint.table))}
+    return [
+        dg.AssetMaterialization(
+            asset_key=key,
+            partition=o.user_id,
+            metadata=_metadata(o, counts.get(o.user_id)) | (schema if i == len(succeeded) - 1 else {}),
+        )
+        for i, o in enumerate(succeeded)
+    ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import subprocess
+import time
 from contextlib import ExitStack
 
 import click
@@ -15,9 +18,16 @@ from blendify_assets.core.settings import load_settings
 from blendify_assets.core.text import printable
 from blendify_assets.db import migrations
 from blendify_assets.db.engine import warehouse_url
-from blendify_assets.orchestration.dev_server import child_env, start_dagster, supervise
+from blendify_assets.orchestration.dev_server import (
+    announce_health,
+    child_env,
+    relay_console,
+    start_dagster,
+    supervise,
+)
 from blendify_assets.orchestration.runner import dagster_instance
 from blendify_assets.providers.registry import PROVIDERS, settings_types
+from blendify_assets.security.vault import LOCAL_KEY_WARNING
 
 DEV_DEMO_USERS = 6
 
@@ -59,6 +69,7 @@ def dev(app: App, demo: bool, users: int, profile: str, host: str, port: int, we
             # The simulator is an optional extra ([simulator]); `dev` alone runs without it.
             from blendify_assets.demo.world import (
                 connect_users,
+                request_blends,
                 simulator_env,
                 simulator_values,
                 write_simulator_env_file,
@@ -72,19 +83,32 @@ def dev(app: App, demo: bool, users: int, profile: str, host: str, port: int, we
             env_file = write_simulator_env_file(settings, extra)
             stack.callback(env_file.unlink, missing_ok=True)  # its URLs die with the simulator
             connected = connect_users(engine, app.vault, sim, PROVIDERS)
+            blends = request_blends(engine, connected, time.strftime("%Y-%m-%d %H:%M:%S"))
             out.print(
-                f"simulator on {sim.base_url}: {len(connected)} demo users connected; "
-                "the connection sensor syncs them within a minute"
+                f"simulator on {sim.base_url}: {len(connected)} demo users connected and {len(blends)} "
+                "blends created; the sensor syncs them within a minute, then taste matches and blends follow"
             )
             out.print(f"commands in another terminal reach it after `set -a; . {env_file}; set +a`")
         if web_port:
             _start_web(app, stack, engine, extra, demo, host, web_port)
         # A process boundary: the children read their settings from their environment.
-        process = start_dagster(settings, child_env(settings, warehouse_url(settings), extra), host, port)
-        out.print(f"Dagster UI: http://{host}:{port}  (Ctrl-C stops everything)")
+        # Run logs stay in the UI: the console gets the address, the daemon's health and each
+        # distinct warning once (`-v`: everything `dagster dev` prints).
+        verbose = logging.getLogger().getEffectiveLevel() <= logging.INFO
+        env = child_env(settings, warehouse_url(settings), extra)
+        if verbose:
+            process = start_dagster(settings, env, host, port)
+        else:
+            process = start_dagster(settings, env, host, port, subprocess.PIPE, subprocess.STDOUT, "warning")
+            # The demo's connections used the vault here, so its local-key warning was given once.
+            shown = [LOCAL_KEY_WARNING.format(path=settings.local_key_file)] if demo else []
+            relay_console(process, lambda line: click.echo(line, err=True), shown)
+        url = f"http://{host}:{port}"
+        out.print(f"Dagster UI: {url}  (Ctrl-C stops everything)")
+        announce_health(url, process, lambda line: click.echo(line, err=True))
         code = supervise(process)
     if code not in (0, None):
-        raise BlendifyError(f"dagster dev exited with status {code}")
+        raise BlendifyError(f"dagster dev exited with status {code} (`blendify -v dev` shows its output)")
 
 
 def _start_web(

@@ -15,3 +15,12 @@ def printable(value: object, *, one_line: bool = False) -> str:
     line also loses its line breaks, which become spaces)."""
     text = _BREAKS.sub(" ", str(value)) if one_line else str(value)
     return _CONTROL.sub("", text)
+
+
+def user_label(user_id: object, display_name: str | None) -> str:
+    """How operators see a user in Dagster: display name and a short id ('Ana (1f3a9c2e)'), else
+    'user 1f3a9c2e'. Never the email: Dagster's event log keeps it forever and shows it to anyone
+    with the UI."""
+    short = str(user_id)[:8]
+    name = " ".join(printable(display_name or "", one_line=True).split())[:60]
+    return f"{name} ({short})" if name else f"user {short}"

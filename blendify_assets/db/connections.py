@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from blendify_assets.core.errors import BlendifyError
+from blendify_assets.core.text import user_label
 from blendify_assets.core.time import aware_utc, naive_utc, utcnow
 from blendify_assets.core.tokens import Tokens
 from blendify_assets.db.users import user_id_for
@@ -347,9 +348,14 @@ class ConnectionRow:
     access_token_encrypted: str
     refresh_token_encrypted: str | None
     token_expires_at: datetime | None
+    display_name: str | None = None  # the user's, for operators (Dagster metadata); never the email
 
     def __repr__(self) -> str:
         return f"ConnectionRow(id={self.id}, user_id={self.user_id}, status={self.status!r})"
+
+    @property
+    def label(self) -> str:
+        return user_label(self.user_id, self.display_name)
 
 
 def for_sync(engine: Engine, provider: str, user_ids: Sequence[str]) -> dict[str, ConnectionRow]:
@@ -357,10 +363,11 @@ def for_sync(engine: Engine, provider: str, user_ids: Sequence[str]) -> dict[str
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
-                "SELECT id, user_id::text AS user_id, status::text AS status, status_reason, "
-                "nullif(provider_user_id, '') AS provider_user_id, access_token_encrypted, "
-                "refresh_token_encrypted, token_expires_at FROM provider_connections "
-                "WHERE provider = CAST(:p AS provider) AND user_id = ANY(CAST(:u AS uuid[]))"
+                "SELECT c.id, c.user_id::text AS user_id, c.status::text AS status, c.status_reason, "
+                "nullif(c.provider_user_id, '') AS provider_user_id, c.access_token_encrypted, "
+                "c.refresh_token_encrypted, c.token_expires_at, u.display_name "
+                "FROM provider_connections c JOIN users u ON u.id = c.user_id "
+                "WHERE c.provider = CAST(:p AS provider) AND c.user_id = ANY(CAST(:u AS uuid[]))"
             ),
             {"p": provider, "u": [str(u) for u in user_ids]},
         ).mappings()

@@ -36,7 +36,7 @@ from blendify_assets.core.settings import WarehouseSettings
 from blendify_assets.db import migrations, sync_log
 from blendify_assets.db.engine import open_engine, open_owner_engine
 from blendify_assets.db.music.reads import row_counts
-from blendify_assets.demo.world import SIMULATED, DemoUser, connect_users, simulator_values
+from blendify_assets.demo.world import BLEND_ALGORITHMS, SIMULATED, DemoUser, connect_users, simulator_values
 from blendify_assets.orchestration.factory import build_definitions
 from blendify_assets.orchestration.runner import dagster_instance, run_sync_in_process
 from blendify_assets.providers.spec import ProviderSpec
@@ -44,7 +44,6 @@ from blendify_assets.security.vault import vault_from_settings
 from blendify_assets.simulator import Simulator, SimulatorConfig
 
 DEMO_SEED = 7
-BLEND_ALGORITHMS = ("balanced", "weighted", "discovery")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from blendify_assets.analytics.blends import create_blend
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.settings import EnvField, WarehouseSettings
 from blendify_assets.db import connections
@@ -31,6 +32,7 @@ from blendify_assets.simulator.spotify_accounts import PUBLISH_SCOPE
 from blendify_assets.simulator.world import SimUser
 
 DEMO_CLIENT_ID = "blendify-demo"
+BLEND_ALGORITHMS = ("balanced", "weighted", "discovery")
 
 
 @dataclass(frozen=True)
@@ -159,3 +161,22 @@ def connect_users(
                 connected.append(spec.name)
         users.append(DemoUser(sim_user.email, user_id, tuple(connected)))
     return users
+
+
+def request_blends(engine: Engine, users: Sequence[DemoUser], stamp: str) -> list[str]:
+    """One blend of each algorithm among the first connected users, created without tracks: the
+    new-blends sensor registers them, and their automation generates each one as soon as the first
+    syncs have landed (`blendify dev --demo`: the whole graph fills within minutes)."""
+    members = [u.email for u in users if u.providers][:4]
+    if len(members) < 2:
+        return []
+    return [
+        str(
+            create_blend(
+                engine, f"Demo {algorithm} blend ({stamp})", members, algorithm,
+                weights=[float(len(members) - i) for i in range(len(members))] if algorithm == "weighted" else None,
+                size=30, description="Built by `blendify dev --demo`", creator_email=members[0],
+            )
+        )
+        for algorithm in BLEND_ALGORITHMS
+    ]  # fmt: skip

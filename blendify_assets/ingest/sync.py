@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.fetch import FetchStats
+from blendify_assets.core.text import user_label
 from blendify_assets.db import connections
 from blendify_assets.db.connections import DatabaseTokenSource
 from blendify_assets.db.music.state import load_state
@@ -47,6 +48,7 @@ class UserSync:
     provider: str
     endpoint: str
     status: str  # success | failed | needs_reauth | skipped
+    label: str = ""  # how operators see the user: display name and short id (core.text.user_label)
     rows_appended: int = 0
     changed: bool = False
     error: str | None = None
@@ -149,6 +151,9 @@ class StepSync:
         self.rows = connections.for_sync(engine, spec.name, user_ids)
         self.sources = {user: DatabaseTokenSource(engine, vault, row) for user, row in self.rows.items()}
         self._provider_user_ids = {user: row.provider_user_id for user, row in self.rows.items()}
+        self.labels = {
+            user: self.rows[user].label if user in self.rows else user_label(user, None) for user in user_ids
+        }
 
     def run(self, endpoint: Endpoint, user_ids: Sequence[str]) -> list[UserSync]:
         """Check `endpoint` for every user; one outcome per user, in the order given."""
@@ -174,7 +179,9 @@ class StepSync:
         writer: _BatchWriter,
     ) -> UserSync:
         name, table = self.spec.name, TABLES[endpoint.table]
-        outcome = UserSync(user_id, name, endpoint.name, "success")
+        outcome = UserSync(
+            user_id, name, endpoint.name, "success", self.labels.get(user_id) or user_label(user_id, None)
+        )
         started_at = datetime.now(UTC)
         clock = time.perf_counter()
         uid = uuid.UUID(user_id)

@@ -9,13 +9,17 @@ SIGINT (dagster's clean shutdown), then SIGTERM, then SIGKILL.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO
+
+import httpx
 
 import blendify_assets
 from blendify_assets.core.settings import WarehouseSettings
@@ -52,13 +56,70 @@ def child_env(settings: WarehouseSettings, warehouse: str, extra: Mapping[str, s
 
 
 def start_dagster(
-    settings: WarehouseSettings, env: Mapping[str, str], host: str, port: int, stdout: IO | None = None
+    settings: WarehouseSettings,
+    env: Mapping[str, str],
+    host: str,
+    port: int,
+    stdout: IO | int | None = None,
+    stderr: IO | int | None = None,
+    log_level: str = "info",
 ) -> subprocess.Popen:
     workspace, cwd = workspace_file(settings)
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
+    command += ["--log-level", log_level]
     return subprocess.Popen(
-        command, cwd=cwd, env=dict(env), stdout=stdout, preexec_fn=_own_group_default_signals
-    )
+        command, cwd=cwd, env=dict(env), stdout=stdout, stderr=stderr, text=stdout == subprocess.PIPE,
+        preexec_fn=_own_group_default_signals,
+    )  # fmt: skip
+
+
+# `dagster dev`'s console: "<date> <time> +0000 - <logger> - <LEVEL> - <message>". A run's events
+# carry "<job> - <run id> - " after the level; they stay in the UI.
+_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} - (?P<logger>[\w.]+) - (?P<level>[A-Z]+) - (?P<message>.*)$"
+)
+_RUN_EVENT = re.compile(r"^[\w.]+ - [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12} - ")
+_SHOWN = frozenset({"WARNING", "ERROR", "CRITICAL"})
+
+
+def console_lines(lines: Iterable[str], already_shown: Iterable[str] = ()) -> Iterable[str]:
+    """What `blendify dev` shows of its children's output: each distinct warning or error of the
+    webserver, daemon and code server once, on one line, and Blendify's own plain warnings (the
+    local-key one) once. Run events (DEBUG to ERROR, with their stack traces) stay in the UI's run
+    logs; other plain lines (tracebacks, library notices) are dropped: `blendify -v dev` shows all."""
+    seen = set(already_shown)
+    for raw in lines:
+        line = raw.rstrip("\n")
+        match = _LINE.match(line)
+        if match is None:
+            key = line
+            if not _BLENDIFY.match(line):
+                continue
+        else:
+            if match["level"] not in _SHOWN or _RUN_EVENT.match(match["message"]):
+                continue
+            key = f"{match['level'].lower()}: {match['logger']}: {match['message']}"
+        if key not in seen:
+            seen.add(key)
+            yield key
+
+
+_BLENDIFY = re.compile(r"^(BLENDIFY_[A-Z_]+ |[Bb]lendify\b)")
+
+
+def relay_console(
+    process: subprocess.Popen, echo: Callable[[str], None], already_shown: Iterable[str] = ()
+) -> threading.Thread:
+    """Read the child's merged output in a thread and pass on `console_lines` of it."""
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in console_lines(process.stdout, already_shown):
+            echo(line)
+
+    thread = threading.Thread(target=pump, name="dagster-dev-console", daemon=True)
+    thread.start()
+    return thread
 
 
 def _own_group_default_signals() -> None:
@@ -100,6 +161,39 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+DAEMON_HEALTH = "{ instance { daemonHealth { allDaemonStatuses { daemonType required healthy } } } }"
+
+
+def announce_health(
+    url: str, process: subprocess.Popen, echo: Callable[[str], None], timeout: float = 240.0
+) -> threading.Thread:
+    """Once the webserver answers, say once whether every daemon service is healthy (the UI's
+    Deployment -> Daemons page asks the same question)."""
+
+    def watch() -> None:
+        deadline, sick = time.monotonic() + timeout, ["webserver not answering"]
+        while time.monotonic() < deadline and process.poll() is None:
+            time.sleep(2)
+            try:
+                answer = httpx.post(f"{url}/graphql", json={"query": DAEMON_HEALTH}, timeout=10).json()
+                statuses = answer["data"]["instance"]["daemonHealth"]["allDaemonStatuses"]
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                continue
+            required = [s for s in statuses if s["required"]]
+            sick = [s["daemonType"] for s in required if not s["healthy"]]
+            if required and not sick:
+                echo(
+                    f"daemon healthy: {len(required)} services (sensors, schedules, backfills, run queue, …)"
+                )
+                return
+        if process.poll() is None:
+            echo(f"daemon not healthy after {timeout:.0f} s: {', '.join(sick)} (see {url}/health)")
+
+    thread = threading.Thread(target=watch, name="dagster-dev-health", daemon=True)
+    thread.start()
+    return thread
 
 
 class Interrupted(Exception):

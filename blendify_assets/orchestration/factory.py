@@ -17,6 +17,7 @@ from blendify_assets.assets.analytics import analytics_definitions
 from blendify_assets.assets.ingestion import build_endpoint_assets
 from blendify_assets.assets.publish import publish_definitions
 from blendify_assets.ingest.sync import validate_specs
+from blendify_assets.orchestration.runs import USERS_PER_RUN
 from blendify_assets.orchestration.schedules import build_schedules
 from blendify_assets.orchestration.sensors import build_connection_sensor
 from blendify_assets.providers.spec import ProviderSpec
@@ -35,7 +36,7 @@ class ProviderDefs:
 
 def provider_defs(spec: ProviderSpec[Any]) -> ProviderDefs:
     partitions = dg.DynamicPartitionsDefinition(name=spec.partitions_name)
-    assets = [build_endpoint_assets(spec, chain, partitions) for chain in spec.steps()]
+    assets = [build_endpoint_assets(spec, chain, partitions, USERS_PER_RUN) for chain in spec.steps()]
     job = dg.define_asset_job(
         spec.job_name,
         selection=dg.AssetSelection.groups(spec.group),
@@ -49,7 +50,11 @@ def provider_defs(spec: ProviderSpec[Any]) -> ProviderDefs:
 def build_definitions(
     specs: Sequence[ProviderSpec[Any]], resources: Mapping[str, dg.ConfigurableResource]
 ) -> dg.Definitions:
-    """The code location for these providers, with these resources (`assets/resources.py`)."""
+    """The code location for these providers, with these resources (`assets/resources.py`).
+
+    Every job runs its steps in the run's process, including the implicit asset job behind the UI's
+    Materialize button and backfills (orchestration/runs.py says why); a per-job executor would miss
+    that one."""
     validate_specs(specs)
     per = [provider_defs(spec) for spec in specs]
     ingestion_keys = [key for p in per for assets_def in p.assets for key in assets_def.keys]
@@ -60,6 +65,7 @@ def build_definitions(
             schedules=[s for p in per for s in p.schedules],
             sensors=[build_connection_sensor([(p.spec, p.partitions, p.job) for p in per])],
             resources=dict(resources),
+            executor=dg.in_process_executor,
         ),
         analytics_definitions(ingestion_keys),
         publish_definitions(specs),

@@ -12,9 +12,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-SYNC_RUN_CONFIG: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
+SYNC_RUN_CONFIG: dict[str, Any] = {}  # the code location's executor is in-process (factory.py)
 
-# Users per run. A run costs seconds of fixed Dagster work (launch, code load, planning) and a
+# Users per run (also the ingestion assets' multi-run backfill policy: a UI backfill batches alike). A run costs seconds of fixed Dagster work (launch, code load, planning) and a
 # retry re-checks its whole batch (cheaply: unchanged data appends nothing), so batches are large.
 USERS_PER_RUN = 250
 

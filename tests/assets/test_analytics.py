@@ -99,6 +99,13 @@ def test_blend_asset_appends_a_generation_per_materialisation(
         assert result.success
     event = result.asset_materializations_for_node("blend_tracks")[0]
     assert event.partition == blend_id and event.metadata["tracks"].value == 6
+    # What an operator sees on the blend's page: its name, members (never emails), a preview.
+    assert event.metadata["blend"].value == "Asset" and event.metadata["algorithm"].value == "balanced"
+    assert event.metadata["members"].value == f"Alice ({world.alice[:8]}), Bob ({world.bob[:8]})"
+    preview = event.metadata["preview"].value
+    assert preview.startswith("| # | track | artist | from |") and preview.count("\n| ") == 6
+    assert event.metadata["dagster/row_count"].value == 6
+    assert "@" not in str(dict(event.metadata))
     assert count(engine, "SELECT count(DISTINCT created_at) FROM blend_tracks") == 2
 
 
@@ -149,6 +156,38 @@ def test_automation_refreshes_after_a_sync_once_per_tick(instance: dg.DagsterIns
     assert r.get_requested_partitions(BLEND_TRACKS) == {"b1", "b2"}, "every blend, in one request"
     r = evaluate(start + timedelta(hours=6, minutes=10), r.cursor)
     assert r.total_requested == 0, "handled: not again until the next tick and another sync"
+
+
+def test_missing_analytics_fill_after_the_first_sync_without_waiting_for_the_tick(
+    instance: dg.DagsterInstance,
+) -> None:
+    """Issue 12 (4): in a new deployment (or `dev --demo`) taste matches and blends are generated
+    as soon as syncs land, not at the next 06:00 tick; once there, they wait for the tick."""
+    selection = dg.AssetSelection.assets(TASTE_MATCHES, BLEND_TRACKS)
+    start = datetime(2026, 3, 1, 1, 0)
+    instance.add_dynamic_partitions("blends", ["b1"])
+
+    def evaluate(at: datetime, cursor=None):
+        return dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=selection, evaluation_time=at, cursor=cursor
+        )
+
+    r = evaluate(start)
+    assert r.total_requested == 0, "nothing synced yet: nothing to compute from"
+    instance.add_dynamic_partitions("spotify_users", ["u1"])
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(dg.AssetKey(["spotify", "top_tracks"]), partition="u1")
+    )
+    r = evaluate(start + timedelta(minutes=1), r.cursor)
+    assert r.get_num_requested(TASTE_MATCHES) == 1, "missing: generated after the first sync"
+    assert r.get_requested_partitions(BLEND_TRACKS) == {"b1"}
+    instance.report_runless_asset_event(dg.AssetMaterialization(TASTE_MATCHES))
+    instance.report_runless_asset_event(dg.AssetMaterialization(BLEND_TRACKS, partition="b1"))
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(dg.AssetKey(["spotify", "top_tracks"]), partition="u1")
+    )
+    r = evaluate(start + timedelta(minutes=3), r.cursor)
+    assert r.total_requested == 0, "present: the next sync waits for the cron tick"
 
 
 def test_a_blend_created_from_the_command_line_is_generated_once(

@@ -48,3 +48,14 @@ def test_ingestion_has_one_trigger_path_pools_and_freshness() -> None:
         assert every < policy.warn_window.to_timedelta() < policy.fail_window.to_timedelta() <= 3 * every
         assert assets_def.op.pool == f"{provider.group}_api"
         assert assets_def.op.retry_policy is not None
+
+
+def test_every_job_runs_in_process_and_ui_backfills_batch_users() -> None:
+    """The UI's Materialize button and backfills use the implicit asset job, not the provider jobs:
+    both must run steps in the run's process, and a backfill must cover up to 250 users a run."""
+    implicit = defs.resolve_implicit_global_asset_job_def()
+    assert implicit.executor_def is dg.in_process_executor
+    for spec in PROVIDERS:
+        assert defs.resolve_job_def(spec.job_name).executor_def is dg.in_process_executor
+    for _, _, assets_def in _ingestion_specs():
+        assert assets_def.backfill_policy == dg.BackfillPolicy.multi_run(250)

@@ -83,7 +83,11 @@ def test_a_third_provider_declared_in_one_module_is_wired_and_syncs(
     spec = next(s for s in assets_def.specs if s.key == key)
     assert spec.group_name == "testfm" and isinstance(spec.freshness_policy, dg.FreshnessPolicy)
     assert assets_def.op.pool == "testfm_api" and pool_limits(SPECS)["testfm_api"] == 2
-    assert {c.name for c in assets_def.check_specs} == {"no_duplicate_items", "counts_match_totals"}
+    assert {c.name for c in assets_def.check_specs} == {
+        "no_duplicate_items",
+        "counts_match_totals",
+        "connection_healthy",
+    }
     assert isinstance(assets_def.partitions_def, dg.DynamicPartitionsDefinition)
     assert assets_def.partitions_def.name == "testfm_users"
     job = defs.resolve_job_def("testfm_sync")
@@ -114,7 +118,7 @@ def test_a_third_provider_declared_in_one_module_is_wired_and_syncs(
         )
         assert run.success
         checks = {e.check_name: e.passed for e in run.get_asset_check_evaluations()}
-        assert checks == {"no_duplicate_items": True, "counts_match_totals": True}
+        assert checks == {"no_duplicate_items": True, "counts_match_totals": True, "connection_healthy": True}
 
     with engine.connect() as conn:
         stored = conn.execute(

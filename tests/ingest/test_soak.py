@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,8 +110,19 @@ def issue(sim: Simulator, provider: str, uid: str) -> tuple[dict[str, object], s
     return {"access_token": token}, token
 
 
+@pytest.fixture
+def soak_procs() -> Iterator[list[subprocess.Popen]]:
+    """The soak's processes, killed at teardown if a failure left any running."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_soak_kills_reauthorisations_and_key_rotations(
-    sim_env, simulator, engine, tmp_path, monkeypatch
+    sim_env, simulator, engine, tmp_path, monkeypatch, soak_procs
 ) -> None:
     sim = simulator
     monkeypatch.delenv("BLENDIFY_ENCRYPTION_KEY")  # the generated local key: `keys rotate` replaces it
@@ -121,7 +133,7 @@ def test_soak_kills_reauthorisations_and_key_rotations(
     settings = WarehouseSettings.from_env(env)
     logs = tmp_path / "logs"
     logs.mkdir()
-    soak = Soak(sim, env, logs, random.Random(SEED))
+    soak = Soak(sim, env, logs, random.Random(SEED), procs=soak_procs)
     rng = soak.rng
 
     # Everyone connects (through the package, to save time); Spotify tokens expire within seconds.
@@ -139,18 +151,23 @@ def test_soak_kills_reauthorisations_and_key_rotations(
     emails = [u.email for u in sim.world.users]
     assert {g.provider for g in grants.values()} == {"spotify", "apple"}, "the world needs both providers"
 
-    # The chaos: a queue of syncs (each user once, some again), a share of them killed at random;
-    # re-authorisations at random moments, and two key rotations.
+    # The chaos: a queue of syncs (each user once, some again), a share of them killed at a random
+    # moment of their life (a fraction of how long a whole sync takes on this machine now); events
+    # keyed to progress (after the k-th sync ends, while others are mid-run, whatever the load):
+    # re-authorisations, and two key rotations.
     queue = emails + [rng.choice(emails) for _ in range(EXTRA_SYNCS)]
     rng.shuffle(queue)
     chaos_syncs = len(queue)
-    events: list[tuple[float, str]] = sorted(
-        [(rng.uniform(2, 60), "reauth") for _ in range(REAUTHS)] + [(15.0, "rotate"), (40.0, "rotate")]
+    events: list[tuple[int, str]] = sorted(
+        [(rng.randrange(chaos_syncs - PARALLEL), "reauth") for _ in range(REAUTHS)]
+        + [(chaos_syncs // 4, "rotate"), (chaos_syncs * 3 // 5, "rotate")]
     )
+    durations: list[float] = []  # of whole syncs so far
     running: list[tuple[subprocess.Popen, str, float | None]] = []
     last_ok_start: dict[str, float] = {}  # email -> start time of the latest sync that exited 0
     last_reauth: dict[str, float] = {}
     started_at: dict[int, float] = {}
+    ended = 0
     began = time.monotonic()
     deadline = began + 1200  # a hang guard only
     while queue or running or events:
@@ -159,7 +176,8 @@ def test_soak_kills_reauthorisations_and_key_rotations(
         while queue and len(running) < PARALLEL:
             email = queue.pop()
             proc = soak.start_sync(email)
-            kill_at = now + rng.uniform(1.0, 12.0) if rng.random() < KILL_SHARE else None
+            life = sorted(durations)[len(durations) // 2] if durations else 8.0
+            kill_at = now + rng.uniform(0.1, 1.0) * life if rng.random() < KILL_SHARE else None
             running.append((proc, email, kill_at))
             started_at[proc.pid] = now
             soak.note(
@@ -172,9 +190,12 @@ def test_soak_kills_reauthorisations_and_key_rotations(
             if proc.poll() is not None:
                 running.remove((proc, email, kill_at))
                 soak.note(f"pid {proc.pid} ({email}) exited {proc.returncode}")
+                ended += 1
                 if proc.returncode == 0:
                     last_ok_start[email] = max(last_ok_start.get(email, -1.0), started_at[proc.pid])
-        if events and events[0][0] <= now:
+                if kill_at is None:
+                    durations.append(now - started_at[proc.pid])
+        if events and events[0][0] <= ended:
             _, kind = events.pop(0)
             if kind == "rotate":
                 done = soak.blendify("keys", "rotate")

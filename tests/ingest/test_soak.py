@@ -168,6 +168,8 @@ def test_soak_kills_reauthorisations_and_key_rotations(
     last_reauth: dict[str, float] = {}
     started_at: dict[int, float] = {}
     ended = 0
+    revoked: dict[str, list[tuple[float, float]]] = {}  # email -> (revoked, reconnected) times
+    unexplained: list[str] = []
     began = time.monotonic()
     deadline = began + 1200  # a hang guard only
     while queue or running or events:
@@ -191,6 +193,11 @@ def test_soak_kills_reauthorisations_and_key_rotations(
                 running.remove((proc, email, kill_at))
                 soak.note(f"pid {proc.pid} ({email}) exited {proc.returncode}")
                 ended += 1
+                if proc.returncode not in (0, -signal.SIGKILL) and not any(
+                    gone <= now and back >= started_at[proc.pid] for gone, back in revoked.get(email, [])
+                ):  # only a dead grant during its run (revoked, not yet replaced) excuses a failure
+                    said = (logs / f"sync-{soak.procs.index(proc)}.err").read_text()[-1500:]
+                    unexplained.append(f"pid {proc.pid} ({email}) exited {proc.returncode}: {said}")
                 if proc.returncode == 0:
                     last_ok_start[email] = max(last_ok_start.get(email, -1.0), started_at[proc.pid])
                 if kill_at is None:
@@ -203,8 +210,10 @@ def test_soak_kills_reauthorisations_and_key_rotations(
                 soak.note("keys rotate")
             else:
                 grant = grants[rng.choice(sorted(grants))]
+                gone = None
                 if rng.random() < 0.5:  # the user revoked the app first: the old grant is dead
                     (sim.spotify if grant.provider == "spotify" else sim.apple).revoke(grant.uid)
+                    gone = time.monotonic() - began
                 tokens, token = issue(sim, grant.provider, grant.uid)
                 mark = time.monotonic() - began
                 added = soak.blendify(
@@ -214,10 +223,15 @@ def test_soak_kills_reauthorisations_and_key_rotations(
                 assert added.returncode == 0, soak.failure(f"connections add failed: {added.stderr}")
                 grant.token = token
                 last_reauth[grant.email] = mark
+                if gone is not None:
+                    revoked.setdefault(grant.email, []).append((gone, time.monotonic() - began))
                 soak.note(f"reauth {grant.email} {grant.provider}")
         time.sleep(0.1)
     chaos_seconds = time.monotonic() - began
     killed = sum(1 for p in soak.procs if p.returncode == -signal.SIGKILL)
+    assert unexplained == [], soak.failure(
+        "syncs failed for no reason of the chaos:\n" + "\n".join(unexplained)
+    )
 
     # Settle: a user whose last good sync began before its last re-authorisation is synced again,
     # unkilled (a run killed mid-write must leave nothing a later sync trips over).

@@ -27,6 +27,15 @@ from blendify_assets.security.vault import Vault
 
 MAX_EXPIRES_IN = 10 * 365 * 24 * 3600  # no provider token lives longer; beyond it is a mistake
 
+# Token writers hold this shared, `keys rotate` exclusively: a token encrypted under a key that is
+# about to be retired commits before the rotation reads the rows, so the rotation re-encrypts it.
+TOKEN_KEYS_LOCK = 0x626C656E6404
+
+
+def _writing_tokens(conn: sa.Connection) -> None:
+    """Enter a transaction that encrypts tokens: after this, the vault's keys are read (issue 11)."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": TOKEN_KEYS_LOCK})
+
 
 @dataclass(frozen=True)
 class TokenPayload:
@@ -87,6 +96,7 @@ def upsert(
     """
     expires_at = utcnow() + timedelta(seconds=payload.expires_in) if payload.expires_in else None
     with engine.begin() as conn:
+        _writing_tokens(conn)
         user_id = user_id_for(conn, email)
         row = conn.execute(
             sa.text(
@@ -186,8 +196,13 @@ def disconnect(engine: Engine, vault: Vault, user_id: uuid.UUID, provider: str) 
 
 
 def rotate_tokens(engine: Engine, vault: Vault) -> int:
-    """Re-encrypt every stored token under the vault's first key; returns connections rewritten."""
+    """Re-encrypt every stored token under the vault's first key; returns connections rewritten.
+
+    Exclusive against token writers: one that encrypted under an older key commits first and is
+    re-encrypted here; one that starts later reads the keys after the new one was put first.
+    """
     with engine.begin() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": TOKEN_KEYS_LOCK})
         rows = conn.execute(
             sa.text(
                 "SELECT id, access_token_encrypted, refresh_token_encrypted FROM provider_connections FOR UPDATE"
@@ -265,20 +280,27 @@ class DatabaseTokenSource:
         self._tokens = self._decode(row)
         return self._tokens
 
-    def compare_and_set(self, expected: Tokens, changes: dict[str, Any]) -> bool:
-        """Apply `changes` (column -> value) only if the row still holds `expected`'s tokens.
+    def compare_and_set(
+        self, expected: Tokens, changes: dict[str, Any], secrets: dict[str, str | None] | None = None
+    ) -> bool:
+        """Apply `changes` (column -> value) and `secrets` (column -> plaintext, encrypted here)
+        only if the row still holds `expected`'s tokens.
 
         The row is locked for this read-compare-write alone (milliseconds); False means someone
         else (a re-authorisation, another process's refresh) wrote first, and nothing was written:
-        this source then holds what it found.
+        this source then holds what it found. Secrets are encrypted inside the transaction, under
+        the token-keys lock, so a concurrent `keys rotate` never leaves them under a retired key.
         """
+        secrets = secrets or {}
         assignments = ", ".join(
             f"{column} = CAST(:{column} AS connection_status)"
             if column == "status"
             else f"{column} = :{column}"
-            for column in changes
+            for column in [*changes, *secrets]
         )
         with self.engine.begin() as conn:
+            if secrets:
+                _writing_tokens(conn)
             row = conn.execute(sa.text(self._SELECT + " FOR UPDATE"), {"id": self.connection_id}).first()
             if row is None:
                 return False
@@ -286,9 +308,10 @@ class DatabaseTokenSource:
             if not _same_grant(stored, expected):
                 self._tokens = stored
                 return False
+            encrypted = {k: self.vault.encrypt(v) if v else None for k, v in secrets.items()}
             conn.execute(
                 sa.text(f"UPDATE provider_connections SET {assignments} WHERE id = :id"),
-                changes | {"id": self.connection_id},
+                changes | encrypted | {"id": self.connection_id},
             )
         return True
 
@@ -304,11 +327,8 @@ class DatabaseTokenSource:
             stored = await asyncio.to_thread(
                 self.compare_and_set,
                 current,
-                {
-                    "access_token_encrypted": self.vault.encrypt(fresh.access_token),
-                    "refresh_token_encrypted": self.vault.encrypt(refresh_token) if refresh_token else None,
-                    "token_expires_at": naive_utc(fresh.expires_at),
-                },
+                {"token_expires_at": naive_utc(fresh.expires_at)},
+                {"access_token_encrypted": fresh.access_token, "refresh_token_encrypted": refresh_token},
             )
             if not stored:  # a re-authorisation or another process's refresh came first: theirs stands
                 return self.current()

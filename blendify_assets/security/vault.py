@@ -35,20 +35,27 @@ class Vault:
     """Encrypts and decrypts token strings; never logs or shows them."""
 
     def __init__(self, keys: list[str] | tuple[str, ...]) -> None:
-        if not keys:
-            raise VaultError("the vault needs at least one encryption key")
-        self._keys = tuple(keys)
-        self._fernet = MultiFernet([Fernet(k) for k in keys])
+        self._state = _key_state(keys)
 
     def __repr__(self) -> str:
-        return f"Vault(keys={len(self._keys)})"
+        return f"{type(self).__name__}(keys={len(self._state[0])})"
+
+    def _for_encrypt(self) -> MultiFernet:
+        return self._state[1]
+
+    def _for_decrypt(self) -> MultiFernet:
+        return self._state[1]
+
+    def _reload(self) -> bool:
+        """Look for keys that changed since they were read; True if they did (a retry may work)."""
+        return False
 
     def encrypt(self, secret: str) -> str:
-        return self._fernet.encrypt(secret.encode()).decode()
+        return self._for_encrypt().encrypt(secret.encode()).decode()
 
     def decrypt(self, token: str) -> str:
         try:
-            return self._fernet.decrypt(token.encode()).decode()
+            return self._with_reload(lambda fernet: fernet.decrypt(token.encode())).decode()
         except InvalidToken:
             raise VaultError(
                 "a stored token cannot be decrypted with the configured keys "
@@ -58,9 +65,74 @@ class Vault:
     def rotate(self, token: str) -> str:
         """Re-encrypt under the first key (decrypting with any)."""
         try:
-            return self._fernet.rotate(token.encode()).decode()
+            return self._with_reload(lambda fernet: fernet.rotate(token.encode())).decode()
         except InvalidToken:
             raise VaultError("a stored token cannot be decrypted with the configured keys") from None
+
+    def _with_reload(self, work: Callable[[MultiFernet], bytes]) -> bytes:
+        try:
+            return work(self._for_decrypt())
+        except InvalidToken:
+            if not self._reload():
+                raise
+            return work(self._state[1])
+
+
+def _key_state(keys: list[str] | tuple[str, ...]) -> tuple[tuple[str, ...], MultiFernet]:
+    if not keys:
+        raise VaultError("the vault needs at least one encryption key")
+    try:
+        return tuple(keys), MultiFernet([Fernet(k) for k in keys])
+    except ValueError:
+        raise VaultError("an encryption key is not a valid Fernet key (32 url-safe base64 bytes)") from None
+
+
+class LocalKeyVault(Vault):
+    """The vault of the generated local key file, which follows `keys rotate` in another process.
+
+    A long-lived process (Dagster's daemon and code server, a long `blendify sync`) would otherwise
+    keep encrypting with a key the rotation retires, and fail on every token written after it (issue
+    11). Encrypting re-reads the file (tokens are written rarely; a stale key there loses the token
+    for good); decrypting re-reads it when its inode, times or size changed, and once more when a
+    token does not decrypt. The file is only ever replaced whole (`os.replace`), so a read sees the
+    old keys or the new, never half; a file that cannot be read or parsed keeps the keys in hand.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._stamp: tuple[int, ...] | None = None
+        super().__init__(read_local_keys(path))
+        self._stamp = self._stamp_now()
+
+    def _stamp_now(self) -> tuple[int, ...] | None:
+        try:
+            st = os.stat(self._path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+
+    def _load(self, *, force: bool) -> bool:
+        stamp = self._stamp_now()
+        if stamp is None or (stamp == self._stamp and not force):
+            return False
+        try:
+            state = _key_state(read_local_keys(self._path))
+        except (OSError, VaultError):
+            return False
+        changed = state[0] != self._state[0]
+        self._state, self._stamp = state, stamp  # one assignment: threads see old keys or new
+        return changed
+
+    def _for_encrypt(self) -> MultiFernet:
+        self._load(force=True)
+        return self._state[1]
+
+    def _for_decrypt(self) -> MultiFernet:
+        self._load(force=False)
+        return self._state[1]
+
+    def _reload(self) -> bool:
+        return self._load(force=True)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -153,4 +225,5 @@ def vault_from_settings(settings: WarehouseSettings) -> Vault:
     if settings.local_key_file not in _warned:  # once per process, however many vaults it builds
         _warned.add(settings.local_key_file)
         log.warning(LOCAL_KEY_WARNING.format(path=settings.local_key_file))
-    return Vault(local_keys(settings))
+    local_keys(settings)  # creates the file on first use
+    return LocalKeyVault(settings.local_key_file)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.time import aware_utc, naive_utc, utcnow
@@ -388,3 +388,15 @@ def active_user_ids(engine: Engine, provider: str) -> set[str]:
             {"p": provider},
         )
         return {r[0] for r in rows}
+
+
+def provider_account(conn: Connection, user_id: uuid.UUID, provider: str) -> str | None:
+    """The provider's id for the user's account ('' or None when not known yet): an imported
+    export naming another account is someone else's history."""
+    found = conn.execute(
+        sa.text(
+            "SELECT provider_user_id FROM provider_connections WHERE user_id = :u AND provider = CAST(:p AS provider)"
+        ),
+        {"u": user_id, "p": provider},
+    ).scalar()
+    return found or None

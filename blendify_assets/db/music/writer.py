@@ -66,9 +66,7 @@ def content_hash(spec: TableSpec, rows: Sequence[Row]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _row_values(
-    spec: TableSpec, user_id: uuid.UUID, provider: str, fetched_at: datetime, rows: Iterable[Row]
-):
+def row_values(spec: TableSpec, user_id: uuid.UUID, provider: str, fetched_at: datetime, rows: Iterable[Row]):
     json_columns = spec.json_columns
     for row in rows:
         yield (user_id, provider, fetched_at, *(_cell(c, row.get(c), json_columns) for c in spec.columns))
@@ -114,7 +112,7 @@ def _append_scope(
 ) -> None:  # fmt: skip
     copy_rows(
         conn, spec.name, ("user_id", "provider", "fetched_at", *spec.columns),
-        _row_values(spec, user_id, provider, fetched_at, scope.rows),
+        row_values(spec, user_id, provider, fetched_at, scope.rows),
     )  # fmt: skip
     _insert_snapshot(
         conn, u=user_id, p=provider, t=spec.name, s=scope.scope, f=fetched_at, n=len(scope.rows), h=digest,
@@ -137,7 +135,7 @@ def _append_events(
     conn.execute(
         sa.text(f"CREATE TEMP TABLE incoming_events (LIKE {spec.name} INCLUDING DEFAULTS) ON COMMIT DROP")
     )
-    copy_rows(conn, "incoming_events", columns, _row_values(spec, user_id, provider, fetched_at, rows))
+    copy_rows(conn, "incoming_events", columns, row_values(spec, user_id, provider, fetched_at, rows))
     listed = ", ".join(columns)
     result = conn.execute(
         sa.text(

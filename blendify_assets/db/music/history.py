@@ -1,0 +1,113 @@
+"""Imported lifetime history in `user_recently_played`: what an import compares against, how one
+file's plays are appended, ISRCs already known, and the per-track play counts analytics reads.
+
+Imported rows are told apart by `track_metadata._blendify.source = 'export'` (the readers set it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from blendify_assets.core.fetch import Row
+from blendify_assets.db.copy import copy_rows
+from blendify_assets.db.music.tables import IS_EXPORT, TABLES
+from blendify_assets.db.music.writer import row_values
+
+PLAYS = TABLES["user_recently_played"]
+_COLUMNS = ("user_id", "provider", "fetched_at", *PLAYS.columns)
+_INCOMING = "incoming_history"
+
+# Tables whose rows carry a provider's ISRC for its track ids (the API's full track objects).
+_ISRC_SOURCES = ("user_top_tracks", "user_saved_tracks", "user_playlist_tracks", "user_recently_played")
+
+
+@dataclass(frozen=True)
+class ApiPlay:
+    played_at: datetime  # naive UTC, as stored
+    track_id: str
+    track_name: str
+
+
+def lock_plays(conn: Connection, user_id: uuid.UUID, provider: str) -> None:
+    """The lock every writer of this user's plays takes (db.music.writer's), held to the commit:
+    a sync storing plays meanwhile cannot slip a play in between the comparison and the append."""
+    conn.execute(
+        sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+        {"k": f"blendify.store:{user_id}:{provider}:{PLAYS.name}"},
+    )
+
+
+def api_plays(conn: Connection, user_id: uuid.UUID, provider: str) -> list[ApiPlay]:
+    """The user's plays stored from the provider's API (not from an export), oldest first."""
+    rows = conn.execute(
+        sa.text(
+            f"SELECT played_at, track_id, track_name FROM {PLAYS.name} "
+            f"WHERE user_id = :u AND provider = CAST(:p AS provider) AND NOT coalesce({IS_EXPORT}, false) "
+            "ORDER BY played_at"
+        ),
+        {"u": user_id, "p": provider},
+    )
+    return [ApiPlay(at, track_id, name) for at, track_id, name in rows]
+
+
+def start_import(conn: Connection) -> None:
+    """A staging table for one file's rows at a time, dropped at the commit."""
+    conn.execute(
+        sa.text(f"CREATE TEMP TABLE {_INCOMING} (LIKE {PLAYS.name} INCLUDING DEFAULTS) ON COMMIT DROP")
+    )
+
+
+@dataclass(frozen=True)
+class Appended:
+    staged: int  # rows of the file that reached the warehouse's comparison
+    appended: int  # of them, stored now (the others were stored before, or repeated in the file)
+    isrc_from_warehouse: int  # rows that got an ISRC the warehouse already knew for their track id
+    unidentified: int  # rows with a synthetic id and no ISRC: stored, but matchable only by name
+
+
+def append_file(
+    conn: Connection, user_id: uuid.UUID, provider: str, fetched_at: datetime, rows: Iterable[Row]
+) -> Appended:
+    """Stage the rows by COPY, give them ISRCs the warehouse already holds for the same provider
+    track id, and append those not stored yet (the unique play key skips the rest)."""
+    conn.execute(sa.text(f"TRUNCATE {_INCOMING}"))
+    copy_rows(conn, _INCOMING, _COLUMNS, row_values(PLAYS, user_id, provider, fetched_at, rows))
+    known = " UNION ALL ".join(
+        f"SELECT track_id, isrc FROM {table} WHERE provider = CAST(:p AS provider) AND isrc IS NOT NULL "
+        f"AND track_id = ANY(ARRAY(SELECT DISTINCT track_id FROM {_INCOMING} WHERE isrc IS NULL))"
+        for table in _ISRC_SOURCES
+    )
+    enriched = conn.execute(
+        sa.text(
+            f"UPDATE {_INCOMING} i SET isrc = k.isrc, "
+            "track_metadata = jsonb_set(i.track_metadata, '{_blendify,isrc_from}', '\"warehouse\"') "
+            f"FROM (SELECT DISTINCT ON (track_id) track_id, isrc FROM ({known}) s ORDER BY track_id, isrc) k "
+            "WHERE i.track_id = k.track_id AND i.isrc IS NULL"
+        ),
+        {"p": provider},
+    ).rowcount
+    staged, unidentified = conn.execute(
+        sa.text(
+            f"SELECT count(*), count(*) FILTER (WHERE isrc IS NULL AND track_id LIKE 'synthetic:%') FROM {_INCOMING}"
+        )
+    ).one()
+    listed = ", ".join(_COLUMNS)
+    appended = conn.execute(
+        sa.text(
+            f"INSERT INTO {PLAYS.name} ({listed}) SELECT {listed} FROM {_INCOMING} "
+            "ORDER BY played_at ON CONFLICT DO NOTHING"
+        )
+    ).rowcount
+    return Appended(int(staged), int(appended), int(enriched), int(unidentified))
+
+
+def clock(conn: Connection) -> datetime:
+    """The database's now (naive UTC): every row of one import shares it as fetched_at."""
+    now: datetime = conn.execute(sa.text("SELECT clock_timestamp() AT TIME ZONE 'UTC'")).scalar_one()
+    return now

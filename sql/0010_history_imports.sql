@@ -22,3 +22,10 @@ CREATE TABLE history_imports (
 
 CREATE TRIGGER history_imports_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON history_imports
     FOR EACH STATEMENT EXECUTE FUNCTION blendify_reject_mutation();
+
+-- An import gives its plays the ISRC the warehouse already holds for the same provider track id;
+-- these find it without reading every stored row (partial: rows without an ISRC, most imported
+-- plays among them, cost the index nothing).
+CREATE INDEX idx_user_recently_played_isrc ON user_recently_played(track_id) WHERE isrc IS NOT NULL;
+CREATE INDEX idx_user_saved_tracks_isrc ON user_saved_tracks(track_id) WHERE isrc IS NOT NULL;
+CREATE INDEX idx_user_playlist_tracks_isrc ON user_playlist_tracks(track_id) WHERE isrc IS NOT NULL;

@@ -99,16 +99,20 @@ class ApiMatcher:
             self._times.setdefault(self._key(play.track_id, play.track_name), []).append(play.played_at)
         for times in self._times.values():
             times.sort()
+        self._paired: set[tuple[datetime, str]] = set()  # export plays already found stored
 
     def _key(self, track_id: str, track_name: str | None) -> str:
         return _norm(track_name) if self.provider == "apple" else track_id
 
     def take(self, row: Row) -> bool:
-        """True (and the API play used up) when a stored API play is this export play."""
+        """True (and the API play used up) when a stored API play is this export play. A record
+        the export repeats (same start, same track) is the same play again, not another one."""
+        start: datetime = row["played_at"].replace(tzinfo=None)
+        if (start, row["track_id"]) in self._paired:
+            return True
         times = self._times.get(self._key(str(row["track_id"]), row.get("track_name")))
         if not times:
             return False
-        start: datetime = row["played_at"].replace(tzinfo=None)
         ms = row["track_metadata"]["_blendify"].get("ms_played") or 0
         low, high = start - self.tolerance, start + timedelta(milliseconds=ms) + self.tolerance
         i = bisect.bisect_left(times, low)
@@ -117,6 +121,7 @@ class ApiMatcher:
             return False
         best = min(candidates, key=lambda j: abs(times[j] - start))
         del times[best]
+        self._paired.add((start, row["track_id"]))
         return True
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from blendify_assets.db.engine import create_engine
 from blendify_assets.ingest.history import import_history, import_upload
+from blendify_assets.providers.apple_music import history as apple_history
 from blendify_assets.providers.history import ExportError
 from blendify_assets.providers.spotify import history as spotify_history
 from tests.conftest import app_url
@@ -196,3 +197,29 @@ def test_track_metadata_keeps_the_whole_record(engine: Engine, app_engine: Engin
     assert marker["source"] == "export" and marker["file"] == "MyData/endsong_0.json"
     assert marker["schema"] == "spotify-endsong"
     assert datetime.fromisoformat(original["ts"]).astimezone(UTC)  # the end time, kept as exported
+
+
+def test_apple_plays_pair_with_api_plays_by_title_within_hours(engine: Engine, app_engine: Engine) -> None:
+    """Apple's API plays have estimated times and catalog ids; the export has neither: same title
+    within three hours is the same play, once."""
+    uid = add_user(engine, "ann@example.com")
+    folder = APPLE / "export"
+    rows = [r for f in read_all(apple_history.open_export(folder)).values() for r in f]
+    first = rows[0]
+    start = first["played_at"].replace(tzinfo=None)
+    with engine.begin() as conn:
+        for at in (start + timedelta(hours=2), start + timedelta(hours=30)):  # estimated; another day
+            conn.execute(
+                sa.text(
+                    "INSERT INTO user_recently_played (user_id, provider, track_id, track_name, artist_name, "
+                    "played_at, fetched_at, track_metadata) VALUES (:u, 'apple', '1440857781', :n, '', :p, :p, '{}')"
+                ),
+                {"u": uid, "n": first["track_name"].upper(), "p": at},
+            )
+    repeats = sum(
+        1 for r in rows if (r["played_at"], r["track_id"]) == (first["played_at"], first["track_id"])
+    )
+    report = import_history(app_engine, uuid.UUID(uid), "apple", folder)
+    assert report.total("duplicates_api") == repeats  # the play, and the export's repeats of it
+    assert report.appended == len({(r["played_at"], r["track_id"]) for r in rows}) - 1
+    assert (start, first["track_id"]) not in {(at, tid) for at, tid, *_ in plays(engine, uid)}

@@ -7,7 +7,7 @@ Imported rows are told apart by `track_metadata._blendify.source = 'export'` (th
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -57,9 +57,13 @@ def api_plays(conn: Connection, user_id: uuid.UUID, provider: str) -> list[ApiPl
 
 
 def start_import(conn: Connection) -> None:
-    """A staging table for one file's rows at a time, dropped at the commit."""
+    """A staging table for one file's rows at a time, dropped at the commit. Only the row columns:
+    no id default, so staging draws nothing from the table's sequence."""
+    listed = ", ".join(_COLUMNS)
     conn.execute(
-        sa.text(f"CREATE TEMP TABLE {_INCOMING} (LIKE {PLAYS.name} INCLUDING DEFAULTS) ON COMMIT DROP")
+        sa.text(
+            f"CREATE TEMP TABLE {_INCOMING} ON COMMIT DROP AS SELECT {listed} FROM {PLAYS.name} WITH NO DATA"
+        )
     )
 
 
@@ -77,7 +81,15 @@ def append_file(
     """Stage the rows by COPY, give them ISRCs the warehouse already holds for the same provider
     track id, and append those not stored yet (the unique play key skips the rest)."""
     conn.execute(sa.text(f"TRUNCATE {_INCOMING}"))
-    copy_rows(conn, _INCOMING, _COLUMNS, row_values(PLAYS, user_id, provider, fetched_at, rows))
+    tally = {"staged": 0, "synthetic": 0}
+
+    def counted(rows: Iterable[Row]) -> Iterator[Row]:
+        for row in rows:
+            tally["staged"] += 1
+            tally["synthetic"] += str(row["track_id"]).startswith("synthetic:")
+            yield row
+
+    copy_rows(conn, _INCOMING, _COLUMNS, row_values(PLAYS, user_id, provider, fetched_at, counted(rows)))
     known = " UNION ALL ".join(
         f"SELECT track_id, isrc FROM {table} WHERE provider = CAST(:p AS provider) AND isrc IS NOT NULL "
         f"AND track_id = ANY(ARRAY(SELECT DISTINCT track_id FROM {_INCOMING} WHERE isrc IS NULL))"
@@ -88,23 +100,19 @@ def append_file(
             f"UPDATE {_INCOMING} i SET isrc = k.isrc, "
             "track_metadata = jsonb_set(i.track_metadata, '{_blendify,isrc_from}', '\"warehouse\"') "
             f"FROM (SELECT DISTINCT ON (track_id) track_id, isrc FROM ({known}) s ORDER BY track_id, isrc) k "
-            "WHERE i.track_id = k.track_id AND i.isrc IS NULL"
+            "WHERE i.track_id = k.track_id AND i.isrc IS NULL "
+            "RETURNING i.track_id LIKE 'synthetic:%'"
         ),
         {"p": provider},
-    ).rowcount
-    staged, unidentified = conn.execute(
-        sa.text(
-            f"SELECT count(*), count(*) FILTER (WHERE isrc IS NULL AND track_id LIKE 'synthetic:%') FROM {_INCOMING}"
-        )
-    ).one()
+    ).all()
     listed = ", ".join(_COLUMNS)
     appended = conn.execute(
         sa.text(
-            f"INSERT INTO {PLAYS.name} ({listed}) SELECT {listed} FROM {_INCOMING} "
-            "ORDER BY played_at ON CONFLICT DO NOTHING"
+            f"INSERT INTO {PLAYS.name} ({listed}) SELECT {listed} FROM {_INCOMING} ON CONFLICT DO NOTHING"
         )
     ).rowcount
-    return Appended(int(staged), int(appended), int(enriched), int(unidentified))
+    unidentified = tally["synthetic"] - sum(1 for (synthetic,) in enriched if synthetic)
+    return Appended(tally["staged"], int(appended), len(enriched), unidentified)
 
 
 def clock(conn: Connection) -> datetime:

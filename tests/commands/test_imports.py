@@ -33,6 +33,18 @@ def stored(env: dict[str, str]) -> tuple[int, int]:
     return plays, files
 
 
+def oldest_api_play(env: dict[str, str]):
+    engine = create_engine(env["BLENDIFY_OWNER_DATABASE_URL"])
+    with engine.connect() as conn:
+        oldest = conn.execute(
+            sa.text(
+                "SELECT min(played_at) FROM user_recently_played WHERE track_metadata->'_blendify' IS NULL"
+            )
+        ).scalar_one()
+    engine.dispose()
+    return oldest
+
+
 def one_line(result: subprocess.CompletedProcess) -> str:
     assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
@@ -152,9 +164,9 @@ def test_a_five_year_export_reaches_recent_the_match_and_the_blend_once(
     assert plays_after == api_plays + appended and files >= 1
 
     recent = cli("recent", ann, "--limit", "500")
-    years = {int(y) for y in re.findall(r"^\s*(\d{4})-\d\d-\d\d", recent, re.M)}
-    assert len(re.findall(r"^\s*\d{4}-", recent, re.M)) == 500  # more plays than the API ever showed
-    assert years  # and they are the export's
+    listed = re.findall(r"^\s*(\d{4}-\d\d-\d\d \d\d:\d\d)", recent, re.M)
+    assert len(listed) == 500  # more plays than the API ever showed: the export's, before them
+    assert min(listed) < f"{oldest_api_play(sim_env):%Y-%m-%d %H:%M}"
 
     overlap = cli("overlap", ann, bob)
     match_after = _match(overlap)

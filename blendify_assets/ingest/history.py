@@ -101,6 +101,14 @@ class ApiMatcher:
             times.sort()
         self._paired: set[tuple[datetime, str]] = set()  # export plays already found stored
 
+    def state(self) -> tuple[dict[str, list[datetime]], set[tuple[datetime, str]]]:
+        """What pairing has used up so far (API plays are few: copies are cheap)."""
+        return {k: list(v) for k, v in self._times.items()}, set(self._paired)
+
+    def restore(self, state: tuple[dict[str, list[datetime]], set[tuple[datetime, str]]]) -> None:
+        """Back to `state`, before a file whose reading is redone."""
+        self._times, self._paired = {k: list(v) for k, v in state[0].items()}, set(state[1])
+
     def _key(self, track_id: str, track_name: str | None) -> str:
         return _norm(track_name) if self.provider == "apple" else track_id
 
@@ -193,7 +201,14 @@ def _import_file(
                 continue
             yield row
 
-    done = plays_db.append_file(conn, user_id, provider, fetched_at, fresh(file.plays()))
+    # A first import stores every play: COPY straight in. If a play is already stored (an earlier
+    # import of overlapping files), that attempt is undone and the file staged and compared instead.
+    before = matcher.state()
+    done = plays_db.append_new(conn, user_id, provider, fetched_at, fresh(file.plays()))
+    if done is None:
+        matcher.restore(before)
+        report.duplicates_api = 0
+        done = plays_db.append_file(conn, user_id, provider, fetched_at, fresh(file.plays()))
     summary = file.summary
     if not summary.complete:  # plays() raises before this; belt and braces: never half a file
         raise ExportError(f"{file.member.display}: not read to its end; nothing was imported")

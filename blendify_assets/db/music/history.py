@@ -6,11 +6,14 @@ Imported rows are told apart by `track_metadata._blendify.source = 'export'` (th
 
 from __future__ import annotations
 
+import itertools
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -22,6 +25,8 @@ from blendify_assets.db.music.writer import row_values
 PLAYS = TABLES["user_recently_played"]
 _COLUMNS = ("user_id", "provider", "fetched_at", *PLAYS.columns)
 _INCOMING = "incoming_history"
+_CHUNK = 5_000  # rows per COPY on the direct path: one ISRC lookup each, memory bounded by it
+_RECENT_KEYS = 10_000  # play keys remembered on the direct path (an export repeats records nearby)
 
 # Tables whose rows carry a provider's ISRC for its track ids (the API's full track objects).
 _ISRC_SOURCES = ("user_top_tracks", "user_saved_tracks", "user_playlist_tracks", "user_recently_played")
@@ -113,6 +118,63 @@ def append_file(
     ).rowcount
     unidentified = tally["synthetic"] - sum(1 for (synthetic,) in enriched if synthetic)
     return Appended(tally["staged"], int(appended), len(enriched), unidentified)
+
+
+def _known_isrcs(conn: Connection, provider: str, track_ids: list[str]) -> dict[str, str]:
+    """ISRCs the warehouse holds for these provider track ids (partial indexes make it lookups)."""
+    if not track_ids:
+        return {}
+    known = " UNION ALL ".join(
+        f"SELECT track_id, isrc FROM {table} WHERE provider = CAST(:p AS provider) AND isrc IS NOT NULL "
+        "AND track_id = ANY(:ids)"
+        for table in _ISRC_SOURCES
+    )
+    rows = conn.execute(
+        sa.text(f"SELECT DISTINCT ON (track_id) track_id, isrc FROM ({known}) s ORDER BY track_id, isrc"),
+        {"p": provider, "ids": track_ids},
+    )
+    return {track_id: isrc for track_id, isrc in rows}
+
+
+def append_new(
+    conn: Connection, user_id: uuid.UUID, provider: str, fetched_at: datetime, rows: Iterable[Row]
+) -> Appended | None:
+    """The fast path for plays not stored yet (a first import): COPY straight into the table in
+    chunks, each given the ISRCs the warehouse holds for its track ids first, under a savepoint.
+    A record repeated nearby in the file is skipped here. If any play turns out to be stored
+    already (the unique play key), everything since the savepoint is undone and None returned:
+    the caller then runs `append_file`, which stages and skips what is stored."""
+    seen: OrderedDict[tuple[datetime, str], None] = OrderedDict()
+    staged = appended = enriched = unidentified = 0
+    try:
+        with conn.begin_nested():
+            source = iter(rows)
+            while chunk := list(itertools.islice(source, _CHUNK)):
+                fresh = []
+                for row in chunk:
+                    staged += 1
+                    key = (row["played_at"], row["track_id"])
+                    if key in seen:
+                        continue
+                    seen[key] = None
+                    if len(seen) > _RECENT_KEYS:
+                        seen.popitem(last=False)
+                    fresh.append(row)
+                wanted = sorted({str(r["track_id"]) for r in fresh if r.get("isrc") is None})
+                isrcs = _known_isrcs(conn, provider, wanted)
+                for row in fresh:
+                    isrc = isrcs.get(str(row["track_id"])) if row.get("isrc") is None else None
+                    if isrc is not None:
+                        row["isrc"] = isrc
+                        row["track_metadata"]["_blendify"]["isrc_from"] = "warehouse"
+                        enriched += 1
+                    elif row.get("isrc") is None and str(row["track_id"]).startswith("synthetic:"):
+                        unidentified += 1
+                copy_rows(conn, PLAYS.name, _COLUMNS, row_values(PLAYS, user_id, provider, fetched_at, fresh))
+                appended += len(fresh)
+    except psycopg.errors.UniqueViolation:
+        return None
+    return Appended(staged, appended, enriched, unidentified)
 
 
 def clock(conn: Connection) -> datetime:

@@ -4,7 +4,10 @@ An Extended-streaming-history zip of `--rows` plays (late-2024 format, 16,000 re
 Spotify splits them) is imported by `ingest.history.import_history` in a child process, as the
 command does: validate, read each file streamed, compare with stored API plays, stage by COPY,
 reuse known ISRCs, append, ledger, one transaction. The baseline COPYs the very rows the import
-stored (dumped with COPY TO, so the bytes are ready-made) into the same table for another user.
+stored (dumped with COPY TO, so the bytes are ready-made) into the same table for another user:
+the server's COPY alone (`ratio`). Baseline B, the repository's convention (writer_vs_copy.py):
+the same rows read from the export and converted the same way, COPYed by `copy_rows`, only the
+COPYs timed (`ratio_vs_python_copy`).
 Peak memory is the child's maximum resident set (its VmHWM), for a small and the full export.
 
 Prints one JSON line: per run the import's and the copy's wall seconds, their medians and spread,
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import os
 import statistics
@@ -34,12 +38,16 @@ import orjson
 import sqlalchemy as sa
 from _support import add_user, scratch_warehouse
 
+from blendify_assets.db.copy import copy_rows
 from blendify_assets.db.engine import create_engine
 from blendify_assets.db.music.tables import TABLES
+from blendify_assets.db.music.writer import row_values
 from blendify_assets.ingest.history import import_history
+from blendify_assets.providers.spotify import history as spotify_history
 
 PER_FILE = 16_000
-COLUMNS = ("user_id", "provider", "fetched_at", *TABLES["user_recently_played"].columns)
+SPEC = TABLES["user_recently_played"]
+COLUMNS = ("user_id", "provider", "fetched_at", *SPEC.columns)
 START = datetime(2019, 1, 1, tzinfo=UTC)
 
 
@@ -65,6 +73,30 @@ def write_export(path: Path, rows: int) -> None:
             archive.writestr(f"Spotify Extended Streaming History/Streaming_History_Audio_{n}.json", data)
 
 
+def copy_child(url: str, user_id: str, path: str) -> None:
+    """Baseline B, the repository's convention (writer_vs_copy.py): the same rows, read from the
+    export and converted the same way, COPYed by `copy_rows`; only the COPYs are timed (the rows
+    are read 50,000 at a time, untimed, so memory stays bounded)."""
+    engine = create_engine(url)
+    uid, copied, seconds = uuid.UUID(user_id), 0, 0.0
+    fetched_at = datetime.now(UTC).replace(tzinfo=None)
+    with spotify_history.open_export(path) as export, engine.begin() as conn:
+        for file in export.files:
+            rows = file.plays()
+            while chunk := list(itertools.islice(rows, 50_000)):
+                started = time.perf_counter()
+                copy_rows(
+                    conn, "user_recently_played", COLUMNS, row_values(SPEC, uid, "spotify", fetched_at, chunk)
+                )
+                seconds += time.perf_counter() - started
+                copied += len(chunk)
+        started = time.perf_counter()
+    print(
+        json.dumps({"seconds": seconds + time.perf_counter() - started, "appended": copied, "peak_rss_mb": 0})
+    )
+    engine.dispose()
+
+
 def child(url: str, user_id: str, path: str) -> None:
     """The import as the command runs it, in this (measured) process."""
     engine = create_engine(url)
@@ -77,10 +109,10 @@ def child(url: str, user_id: str, path: str) -> None:
     engine.dispose()
 
 
-def run_import(url: str, user_id: uuid.UUID, path: Path) -> dict[str, float]:
+def run_import(url: str, user_id: uuid.UUID, path: Path, flag: str = "--child") -> dict[str, float]:
     """Wall seconds, appended rows, peak RSS (MB) and CPU seconds of one import in a child."""
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", str(user_id), str(path)],
+        [sys.executable, __file__, flag, str(user_id), str(path)],
         env=os.environ | {"BENCH_DB_URL": url},
         stdout=subprocess.PIPE,
     )
@@ -138,9 +170,13 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=50_000, help="rows of the small export (memory)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--child", nargs=2, metavar=("USER_ID", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--copy-child", nargs=2, metavar=("USER_ID", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(os.environ["BENCH_DB_URL"], *args.child)
+        return
+    if args.copy_child:
+        copy_child(os.environ["BENCH_DB_URL"], *args.copy_child)
         return
     load_before = os.getloadavg()
     with (
@@ -153,21 +189,26 @@ def main() -> None:
         write_export(small, args.small)
         export_mb = round(big.stat().st_size / 1e6, 1)
         small_run = run_import(url, add_user(engine, "small@bench.test"), small)
-        imports, copies = [], []
+        imports, copies, python_copies = [], [], []
         for run in range(args.repeat):  # interleaved, so drift under load hits both alike
             user = add_user(engine, f"import{run}@bench.test")
             result = run_import(url, user, big)
             assert result["appended"] == args.rows, result
             imports.append(result)
             copies.append(raw_copy(engine, user, add_user(engine, f"copy{run}@bench.test")))
+            b = run_import(url, add_user(engine, f"pycopy{run}@bench.test"), big, "--copy-child")
+            python_copies.append(b["seconds"])
     import_rps = args.rows / statistics.median(r["seconds"] for r in imports)
     copy_rps = args.rows / statistics.median(copies)
+    py_copy_rps = args.rows / statistics.median(python_copies)
     print(json.dumps({
         "benchmark": "history_import", "rows": args.rows, "repeat": args.repeat,
         "export_zip_mb": export_mb,
         "import_s": spread([r["seconds"] for r in imports]), "raw_copy_s": spread(copies),
         "import_rows_per_s": round(import_rps), "raw_copy_rows_per_s": round(copy_rps),
         "ratio": round(import_rps / copy_rps, 3), "ratio_target": ">= 0.5",
+        "python_copy_s": spread(python_copies), "python_copy_rows_per_s": round(py_copy_rps),
+        "ratio_vs_python_copy": round(import_rps / py_copy_rps, 3),
         "import_cpu_s": spread([r["cpu_s"] for r in imports]),
         "peak_rss_mb": {str(args.small): round(small_run["peak_rss_mb"], 1),
                         str(args.rows): round(max(r["peak_rss_mb"] for r in imports), 1)},

@@ -26,6 +26,7 @@ PLAYS = TABLES["user_recently_played"]
 _COLUMNS = ("user_id", "provider", "fetched_at", *PLAYS.columns)
 _INCOMING = "incoming_history"
 _CHUNK = 5_000  # rows per COPY on the direct path: one ISRC lookup each, memory bounded by it
+_LOOKED_UP = 50_000  # track ids whose warehouse ISRC (or its absence) is remembered on the direct path
 _RECENT_KEYS = 10_000  # play keys remembered on the direct path (an export repeats records nearby)
 
 # Tables whose rows carry a provider's ISRC for its track ids (the API's full track objects).
@@ -145,6 +146,7 @@ def append_new(
     already (the unique play key), everything since the savepoint is undone and None returned:
     the caller then runs `append_file`, which stages and skips what is stored."""
     seen: OrderedDict[tuple[datetime, str], None] = OrderedDict()
+    looked_up: dict[str, str | None] = {}  # track id -> ISRC (None: none known); a song recurs all file long
     staged = appended = enriched = unidentified = 0
     try:
         with conn.begin_nested():
@@ -160,10 +162,15 @@ def append_new(
                     if len(seen) > _RECENT_KEYS:
                         seen.popitem(last=False)
                     fresh.append(row)
-                wanted = sorted({str(r["track_id"]) for r in fresh if r.get("isrc") is None})
-                isrcs = _known_isrcs(conn, provider, wanted)
+                wanted = sorted(
+                    {str(r["track_id"]) for r in fresh if r.get("isrc") is None} - looked_up.keys()
+                )
+                if len(looked_up) + len(wanted) > _LOOKED_UP:
+                    looked_up.clear()
+                found = _known_isrcs(conn, provider, wanted)
+                looked_up.update({track_id: found.get(track_id) for track_id in wanted})
                 for row in fresh:
-                    isrc = isrcs.get(str(row["track_id"])) if row.get("isrc") is None else None
+                    isrc = looked_up.get(str(row["track_id"])) if row.get("isrc") is None else None
                     if isrc is not None:
                         row["isrc"] = isrc
                         row["track_metadata"]["_blendify"]["isrc_from"] = "warehouse"

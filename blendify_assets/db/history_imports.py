@@ -45,15 +45,3 @@ def record(conn: Connection, *, user_id: uuid.UUID, provider: str, file_name: st
         },
     )  # fmt: skip
 
-
-def history(conn: Connection, user_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Every file imported for the user, oldest first."""
-    rows = conn.execute(
-        sa.text(
-            "SELECT provider::text AS provider, file_name, schema_version, records, plays, appended, "
-            "duplicates_api, duplicates_stored, filtered, enrichment, imported_at FROM history_imports "
-            "WHERE user_id = :u ORDER BY imported_at, id"
-        ),
-        {"u": user_id},
-    ).mappings()
-    return [dict(r) for r in rows]

@@ -44,4 +44,3 @@ def record(conn: Connection, *, user_id: uuid.UUID, provider: str, file_name: st
             "fl": json.dumps(dict(filtered)), "e": json.dumps(dict(enrichment)),
         },
     )  # fmt: skip
-

@@ -25,7 +25,7 @@ from _support import add_user, scratch_warehouse
 from blendify_assets.core.fetch import EndpointFetch, ScopeSnapshot
 from blendify_assets.db.copy import copy_rows
 from blendify_assets.db.music.tables import TABLES
-from blendify_assets.db.music.writer import Check, StoreResult, _row_values, store_fetch, store_fetches
+from blendify_assets.db.music.writer import Check, StoreResult, row_values, store_fetch, store_fetches
 
 SPEC = TABLES["user_saved_tracks"]
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -85,7 +85,7 @@ def time_raw_copy(engine, data: list[dict], run: int) -> float:
     started = time.perf_counter()
     with engine.begin() as conn:
         copy_rows(conn, SPEC.name, ("user_id", "provider", "fetched_at", *SPEC.columns),
-                  _row_values(SPEC, user, "spotify", NOW.replace(tzinfo=None), data))  # fmt: skip
+                  row_values(SPEC, user, "spotify", NOW.replace(tzinfo=None), data))  # fmt: skip
     return time.perf_counter() - started
 
 

@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "blendify_assets.commands.queries:recent",
         "A user's latest plays across all providers, newest first.",
     ),
+    "import": (
+        "blendify_assets.commands.imports:import_group",
+        "Import a user's lifetime listening history from a privacy export.",
+    ),
     "simulator": (
         "blendify_assets.simulator.cli:simulator",
         "Local Spotify and Apple Music APIs over a deterministic simulated world.",

@@ -14,6 +14,10 @@ answer. Track points (a member's relevance for a track = its points / their best
   Replay) 0.5. Rank 1 this month scores 1.5, rank 50 this month 0.75, rank 1 of all time 0.5;
 - plays, weighted by age (half-life 30 days): ``0.75 x log2(1 + sum of 0.5^(age / 30 d))``, at most
   2.0. A play today counts 1, a play two months ago 0.25;
+- lifetime plays from an imported history export (``history_plays``: a count per track, not
+  decayed): ``0.25 x log2(1 + plays)``, at most 2.0. 15 plays score 1.0, 63 score 1.5 (as much as
+  rank 1 this month), 255 or more 2.0; so a member's years of listening rank their songs even when
+  the API has shown only their last 50 plays;
 - a like (saved track): ``0.25 + 0.75 x 0.5^(age / 90 d)``: 1.0 when liked today, 0.63 after three
   months, about 0.3 after a year; 0.25 when the date is unknown (Apple library songs);
 - playlists: 0.3 for the first playlist holding it, 0.15 for each further one, at most 0.6.
@@ -47,6 +51,7 @@ SOURCES = (
     "top_tracks",
     "top_artists",
     "recently_played",
+    "history_plays",
     "saved_tracks",
     "playlist_tracks",
     "saved_albums",
@@ -57,6 +62,8 @@ MAX_RANK = 50
 PLAY_HALF_LIFE_DAYS = 30.0
 PLAY_WEIGHT = 0.75
 PLAY_CAP = 2.0
+HISTORY_WEIGHT = 0.25
+HISTORY_CAP = 2.0
 LIKE_HALF_LIFE_DAYS = 90.0
 LIKE_FLOOR = 0.25
 PLAYLIST_FIRST, PLAYLIST_MORE, PLAYLIST_CAP = 0.3, 0.15, 0.6
@@ -81,6 +88,7 @@ class Evidence:
     top_providers: Mapping[str, str] = field(default_factory=dict)
     play_count: int = 0
     recent_plays: float = 0.0
+    lifetime_plays: int = 0  # plays imported from a history export (issue 15)
     last_played_at: str | None = None
     saved_at: str | None = None
     saved: bool = False
@@ -95,6 +103,8 @@ class Evidence:
             out.append("top_tracks")
         if self.play_count:
             out.append("recently_played")
+        if self.lifetime_plays:
+            out.append("history_plays")
         if self.saved:
             out.append("saved_tracks")
         if self.playlists:
@@ -114,6 +124,7 @@ class Evidence:
             top_providers=providers,
             play_count=self.play_count + other.play_count,
             recent_plays=self.recent_plays + other.recent_plays,
+            lifetime_plays=self.lifetime_plays + other.lifetime_plays,
             last_played_at=_max_opt(self.last_played_at, other.last_played_at),
             saved_at=_max_opt(self.saved_at, other.saved_at),
             saved=self.saved or other.saved,
@@ -129,6 +140,9 @@ class Evidence:
         if self.play_count:
             out["play_count"] = self.play_count
             out["recent_plays"] = round(self.recent_plays, 3)
+            out["last_played_at"] = self.last_played_at
+        if self.lifetime_plays:
+            out["lifetime_plays"] = self.lifetime_plays
             out["last_played_at"] = self.last_played_at
         if self.saved:
             out["saved_at"] = self.saved_at
@@ -157,6 +171,8 @@ def track_points(e: Evidence) -> float:
     points = rank_points(e.top_ranks)
     if e.recent_plays > 0:
         points += min(PLAY_CAP, PLAY_WEIGHT * math.log2(1 + e.recent_plays))
+    if e.lifetime_plays > 0:
+        points += min(HISTORY_CAP, HISTORY_WEIGHT * math.log2(1 + e.lifetime_plays))
     if e.saved:
         points += like_points(e.like_age_days)
     if e.playlists:
@@ -201,6 +217,7 @@ def build_member_taste(
     tracks: dict[TrackKey, TrackInfo] = {}
     ranks: dict[TrackKey, dict[str, int]] = defaultdict(dict)
     plays: dict[TrackKey, int] = defaultdict(int)
+    lifetime: dict[TrackKey, int] = defaultdict(int)
     recent: dict[TrackKey, float] = defaultdict(float)
     last_played: dict[TrackKey, datetime] = {}
     saved: dict[TrackKey, datetime | None] = {}
@@ -228,6 +245,12 @@ def build_member_taste(
         recent[key] += 1.0 if when is None or now is None else _decay(now, when, PLAY_HALF_LIFE_DAYS)
         if when is not None and (key not in last_played or when > last_played[key]):
             last_played[key] = when
+    for row in data.get("history_plays", ()):
+        key = take(row)
+        lifetime[key] += int(row["plays"])
+        when = parse_time(row.get("last_played_at"))
+        if when is not None and (key not in last_played or when > last_played[key]):
+            last_played[key] = when
     for row in data.get("saved_tracks", ()):
         key = take(row)
         when = parse_time(row.get("saved_at"))
@@ -252,6 +275,7 @@ def build_member_taste(
             top_providers=dict.fromkeys(top, info.provider) if top else _NO_PROVIDERS,
             play_count=plays.get(key, 0),
             recent_plays=recent.get(key, 0.0),
+            lifetime_plays=lifetime.get(key, 0),
             last_played_at=played.isoformat() if played else None,
             saved_at=liked.isoformat() if liked else None,
             saved=key in saved,
@@ -278,10 +302,10 @@ def build_member_taste(
 
 
 def newest_timestamp(rows: Mapping[str, Iterable[Row]]) -> datetime | None:
-    """The member's "now": the newest fetched_at, played_at or saved_at in their rows."""
+    """The member's "now": the newest fetched_at, played_at, saved_at or last_played_at in their rows."""
     raw: set[object] = set()
     for items in rows.values():
-        for column in ("fetched_at", "played_at", "saved_at"):
+        for column in ("fetched_at", "played_at", "saved_at", "last_played_at"):
             raw.update({row.get(column) for row in items})
     times = [t for t in map(parse_time, raw) if t is not None]
     return max(times, default=None)

@@ -86,6 +86,11 @@ def describe(h: Holding) -> str:
         else:
             count = "twice" if e.play_count == 2 else f"{e.play_count} times"
             bits.append(f"played {count}{f' (last on {last})' if last else ''}")
+    if e.lifetime_plays:
+        n = e.lifetime_plays
+        bits.append(
+            f"played {'once' if n == 1 else 'twice' if n == 2 else f'{n} times'} in their imported history"
+        )
     if e.saved:
         when = day(e.saved_at)
         if h.info.provider == "apple":

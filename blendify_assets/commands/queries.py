@@ -113,6 +113,8 @@ def _held(member: dict[str, Any]) -> str:
     if member.get("play_count"):
         plays = member["play_count"]
         bits.append(f"{plays} play" if plays == 1 else f"{plays} plays")
+    if member.get("lifetime_plays"):
+        bits.append(f"{member['lifetime_plays']} plays in history")
     if "saved_at" in member:
         bits.append("in their library" if member["provider"] == "apple" else "liked")
     if member.get("playlist_count"):

@@ -519,3 +519,15 @@ def connection_status(conn: Connection, user_id: uuid.UUID, provider: str) -> st
         {"u": user_id, "p": provider},
     ).scalar()
     return None if found is None else str(found)
+
+
+def provider_account(conn: Connection, user_id: uuid.UUID, provider: str) -> str | None:
+    """The provider's id for the user's account ('' or None when not known yet): an imported
+    export naming another account is someone else's history."""
+    found = conn.execute(
+        sa.text(
+            "SELECT provider_user_id FROM provider_connections WHERE user_id = :u AND provider = CAST(:p AS provider)"
+        ),
+        {"u": user_id, "p": provider},
+    ).scalar()
+    return found or None

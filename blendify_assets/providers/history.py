@@ -37,6 +37,10 @@ from blendify_assets.providers.http import strip_nul
 
 SOURCE = "export"  # track_metadata._blendify.source of every imported play
 MIN_PLAY_MS = 30_000  # under this, a play that was skipped or cut short is not a listen
+MAX_FILE_BYTES = 1 << 30
+"""Largest history file read (1 GiB, uncompressed). Spotify splits its history into ~12 MB files and
+a decade of Apple Play Activity is a few hundred MB; anything larger is not an export (ListenBrainz
+caps a file at 500 MB), and refusing it up-front beats streaming it for an hour."""
 _MAX_ZIP_DEPTH = 3
 _BOM = b"\xef\xbb\xbf"
 
@@ -89,6 +93,15 @@ class Member:
     opener: Callable[[], IO[bytes]]
     path: Path | None = None  # set for files on disk (their end can be checked cheaply)
     explicit: bool = False  # named on its own by the caller (read whatever its name)
+    size: int | None = None  # bytes (uncompressed), when known before reading
+
+    def check_size(self) -> None:
+        """Refuse a file larger than any export holds, before a byte of it is read."""
+        if self.size is not None and self.size > MAX_FILE_BYTES:
+            raise ExportError(
+                f"{self.display}: {self.size / (1 << 30):.1f} GiB is larger than any export file "
+                f"(at most {MAX_FILE_BYTES >> 20} MiB is read); is this the right file?"
+            )
 
     @property
     def basename(self) -> str:
@@ -205,8 +218,9 @@ def _file_members(path: Path, name: str, stack: contextlib.ExitStack, explicit: 
             ) from None
         return _zip_members(archive, str(path), stack, depth=1)
     return [
-        Member(name=name, display=str(path), opener=lambda: path.open("rb"), path=path, explicit=explicit)
-    ]
+        Member(name=name, display=str(path), opener=lambda: path.open("rb"), path=path, explicit=explicit,
+               size=path.stat().st_size)
+    ]  # fmt: skip
 
 
 def _zip_members(
@@ -233,7 +247,9 @@ def _zip_members(
                 ) from None
             members.extend(_zip_members(nested, display, stack, depth + 1))
             continue
-        members.append(Member(info.filename, display, functools.partial(archive.open, info)))
+        members.append(
+            Member(info.filename, display, functools.partial(archive.open, info), size=info.file_size)
+        )
     return members
 
 
@@ -288,6 +304,7 @@ _NOTHING = object()
 
 def first_json_record(member: Member, what: str) -> Any:
     """The first element of a file that must be a JSON array (`_NOTHING`-free: None when empty)."""
+    member.check_size()
     with member.open() as raw:
         stream = _array_stream(raw)
         if stream is None:

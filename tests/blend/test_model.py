@@ -6,7 +6,7 @@ import pytest
 
 from blendify_assets.blend import balanced, build_member_taste
 from blendify_assets.blend.group import build_group
-from blendify_assets.blend.model import track_points
+from blendify_assets.blend.model import Evidence, track_points
 from tests.blend.rows import artist, played, saved, top, track
 
 
@@ -112,3 +112,27 @@ def test_ties_go_to_the_latest_play_then_to_the_title_not_to_ids() -> None:
     )  # fmt: skip
     group = build_group([library_only, build_member_taste("u2", {})])
     assert [group.holdings[c]["u1"].info.track_name for c in group.ranked["u1"]] == ["Alpha", "Zulu"]
+
+
+def history(t: dict[str, object], plays: int, last: str = "2024-06-01T00:00:00") -> dict[str, object]:
+    """A `history_plays` row: one per track, its count of imported plays and the latest."""
+    return {**t, "plays": plays, "last_played_at": last}
+
+
+def test_lifetime_history_ranks_songs_the_api_never_showed() -> None:
+    """Issue 15: years of imported plays rank a member's songs; 63 plays weigh as rank 1 this month."""
+    taste = build_member_taste(
+        "dana",
+        {"history_plays": [history(track("t1", "Played 200 Times", "A"), 200),
+                           history(track("t2", "Played 15 Times", "B"), 15),
+                           history(track("t3", "Played Once", "C"), 1)],
+         "top_tracks": [top(track("t4", "Top 1", "D"), 1)]},
+    )  # fmt: skip
+    points = {taste.tracks[k].track_name: round(p, 3) for k, p in taste.points.items()}
+    assert points["Played 200 Times"] > points["Top 1"] > points["Played 15 Times"] > points["Played Once"]
+    assert points["Played 15 Times"] == 1.0
+    assert track_points(Evidence(lifetime_plays=63)) == track_points(Evidence(top_ranks={"short_term": 1}))
+    assert track_points(Evidence(lifetime_plays=10_000)) == 2.0  # capped
+    e = taste.evidence[("spotify", "t1")]
+    assert e.sources == ["history_plays"] and e.to_dict()["lifetime_plays"] == 200
+    assert taste.artists["a"] == max(taste.artists.values())  # artist relevance follows the plays

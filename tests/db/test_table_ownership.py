@@ -22,6 +22,7 @@ OWNERS: dict[str, str] = {
     "sync_log": "db/sync_log.py",
     "latest_sync_status": "db/sync_log.py",
     "poll_state": "db/poll_state.py",
+    "history_imports": "db/history_imports.py",
     "blends": "db/blends.py",
     "blend_participants": "db/blends.py",
     "blend_tracks": "db/blends.py",

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
-from blendify_assets.db.music.tables import TABLES
+from blendify_assets.db.music.tables import IS_EXPORT, TABLES
 
 PROFILE_TABLES = (
     ("top_tracks", "user_top_tracks", "latest_user_top_tracks"),
@@ -86,14 +86,23 @@ TRACK_COLUMNS = "provider::text AS provider, track_id, track_name, artist_name, 
 
 SOURCE_QUERIES: Mapping[str, str] = {
     "top_tracks": f"SELECT user_id, {TRACK_COLUMNS}, time_range::text AS time_range, rank, fetched_at FROM latest_user_top_tracks",
-    "recently_played": f"SELECT user_id, {TRACK_COLUMNS}, played_at FROM user_recently_played",
+    "recently_played": f"SELECT user_id, {TRACK_COLUMNS}, played_at FROM "
+    f"(SELECT * FROM user_recently_played WHERE NOT coalesce({IS_EXPORT}, false)) AS api_plays",
+    "history_plays": "SELECT * FROM (SELECT user_id, provider::text AS provider, track_id, "
+    "min(track_name) AS track_name, min(artist_name) AS artist_name, min(album_name) AS album_name, "
+    "NULL::text AS album_art_url, NULL::integer AS duration_ms, max(isrc) AS isrc, count(*) AS plays, "
+    f"max(played_at) AS last_played_at FROM user_recently_played WHERE {IS_EXPORT} "
+    "GROUP BY user_id, provider, track_id) AS history_plays",
     "saved_tracks": f"SELECT user_id, {TRACK_COLUMNS}, saved_at, fetched_at FROM latest_user_saved_tracks",
     "playlist_tracks": f"SELECT user_id, {TRACK_COLUMNS}, playlist_id, item_type, fetched_at FROM latest_user_playlist_tracks",
     "top_artists": "SELECT user_id, artist_name, genres, time_range::text AS time_range, rank, fetched_at FROM latest_user_top_artists",
     "followed_artists": "SELECT user_id, artist_name, genres, fetched_at FROM latest_user_followed_artists",
     "saved_albums": "SELECT user_id, artist_name, album_name, genres, fetched_at FROM latest_user_saved_albums",
 }
-"""Only the columns the taste model reads, never the jsonb API payloads. ``fetched_at`` dates the
+"""Only the columns the taste model reads, never the jsonb API payloads. Plays imported from a
+lifetime-history export (issue 15) are read as one row per (user, provider, track) with their count
+(``history_plays``), not play by play: ten years of listening cost one row per song, and the API's
+plays (``recently_played``) keep their own, recency-weighted signal. ``fetched_at`` dates the
 member's data, so a like's age is measured from their latest snapshot, not from the clock."""
 
 Rows = dict[str, list[dict[str, object]]]

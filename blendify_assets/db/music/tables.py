@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 # Fields that change without the music changing (expiring image URLs, daily popularity, follower
 # counts, the raw JSON around them). They are stored with every snapshot but never count as a change.
+IS_EXPORT = "(track_metadata #>> '{_blendify,source}') = 'export'"
+"""A `user_recently_played` row imported from a lifetime-history export (issue 15), not fetched."""
+
 VOLATILE = frozenset({"album_art_url", "image_url", "popularity", "follower_count"})
 
 

@@ -119,7 +119,7 @@ def _cells(spec: TableSpec, rows: Iterable[Row]) -> Iterable[tuple[Any, ...]]:
         )
 
 
-def _row_values(
+def row_values(
     spec: TableSpec, user_id: uuid.UUID, provider: str, fetched_at: datetime, rows: Iterable[Row]
 ):
     for cells in _cells(spec, rows):
@@ -275,7 +275,7 @@ def _append_events(
     conn.execute(
         sa.text(f"CREATE TEMP TABLE incoming_events (LIKE {spec.name} INCLUDING DEFAULTS) ON COMMIT DROP")
     )
-    copy_rows(conn, "incoming_events", columns, _row_values(spec, user_id, provider, fetched_at, rows))
+    copy_rows(conn, "incoming_events", columns, row_values(spec, user_id, provider, fetched_at, rows))
     listed = ", ".join(columns)
     result = conn.execute(
         sa.text(

@@ -151,6 +151,7 @@ def _csv(member: Member) -> Iterator[Iterator[list[str]]]:
 
 def _header(member: Member) -> list[str]:
     """The column names of the first line, trimmed."""
+    member.check_size()
     with _csv(member) as rows:
         first = next(rows, None)
     if not first:

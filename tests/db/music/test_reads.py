@@ -47,3 +47,33 @@ def test_per_user_queries_use_indexes(engine: Engine) -> None:
             if "Seq Scan" in plan:
                 failures[name] = plan
     assert not failures, "sequential scans in:\n" + "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
+
+
+def test_imported_plays_are_read_as_one_count_per_track_and_api_plays_one_by_one(engine: Engine) -> None:
+    """Issue 15: ten years of history cost the taste model one row per song."""
+    with engine.begin() as conn:
+        uid = conn.execute(
+            sa.text("INSERT INTO users (email) VALUES ('h@example.com') RETURNING id")
+        ).scalar_one()
+        for i, (track, source) in enumerate([("t1", "export")] * 3 + [("t2", "export"), ("t1", None)]):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO user_recently_played (user_id, provider, track_id, track_name, artist_name, "
+                    "played_at, fetched_at, track_metadata) VALUES (:u, 'spotify', :t, :t, 'A', "
+                    "timestamp '2020-01-01' + make_interval(days => :i), now(), CAST(:m AS jsonb))"
+                ),
+                {
+                    "u": uid,
+                    "t": track,
+                    "i": i,
+                    "m": '{"_blendify": {"source": "export"}}' if source else "{}",
+                },
+            )
+        rows = queries.taste_rows(conn, [str(uid)])[str(uid)]
+    assert sorted((r["track_id"], r["plays"], str(r["last_played_at"])) for r in rows["history_plays"]) == [
+        ("t1", 3, "2020-01-03 00:00:00"),
+        ("t2", 1, "2020-01-04 00:00:00"),
+    ]
+    assert [(r["track_id"], str(r["played_at"])) for r in rows["recently_played"]] == [
+        ("t1", "2020-01-05 00:00:00")
+    ]

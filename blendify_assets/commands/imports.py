@@ -1,0 +1,83 @@
+"""`blendify import spotify-history | apple-history`: a user's lifetime listening from the
+provider's privacy export (docs/history-import.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from blendify_assets.commands._app import App, out, pass_app, print_table
+from blendify_assets.db.users import user_id_for
+from blendify_assets.ingest.history import ImportReport, import_history
+
+
+@click.group("import")
+def import_group() -> None:
+    """Import a user's lifetime listening history from a privacy export."""
+
+
+def _run(app: App, email: str, provider: str, files: tuple[Path, ...]) -> None:
+    with app.engine.connect() as conn:
+        uid = user_id_for(conn, email)
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+        console=Console(stderr=True), transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("validating the export")
+
+        def progress(name: str, rows: int) -> None:
+            bar.update(task, description=f"{name}: {rows:,} records read")
+
+        report = import_history(app.engine, uid, provider, list(files), progress)
+    _print(email, report)
+
+
+def _print(email: str, report: ImportReport) -> None:
+    rows: list[tuple[object, ...]] = []
+    for f in report.files:
+        if f.already_imported_at is not None:
+            rows.append((f.file, f.schema, "", "", f"already imported {f.already_imported_at:%Y-%m-%d %H:%M} UTC",
+                         "", "", ""))  # fmt: skip
+            continue
+        filtered = ", ".join(f"{k} {v}" for k, v in f.filtered.items())
+        rows.append((f.file, f.schema, f.records, f.plays, f.appended, f.duplicates_api, f.duplicates_stored,
+                     filtered))  # fmt: skip
+    print_table(
+        ["file", "schema", "records", "plays", "appended", "already from API", "already stored", "filtered"],
+        rows,
+        title=f"{report.provider} history of {email}",
+    )
+    for name, why in report.ignored.items():
+        out.print(f"not read: {name} ({why})")
+    unidentified = sum(int(f.enrichment.get("unidentified", 0)) for f in report.files)
+    from_warehouse = sum(int(f.enrichment.get("isrc_from_warehouse", 0)) for f in report.files)
+    out.print(
+        f"{report.appended:,} plays appended; {report.total('duplicates_api'):,} were already stored from the "
+        f"API, {report.total('duplicates_stored'):,} by an earlier import or repeated; "
+        f"{from_warehouse:,} got an ISRC already in the warehouse, {unidentified:,} unidentified (stored by name)"
+    )
+
+
+FILES = click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+USER = click.option("--user", "email", required=True, help="The user's email.")
+
+
+@import_group.command("spotify-history")
+@USER
+@FILES
+@pass_app
+def spotify_history(app: App, email: str, files: tuple[Path, ...]) -> None:
+    """Spotify's Extended streaming history or Account data: the zip, or its JSON files."""
+    _run(app, email, "spotify", files)
+
+
+@import_group.command("apple-history")
+@USER
+@FILES
+@pass_app
+def apple_history(app: App, email: str, files: tuple[Path, ...]) -> None:
+    """Apple's privacy export: the zip, or its 'Apple Music Play Activity.csv'."""
+    _run(app, email, "apple", files)

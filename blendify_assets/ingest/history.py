@@ -1,0 +1,267 @@
+"""Importing a lifetime-history export into the warehouse: the readers (providers/*/history.py),
+the comparison with plays already stored, and the append (db/music/history.py) joined here.
+
+One import is one transaction: the export is validated whole before anything is written, each file
+is staged and appended in turn, and a failure in any file (a JSON that ends early inside the zip)
+rolls back every file of the import, so bad input writes nothing. Each file's ledger row
+(`history_imports`, keyed by the file's SHA-256) commits with its plays: importing the same file
+again appends nothing and says when it was imported.
+
+Plays already stored from the API are not stored again. The tolerance (documented in
+docs/history-import.md): an export play is the API play of the same track whose stored time lies
+within the play's span (start to end) widened by `API_TOLERANCE` on each side, paired one to one,
+nearest first. Spotify's API time is the start in the simulator and the end on some clients
+(reference §2.2), and a ±60 s window around the whole span covers both. Apple's API times are
+estimates laid between two polls, so the window is wider and the song is matched by its title
+(Apple's export has no catalog id for the API's).
+
+The web app calls `import_upload(engine, user_id, provider, stream, filename)` with the uploaded
+file's stream; the command line calls `import_history` with paths.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import tempfile
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from blendify_assets.core.fetch import Row
+from blendify_assets.db import history_imports
+from blendify_assets.db.connections import provider_account
+from blendify_assets.db.music import history as plays_db
+from blendify_assets.providers.apple_music import history as apple_history
+from blendify_assets.providers.history import MAX_FILE_BYTES, Export, ExportError, ExportFile
+from blendify_assets.providers.spotify import history as spotify_history
+
+READERS: dict[str, Callable[[list[Path]], Export]] = {
+    "spotify": spotify_history.open_export,
+    "apple": apple_history.open_export,
+}
+API_TOLERANCE = {"spotify": timedelta(seconds=60), "apple": timedelta(hours=3)}
+"""How far outside an export play's span a stored API play of the same song may lie and still be
+that play (your_spotify uses ±60 s; Apple's API times are estimates between polls)."""
+
+Progress = Callable[[str, int], None]
+"""Called with (file name, rows read so far in it) as an import goes."""
+
+
+@dataclass
+class FileReport:
+    """What importing one file did."""
+
+    file: str
+    schema: str
+    records: int = 0
+    plays: int = 0
+    appended: int = 0
+    duplicates_api: int = 0
+    duplicates_stored: int = 0  # stored by an earlier import, or repeated within the file
+    filtered: dict[str, int] = field(default_factory=dict)
+    enrichment: dict[str, int] = field(default_factory=dict)
+    already_imported_at: datetime | None = None
+
+
+@dataclass
+class ImportReport:
+    provider: str
+    files: list[FileReport]
+    ignored: dict[str, str]
+
+    @property
+    def appended(self) -> int:
+        return sum(f.appended for f in self.files)
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(f, name)) for f in self.files)
+
+
+def _norm(text: str | None) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text or "").casefold().split())
+
+
+class ApiMatcher:
+    """Pairs export plays with API plays already stored, one to one, nearest first."""
+
+    def __init__(self, provider: str, stored: Iterable[plays_db.ApiPlay]) -> None:
+        self.provider = provider
+        self.tolerance = API_TOLERANCE[provider]
+        self._times: dict[str, list[datetime]] = {}
+        for play in stored:
+            self._times.setdefault(self._key(play.track_id, play.track_name), []).append(play.played_at)
+        for times in self._times.values():
+            times.sort()
+        self._paired: set[tuple[datetime, str]] = set()  # export plays already found stored
+
+    def state(self) -> tuple[dict[str, list[datetime]], set[tuple[datetime, str]]]:
+        """What pairing has used up so far (API plays are few: copies are cheap)."""
+        return {k: list(v) for k, v in self._times.items()}, set(self._paired)
+
+    def restore(self, state: tuple[dict[str, list[datetime]], set[tuple[datetime, str]]]) -> None:
+        """Back to `state`, before a file whose reading is redone."""
+        self._times, self._paired = {k: list(v) for k, v in state[0].items()}, set(state[1])
+
+    def _key(self, track_id: str, track_name: str | None) -> str:
+        return _norm(track_name) if self.provider == "apple" else track_id
+
+    def take(self, row: Row) -> bool:
+        """True (and the API play used up) when a stored API play is this export play. A record
+        the export repeats (same start, same track) is the same play again, not another one."""
+        start: datetime = row["played_at"].replace(tzinfo=None)
+        if (start, row["track_id"]) in self._paired:
+            return True
+        times = self._times.get(self._key(str(row["track_id"]), row.get("track_name")))
+        if not times:
+            return False
+        ms = row["track_metadata"]["_blendify"].get("ms_played") or 0
+        low, high = start - self.tolerance, start + timedelta(milliseconds=ms) + self.tolerance
+        i = bisect.bisect_left(times, low)
+        candidates = [j for j in range(i, len(times)) if times[j] <= high] if i < len(times) else []
+        if not candidates:
+            return False
+        best = min(candidates, key=lambda j: abs(times[j] - start))
+        del times[best]
+        self._paired.add((start, row["track_id"]))
+        return True
+
+
+def _sha256(file: ExportFile) -> str:
+    digest = hashlib.sha256()
+    with file.member.open() as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_account(conn: Connection, export: Export, user_id: uuid.UUID, provider: str) -> None:
+    """An export naming another account than the user's connected one is someone else's history."""
+    if export.account is None:
+        return
+    connected = provider_account(conn, user_id, provider)
+    if connected is not None and connected != export.account:
+        raise ExportError(
+            f"this export is {provider} account {export.account!r}, but the user is connected as "
+            f"{connected!r}; import each person's export for that person"
+        )
+
+
+def import_history(
+    engine: Engine,
+    user_id: uuid.UUID,
+    provider: str,
+    paths: str | Path | Iterable[str | Path],
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import an export (zip, folder or history files) for the user, in one transaction."""
+    if provider not in READERS:
+        raise ExportError(f"no history import for provider {provider!r}")
+    given = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+    with READERS[provider](given) as export, engine.begin() as conn:
+        _check_account(conn, export, user_id, provider)
+        plays_db.lock_plays(conn, user_id, provider)
+        fetched_at = plays_db.clock(conn)
+        matcher = ApiMatcher(provider, plays_db.api_plays(conn, user_id, provider))
+        plays_db.start_import(conn)
+        reports = [
+            _import_file(conn, file, user_id, provider, fetched_at, matcher, progress)
+            for file in export.files
+        ]
+        return ImportReport(provider, reports, dict(export.ignored))
+
+
+def _import_file(
+    conn: Connection,
+    file: ExportFile,
+    user_id: uuid.UUID,
+    provider: str,
+    fetched_at: datetime,
+    matcher: ApiMatcher,
+    progress: Progress | None,
+) -> FileReport:
+    report = FileReport(file.name, file.schema)
+    digest = _sha256(file)
+    report.already_imported_at = history_imports.imported_at(conn, user_id, provider, digest)
+    if report.already_imported_at is not None:
+        return report
+
+    def fresh(rows: Iterator[Row]) -> Iterator[Row]:
+        for n, row in enumerate(rows, 1):
+            if progress is not None and n % 5_000 == 0:
+                progress(file.name, n)
+            if matcher.take(row):
+                report.duplicates_api += 1
+                continue
+            yield row
+
+    # A first import stores every play: COPY straight in. If a play is already stored (an earlier
+    # import of overlapping files), that attempt is undone and the file staged and compared instead.
+    before = matcher.state()
+    done = plays_db.append_new(conn, user_id, provider, fetched_at, fresh(file.plays()))
+    if done is None:
+        matcher.restore(before)
+        report.duplicates_api = 0
+        done = plays_db.append_file(conn, user_id, provider, fetched_at, fresh(file.plays()))
+    summary = file.summary
+    if not summary.complete:  # plays() raises before this; belt and braces: never half a file
+        raise ExportError(f"{file.member.display}: not read to its end; nothing was imported")
+    report.records, report.plays = summary.records, summary.plays
+    report.filtered = dict(sorted(summary.filtered.items()))
+    report.appended = done.appended
+    report.duplicates_stored = done.staged - done.appended
+    report.enrichment = _enrichment(summary.plays, summary.synthetic_ids, done)
+    if progress is not None:
+        progress(file.name, summary.records)
+    history_imports.record(
+        conn, user_id=user_id, provider=provider, file_name=file.name, file_sha256=digest,
+        schema_version=file.schema, records=report.records, plays=report.plays, appended=report.appended,
+        duplicates_api=report.duplicates_api, duplicates_stored=report.duplicates_stored,
+        filtered=report.filtered, enrichment=report.enrichment,
+    )  # fmt: skip
+    return report
+
+
+def _enrichment(plays: int, synthetic: int, done: plays_db.Appended) -> dict[str, Any]:
+    """How the file's stored-or-staged plays were identified: by the provider's own track id, with
+    an ISRC the warehouse already knew, or not at all (a synthetic id from the names; stored and
+    counted, matched to other people's music by name only)."""
+    return {
+        "provider_id": plays - synthetic,
+        "synthetic_id": synthetic,
+        "isrc_from_warehouse": done.isrc_from_warehouse,
+        "unidentified": done.unidentified,
+    }
+
+
+def import_upload(
+    engine: Engine,
+    user_id: uuid.UUID,
+    provider: str,
+    stream: IO[bytes],
+    filename: str,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import an uploaded file (the web app's form): spooled to a private temporary file in chunks,
+    never held in memory, refused past `MAX_FILE_BYTES`, then imported as `import_history` does."""
+    safe = Path(filename).name or "upload"
+    with tempfile.TemporaryDirectory(prefix="blendify-upload-") as folder:
+        target = Path(folder) / safe
+        with target.open("wb") as out:
+            copied = 0
+            while chunk := stream.read(1 << 20):
+                copied += len(chunk)
+                if copied > MAX_FILE_BYTES:
+                    raise ExportError(
+                        f"{safe}: larger than any export file (at most {MAX_FILE_BYTES >> 20} MiB is read)"
+                    )
+                out.write(chunk)
+        if copied == 0:
+            raise ExportError(f"{safe}: the upload is empty")
+        return import_history(engine, user_id, provider, target, progress)

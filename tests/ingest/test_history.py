@@ -1,0 +1,225 @@
+"""Importing a lifetime-history export into the warehouse (ingest/history.py) on a real Postgres:
+one transaction, nothing twice, API plays not repeated, ISRCs reused, bad input writes nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from blendify_assets.db.engine import create_engine
+from blendify_assets.ingest.history import import_history, import_upload
+from blendify_assets.providers.apple_music import history as apple_history
+from blendify_assets.providers.history import ExportError
+from blendify_assets.providers.spotify import history as spotify_history
+from tests.conftest import app_url
+from tests.fixtures.warehouse import add_user, count, store_top_tracks, track
+from tests.history_support import FIXTURES, folder_files, read_all, write_zip
+
+SPOTIFY = FIXTURES / "spotify"
+APPLE = FIXTURES / "apple"
+
+
+@pytest.fixture
+def app_engine(database_url: str):
+    """The warehouse as the app role: imports must work within its grants and the triggers."""
+    engine = create_engine(app_url(database_url))
+    yield engine
+    engine.dispose()
+
+
+def plays(engine: Engine, user_id: str) -> list[tuple]:
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.text(
+                    "SELECT played_at, track_id, isrc, track_metadata->'_blendify'->>'source', "
+                    "track_metadata->'_blendify'->>'isrc_from' FROM user_recently_played WHERE user_id = :u "
+                    "ORDER BY played_at, track_id"
+                ),
+                {"u": user_id},
+            )
+        ]
+
+
+def distinct_plays(path: Path) -> set[tuple]:
+    rows = read_all(spotify_history.open_export(path))
+    return {(r["played_at"].replace(tzinfo=None), r["track_id"]) for file in rows.values() for r in file}
+
+
+def test_an_export_lands_once_with_start_times_source_and_ledger(engine: Engine, app_engine: Engine) -> None:
+    uid = add_user(engine, "ann@example.com")
+    report = import_history(app_engine, uuid.UUID(uid), "spotify", SPOTIFY / "endsong")
+    stored = plays(engine, uid)
+    expected = distinct_plays(SPOTIFY / "endsong")
+    assert {(at, tid) for at, tid, *_ in stored} == expected  # the duplicate record stored once
+    assert report.appended == len(expected)
+    assert {source for *_, source, _ in stored} == {"export"}
+    # ts 14:28:00 minus 215 s: the play's start, not its end
+    assert (datetime(2019, 11, 5, 14, 24, 25), "4uLU6hMCjMI75M1A2tKUQC") in expected
+    first = report.files[0]
+    assert first.duplicates_stored == 1 and first.filtered  # the repeated record; the filters counted
+    assert count(engine, "SELECT count(*) FROM history_imports WHERE user_id = :u", u=uid) == 2
+
+    again = import_history(app_engine, uuid.UUID(uid), "spotify", SPOTIFY / "endsong")
+    assert again.appended == 0
+    assert all(f.already_imported_at is not None for f in again.files)
+    assert plays(engine, uid) == stored
+    assert count(engine, "SELECT count(*) FROM history_imports WHERE user_id = :u", u=uid) == 2
+
+
+def test_the_same_plays_in_another_file_append_nothing(
+    engine: Engine, app_engine: Engine, tmp_path: Path
+) -> None:
+    """Another download of the same history (a new hash) still adds no play twice: the play key."""
+    uid = add_user(engine, "ann@example.com")
+    import_history(app_engine, uuid.UUID(uid), "spotify", SPOTIFY / "endsong")
+    before = plays(engine, uid)
+    zipped = write_zip(tmp_path / "my_spotify_data.zip", folder_files(SPOTIFY / "endsong"))
+    report = import_history(app_engine, uuid.UUID(uid), "spotify", zipped)
+    assert report.appended == 0
+    assert report.total("duplicates_stored") == sum(f.plays for f in report.files)
+    assert plays(engine, uid) == before
+
+
+def test_plays_stored_from_the_api_are_not_stored_again(
+    engine: Engine, app_engine: Engine, tmp_path: Path
+) -> None:
+    uid = add_user(engine, "ann@example.com")
+    rows = read_all(spotify_history.open_export(SPOTIFY / "endsong"))["MyData/endsong_0.json"]
+    first = rows[0]  # Velvet Harbor, started 14:24:25, 215 s
+    start = first["played_at"].replace(tzinfo=None)
+    api = [
+        (start + timedelta(seconds=0.4), first["track_id"]),  # the API's start time, in milliseconds
+        (
+            start + timedelta(seconds=215 + 30),
+            first["track_id"],
+        ),  # a client that reports the end: within 60 s
+        (start + timedelta(hours=2), first["track_id"]),  # a later, separate play
+    ]
+    with engine.begin() as conn:
+        for at, tid in api:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO user_recently_played (user_id, provider, track_id, track_name, artist_name, "
+                    "played_at, fetched_at, track_metadata) VALUES (:u, 'spotify', :t, 'Velvet Harbor', 'x', :p, :p, "
+                    "'{}')"
+                ),
+                {"u": uid, "t": tid, "p": at},
+            )
+    report = import_history(app_engine, uuid.UUID(uid), "spotify", SPOTIFY / "endsong")
+    # the file holds that play twice (a duplicate record): each pairs with one API play, one to one
+    assert report.total("duplicates_api") == 2
+    stored = [(at, tid) for at, tid, *_ in plays(engine, uid) if tid == first["track_id"]]
+    assert (start, first["track_id"]) not in stored
+    assert len(stored) == len(api) + sum(
+        1 for r in rows if r["track_id"] == first["track_id"] and r["played_at"] != first["played_at"]
+    )
+
+
+def test_isrcs_the_warehouse_knows_are_reused_and_the_method_kept(engine: Engine, app_engine: Engine) -> None:
+    uid = add_user(engine, "ann@example.com")
+    other = add_user(engine, "bob@example.com")
+    known = track("4uLU6hMCjMI75M1A2tKUQC", "Velvet Harbor", "x", isrc="GBAYE0601498")
+    store_top_tracks(engine, other, "spotify", [known])
+    report = import_history(app_engine, uuid.UUID(uid), "spotify", SPOTIFY / "endsong")
+    enriched = [(tid, isrc, how) for _, tid, isrc, _, how in plays(engine, uid) if isrc]
+    assert enriched and {e for e in enriched} == {("4uLU6hMCjMI75M1A2tKUQC", "GBAYE0601498", "warehouse")}
+    # staged rows, the file's repeated record included
+    assert sum(f.enrichment["isrc_from_warehouse"] for f in report.files) >= len(enriched)
+
+
+def test_a_file_that_breaks_mid_import_writes_nothing_at_all(
+    engine: Engine, app_engine: Engine, tmp_path: Path
+) -> None:
+    """The first file is fine, the second ends early inside the zip (found only while reading it):
+    the whole import rolls back, the first file included, and the ledger stays empty."""
+    uid = add_user(engine, "ann@example.com")
+    files = folder_files(SPOTIFY / "endsong")
+    broken = [(n, d[: len(d) // 2] if n.endswith("endsong_1.json") else d) for n, d in files]
+    zipped = write_zip(tmp_path / "export.zip", broken)
+    with pytest.raises(ExportError, match="ends early"):
+        import_history(app_engine, uuid.UUID(uid), "spotify", zipped)
+    assert plays(engine, uid) == []
+    assert count(engine, "SELECT count(*) FROM history_imports") == 0
+
+
+def test_another_accounts_export_is_refused(engine: Engine, app_engine: Engine) -> None:
+    uid = add_user(engine, "ann@example.com")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO provider_connections (user_id, provider, provider_user_id, access_token_encrypted) "
+                "VALUES (:u, 'spotify', 'ann_on_spotify', 'x')"
+            ),
+            {"u": uid},
+        )
+    with pytest.raises(ExportError, match=r"'alice_old'.*connected as 'ann_on_spotify'"):
+        import_history(app_engine, uuid.UUID(uid), "spotify", SPOTIFY / "endsong")
+    assert plays(engine, uid) == []
+
+
+def test_an_apple_upload_stream_imports_like_a_file(engine: Engine, app_engine: Engine) -> None:
+    """The web app's entry point: one call with the uploaded stream."""
+    uid = add_user(engine, "ann@example.com")
+    csv = APPLE / "export" / "Apple_Media_Services" / "Apple Music Activity" / "Apple Music Play Activity.csv"
+    report = import_upload(
+        app_engine, uuid.UUID(uid), "apple", io.BytesIO(csv.read_bytes()), "../../activity.csv"
+    )
+    assert report.appended > 0 and report.files[0].schema == "apple-play-activity"
+    assert report.appended == len(plays(engine, uid))
+    again = import_upload(app_engine, uuid.UUID(uid), "apple", io.BytesIO(csv.read_bytes()), "activity.csv")
+    assert again.appended == 0
+    with pytest.raises(ExportError, match="empty"):
+        import_upload(app_engine, uuid.UUID(uid), "apple", io.BytesIO(b""), "x.csv")
+
+
+def test_track_metadata_keeps_the_whole_record(engine: Engine, app_engine: Engine) -> None:
+    uid = add_user(engine, "ann@example.com")
+    import_history(app_engine, uuid.UUID(uid), "spotify", SPOTIFY / "endsong")
+    original = json.loads((SPOTIFY / "endsong" / "MyData" / "endsong_0.json").read_text())[0]
+    with engine.connect() as conn:
+        stored = conn.execute(
+            sa.text(
+                "SELECT track_metadata FROM user_recently_played WHERE user_id = :u AND track_metadata->>'ts' = :ts"
+            ),
+            {"u": uid, "ts": original["ts"]},
+        ).scalar_one()
+    marker = stored.pop("_blendify")
+    assert stored == original
+    assert marker["source"] == "export" and marker["file"] == "MyData/endsong_0.json"
+    assert marker["schema"] == "spotify-endsong"
+    assert datetime.fromisoformat(original["ts"]).astimezone(UTC)  # the end time, kept as exported
+
+
+def test_apple_plays_pair_with_api_plays_by_title_within_hours(engine: Engine, app_engine: Engine) -> None:
+    """Apple's API plays have estimated times and catalog ids; the export has neither: same title
+    within three hours is the same play, once."""
+    uid = add_user(engine, "ann@example.com")
+    folder = APPLE / "export"
+    rows = [r for f in read_all(apple_history.open_export(folder)).values() for r in f]
+    first = rows[0]
+    start = first["played_at"].replace(tzinfo=None)
+    with engine.begin() as conn:
+        for at in (start + timedelta(hours=2), start + timedelta(hours=30)):  # estimated; another day
+            conn.execute(
+                sa.text(
+                    "INSERT INTO user_recently_played (user_id, provider, track_id, track_name, artist_name, "
+                    "played_at, fetched_at, track_metadata) VALUES (:u, 'apple', '1440857781', :n, '', :p, :p, '{}')"
+                ),
+                {"u": uid, "n": first["track_name"].upper(), "p": at},
+            )
+    repeats = sum(
+        1 for r in rows if (r["played_at"], r["track_id"]) == (first["played_at"], first["track_id"])
+    )
+    report = import_history(app_engine, uuid.UUID(uid), "apple", folder)
+    assert report.total("duplicates_api") == repeats  # the play, and the export's repeats of it
+    assert report.appended == len({(r["played_at"], r["track_id"]) for r in rows}) - 1
+    assert (start, first["track_id"]) not in {(at, tid) for at, tid, *_ in plays(engine, uid)}

@@ -119,9 +119,7 @@ def _cells(spec: TableSpec, rows: Iterable[Row]) -> Iterable[tuple[Any, ...]]:
         )
 
 
-def row_values(
-    spec: TableSpec, user_id: uuid.UUID, provider: str, fetched_at: datetime, rows: Iterable[Row]
-):
+def row_values(spec: TableSpec, user_id: uuid.UUID, provider: str, fetched_at: datetime, rows: Iterable[Row]):
     for cells in _cells(spec, rows):
         yield (user_id, provider, fetched_at, *cells)
 

@@ -29,6 +29,7 @@ _PRIMARY_SPLIT = re.compile(
     re.IGNORECASE,
 )
 _ISRC_JUNK = re.compile(r"[^A-Z0-9]")
+_ISRC_CLEAN = re.compile(r"[A-Z0-9]{12}")
 
 # Words that mark a different recording of the same song; titles that differ in them never match.
 VERSION_WORDS = frozenset(
@@ -131,6 +132,8 @@ def normalize_isrc(value: object) -> str | None:
     """ISRC trimmed, upper-cased, dashes removed; None unless it has the 12 characters of an ISRC."""
     if not isinstance(value, str):
         return None
+    if _ISRC_CLEAN.fullmatch(value):
+        return value  # already normal (most rows, and every TrackInfo.isrc): skip the rewrite
     code = _ISRC_JUNK.sub("", value.upper())
     return code if len(code) == 12 else None
 

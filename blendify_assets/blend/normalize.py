@@ -138,8 +138,10 @@ def normalize_isrc(value: object) -> str | None:
     return code if len(code) == 12 else None
 
 
+@lru_cache(maxsize=65_536)
 def genre_key(genre: str) -> str:
-    """Normalised genre label ("Hip-Hop" and "hip hop" are one genre)."""
+    """Normalised genre label ("Hip-Hop" and "hip hop" are one genre); memoised, as every
+    artist row repeats a handful of labels (#17)."""
     return _fold(genre or "")
 
 
@@ -215,5 +217,5 @@ def version_words(key: str) -> frozenset[str]:
 
 def clear_caches() -> None:
     """Forget memoised keys (benchmarks use it to time a cold start)."""
-    for fn in (title_key, artist_key, primary_artist_key, credited_artist_keys, version_words):
+    for fn in (title_key, artist_key, primary_artist_key, credited_artist_keys, version_words, genre_key):
         fn.cache_clear()

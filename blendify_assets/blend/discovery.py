@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from blendify_assets.blend.group import GroupTaste, sort_ties_apart
+from blendify_assets.blend.model import MemberTaste
 from blendify_assets.blend.normalize import credited_artist_keys
 from blendify_assets.blend.order import Flow, flow_order
 from blendify_assets.blend.picks import BlendPick, describe, names
@@ -48,22 +49,21 @@ def discovery_blend(group: GroupTaste, *, size: int, max_per_artist: int, head: 
     candidates: dict[str, list[tuple[float, str, dict[str, Any]]]] = {}
     for m in group.members:
         mine: list[tuple[float, str, dict[str, Any]]] = []
+        # Closeness depends only on the credited artists, and a member holds ~10 tracks of each:
+        # worked out once per credit line, it no longer dominates the algorithm (#17).
+        closeness: dict[tuple[str, ...], tuple[str, float, list[str], float]] = {}
         for cid in group.ranked[m.user_id][head:]:
             holders = group.holdings[cid]
             if len(holders) != 1:
                 continue
             h = holders[m.user_id]
             keys = credited_artist_keys(h.info.artist_name)
-            best_artist, artist_close = "", 0.0
-            for a in keys:
-                close = (artist_total.get(a, 0.0) - m.artists.get(a, 0.0)) / n_others
-                if close > artist_close:
-                    best_artist, artist_close = a, close
-            genres = sorted(set().union(*(artist_genres.get(a, ()) for a in keys))) if keys else []
-            genre_close = 0.0
-            if genres:
-                theirs = sum(genre_total.get(g, 0.0) - m.genres.get(g, 0.0) for g in genres)
-                genre_close = theirs / len(genres) / n_others
+            known = closeness.get(keys)
+            if known is None:
+                known = closeness[keys] = _closeness(
+                    m, keys, n_others, artist_total, genre_total, artist_genres
+                )
+            best_artist, artist_close, genres, genre_close = known
             if artist_close <= 0 and genre_close <= 0:
                 continue
             score = round(0.5 * artist_close + 0.3 * genre_close + 0.2 * h.relevance, 4)
@@ -84,6 +84,29 @@ def discovery_blend(group: GroupTaste, *, size: int, max_per_artist: int, head: 
         strength=lambda entry: entry[1],
     )
     return [_pick(group, i + 1, entry) for i, entry in enumerate(ordered)]
+
+
+def _closeness(
+    m: MemberTaste,
+    keys: tuple[str, ...],
+    n_others: int,
+    artist_total: Mapping[str, float],
+    genre_total: Mapping[str, float],
+    artist_genres: Mapping[str, set[str]],
+) -> tuple[str, float, list[str], float]:
+    """How close the others are to these credited artists: the best artist and its closeness,
+    the artists' genres and their closeness."""
+    best_artist, artist_close = "", 0.0
+    for a in keys:
+        close = (artist_total.get(a, 0.0) - m.artists.get(a, 0.0)) / n_others
+        if close > artist_close:
+            best_artist, artist_close = a, close
+    genres = sorted(set().union(*(artist_genres.get(a, ()) for a in keys))) if keys else []
+    genre_close = 0.0
+    if genres:
+        theirs = sum(genre_total.get(g, 0.0) - m.genres.get(g, 0.0) for g in genres)
+        genre_close = theirs / len(genres) / n_others
+    return best_artist, artist_close, genres, genre_close
 
 
 def _select(

@@ -19,10 +19,11 @@ so clustering tens of thousands of tracks never compares all pairs.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy
 from rapidfuzz import fuzz, process
 
 from blendify_assets.blend.normalize import normalize_isrc, primary_artist_key, title_key, version_words
@@ -48,9 +49,15 @@ class TrackInfo:
     duration_ms: int | None = None
     isrc: str | None = None
 
+    def __post_init__(self) -> None:
+        # Store ``key`` now: cached_property's first look-up takes a lock, which cost more than
+        # the rest of building the track (#17); stored in __dict__, every look-up is plain.
+        object.__setattr__(self, "key", (self.provider, self.track_id))
+
     @cached_property
     def key(self) -> TrackKey:
-        """(provider, track_id); cached, as clustering and grouping look it up many times."""
+        """(provider, track_id); stored at construction, as clustering and grouping look it up
+        many times."""
         return (self.provider, self.track_id)
 
     @classmethod
@@ -248,12 +255,7 @@ def _fuzzy_pass(block: list[int], norms: list[_Norm], uf: _UnionFind, link, fiel
     if len(groups) < 2:
         return
     labels = sorted(groups)
-    scores = process.cdist(labels, labels, scorer=fuzz.ratio, score_cutoff=FUZZY_THRESHOLD, dtype="float32")
-    rows, cols = (scores > 0).nonzero()
-    for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-        if r >= c:
-            continue
-        sim = float(scores[r, c])
+    for r, c, sim in _similar_pairs(labels):
         for i in groups[labels[r]]:
             for j in groups[labels[c]]:
                 if uf.find(i) == uf.find(j):
@@ -262,6 +264,33 @@ def _fuzzy_pass(block: list[int], norms: list[_Norm], uf: _UnionFind, link, fiel
                     link(i, j, _compare(norms[i], norms[j], title_sim=sim, artist_sim=100.0))
                 else:
                     link(i, j, _compare(norms[i], norms[j], title_sim=100.0, artist_sim=sim))
+
+
+def _similar_pairs(labels: list[str]) -> Iterator[tuple[int, int, float]]:
+    """(r, c, score) for r < c whose fuzz.ratio reaches the threshold, row by row.
+
+    Most blocks hold a handful of labels, where one cdist call (~70 us of setup) cost more than
+    the scalar ratios (~1 us each) and dominated clustering (#17); large blocks still use cdist.
+    Scores are float32-rounded either way, as cdist returns them, so confidences are unchanged.
+    """
+    if len(labels) > _SCALAR_BLOCK:
+        scores = process.cdist(
+            labels, labels, scorer=fuzz.ratio, score_cutoff=FUZZY_THRESHOLD, dtype="float32"
+        )
+        rows, cols = (scores > 0).nonzero()
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+            if r < c:
+                yield r, c, float(scores[r, c])
+        return
+    for r, a in enumerate(labels):
+        for c in range(r + 1, len(labels)):
+            score = fuzz.ratio(a, labels[c], score_cutoff=FUZZY_THRESHOLD)
+            if score:
+                yield r, c, float(numpy.float32(score))
+
+
+_SCALAR_BLOCK = 24
+"""Blocks with more labels than this are scored by one cdist call (n^2 scalar calls get dearer)."""
 
 
 def _index(norms: list[_Norm], uf: _UnionFind, edges: list[tuple[int, int, Match]]) -> IdentityIndex:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -213,7 +213,8 @@ def build_member_taste(
     if unknown:
         raise ValueError(f"unknown taste sources {sorted(unknown)}; expected some of {list(SOURCES)}")
     data = {source: list(items) for source, items in rows.items()}
-    now = _utc(as_of) if as_of is not None else newest_timestamp(data)
+    parse = _memo_parse_time()
+    now = _utc(as_of) if as_of is not None else newest_timestamp(data, parse)
     tracks: dict[TrackKey, TrackInfo] = {}
     ranks: dict[TrackKey, dict[str, int]] = defaultdict(dict)
     plays: dict[TrackKey, int] = defaultdict(int)
@@ -229,7 +230,7 @@ def build_member_taste(
         key = (row["provider"], row["track_id"])
         if key not in tracks:
             info = TrackInfo.from_row(row)
-            key = info.key  # str-typed, whatever the driver returned
+            key = (info.provider, info.track_id)  # str-typed, whatever the driver returned
             tracks.setdefault(key, info)
             providers.add(info.provider)
         return key
@@ -241,19 +242,19 @@ def build_member_taste(
     for row in data.get("recently_played", ()):
         key = take(row)
         plays[key] += 1
-        when = parse_time(row.get("played_at"))
+        when = parse(row.get("played_at"))
         recent[key] += 1.0 if when is None or now is None else _decay(now, when, PLAY_HALF_LIFE_DAYS)
         if when is not None and (key not in last_played or when > last_played[key]):
             last_played[key] = when
     for row in data.get("history_plays", ()):
         key = take(row)
         lifetime[key] += int(row["plays"])
-        when = parse_time(row.get("last_played_at"))
+        when = parse(row.get("last_played_at"))
         if when is not None and (key not in last_played or when > last_played[key]):
             last_played[key] = when
     for row in data.get("saved_tracks", ()):
         key = take(row)
-        when = parse_time(row.get("saved_at"))
+        when = parse(row.get("saved_at"))
         previous = saved.get(key)
         if key not in saved or (when is not None and (previous is None or when > previous)):
             saved[key] = when
@@ -301,14 +302,33 @@ def build_member_taste(
     )
 
 
-def newest_timestamp(rows: Mapping[str, Iterable[Row]]) -> datetime | None:
+def newest_timestamp(
+    rows: Mapping[str, Iterable[Row]], parse: Callable[[object], datetime | None] | None = None
+) -> datetime | None:
     """The member's "now": the newest fetched_at, played_at, saved_at or last_played_at in their rows."""
     raw: set[object] = set()
     for items in rows.values():
         for column in ("fetched_at", "played_at", "saved_at", "last_played_at"):
             raw.update({row.get(column) for row in items})
-    times = [t for t in map(parse_time, raw) if t is not None]
+    times = [t for t in map(parse or parse_time, raw) if t is not None]
     return max(times, default=None)
+
+
+def _memo_parse_time() -> Callable[[object], datetime | None]:
+    """``parse_time`` remembering each distinct value: a member's rows repeat timestamps (one
+    snapshot's fetched_at, plays and likes read twice), and parsing dominated taste building."""
+    seen: dict[object, datetime | None] = {}
+
+    def parse(value: object) -> datetime | None:
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = when = parse_time(value)
+            return when
+        except TypeError:  # an unhashable value: parse_time returns None for it anyway
+            return parse_time(value)
+
+    return parse
 
 
 def parse_time(value: object) -> datetime | None:

@@ -29,6 +29,7 @@ _PRIMARY_SPLIT = re.compile(
     re.IGNORECASE,
 )
 _ISRC_JUNK = re.compile(r"[^A-Z0-9]")
+_ISRC_CLEAN = re.compile(r"[A-Z0-9]{12}")
 
 # Words that mark a different recording of the same song; titles that differ in them never match.
 VERSION_WORDS = frozenset(
@@ -141,12 +142,16 @@ def normalize_isrc(value: object) -> str | None:
     """ISRC trimmed, upper-cased, dashes removed; None unless it has the 12 characters of an ISRC."""
     if not isinstance(value, str):
         return None
+    if _ISRC_CLEAN.fullmatch(value):
+        return value  # already normal (most rows, and every TrackInfo.isrc): skip the rewrite
     code = _ISRC_JUNK.sub("", value.upper())
     return code if len(code) == 12 else None
 
 
+@lru_cache(maxsize=65_536)
 def genre_key(genre: str) -> str:
-    """Normalised genre label ("Hip-Hop" and "hip hop" are one genre)."""
+    """Normalised genre label ("Hip-Hop" and "hip hop" are one genre); memoised, as every
+    artist row repeats a handful of labels (#17)."""
     return _fold(genre or "")
 
 
@@ -222,5 +227,5 @@ def version_words(key: str) -> frozenset[str]:
 
 def clear_caches() -> None:
     """Forget memoised keys (benchmarks use it to time a cold start)."""
-    for fn in (title_key, artist_key, primary_artist_key, credited_artist_keys, version_words):
+    for fn in (title_key, artist_key, primary_artist_key, credited_artist_keys, version_words, genre_key):
         fn.cache_clear()

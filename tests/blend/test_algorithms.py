@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections import Counter
@@ -17,7 +18,7 @@ from blendify_assets.blend import (
     weighted,
 )
 from blendify_assets.blend.normalize import primary_artist_key
-from tests.blend.rows import artist, catalogue, library, played, saved, top, track
+from tests.blend.rows import artist, catalogue, library, played, saved, synthetic_rows, top, track
 
 BLEND_TRACK_COLUMNS = {
     "track_id",
@@ -311,3 +312,32 @@ def test_one_artists_tracks_are_spread_out_not_bunched() -> None:
     picks = balanced([alice, bob], size=4)
     artists = [p.track.artist_name for p in picks]
     assert all(a != b for a, b in itertools.pairwise(artists)), artists
+
+
+def _pinned_blend(algorithm: str) -> list[dict[str, object]]:
+    """Six members (half on Apple Music) from tests.blend.rows.synthetic_rows, blended."""
+    tastes = [
+        build_member_taste(f"user-{i}", synthetic_rows(100 + i, 900, "apple" if i % 2 else "spotify"))
+        for i in range(6)
+    ]
+    weights = {t.user_id: 1.0 + (i % 3) for i, t in enumerate(tastes)} if algorithm == "weighted" else None
+    picks = generate_blend(algorithm, tastes, weights=weights)
+    return [p.to_row() for p in picks]
+
+
+# A digest of every row of each blend (track, member, position, score and the reasons in
+# blend_metadata), taken before the blend path was optimised for speed (#17): the speed work must
+# not change a single pick, its order or its reasons.
+PINNED_BLENDS = {
+    "balanced": "b7c801ab12e087df4494f3c2ef2874cb45e01b7e07359cae407b6e0d53a22a59",
+    "weighted": "32363bd7a3ffd639ed3c2b1b740b92e1c37ca4e078bc9dd465fbb1d41883afdf",
+    "discovery": "2d25e291c6077d9fd1ad277b011a20dc6a64757ddde6e0f73702b1dcecb27c0e",
+}
+
+
+@pytest.mark.parametrize("algorithm", sorted(PINNED_BLENDS))
+def test_a_generated_blend_is_exactly_the_pinned_one(algorithm: str) -> None:
+    rows = _pinned_blend(algorithm)
+    assert len(rows) >= 25 and len({r["track_id"] for r in rows}) == len(rows)
+    text = json.dumps(rows, sort_keys=True, default=str)
+    assert hashlib.sha256(text.encode()).hexdigest() == PINNED_BLENDS[algorithm], text[:2000]

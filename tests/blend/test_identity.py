@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from rapidfuzz import fuzz, process
+
 from blendify_assets.blend import TrackInfo, build_identity, match_tracks
+from blendify_assets.blend.identity import FUZZY_THRESHOLD, _similar_pairs
 from blendify_assets.blend.normalize import normalize_isrc, primary_artist_key, title_key
 
 
@@ -187,3 +190,24 @@ def test_accents_fold_on_latin_letters_only() -> None:
     assert title_key("Pokémon Théme") == title_key("Pokemon Theme")
     assert title_key("Tiến Lên") == title_key("Tien Len")
     assert title_key("カゲ") == title_key("ｶｹﾞ"), "half-width katakana is the same word"
+
+
+def test_small_blocks_score_fuzzy_pairs_exactly_as_cdist() -> None:
+    """Small blocks skip cdist (#17): the pairs and the float32 scores (hence the confidences
+    shown to members) must be the ones cdist gives."""
+    labels = sorted(
+        {
+            "love night",
+            "love nights",
+            "lovee night",
+            "love night 2",
+            "fire road",
+            "fire roads",
+            "firer oad",
+            "x",
+        }
+    )
+    scores = process.cdist(labels, labels, scorer=fuzz.ratio, score_cutoff=FUZZY_THRESHOLD, dtype="float32")
+    expected = [(r, c, float(scores[r, c])) for r, c in zip(*(scores > 0).nonzero(), strict=True) if r < c]
+    assert len(expected) >= 3
+    assert list(_similar_pairs(labels)) == expected

@@ -44,3 +44,16 @@ def record(conn: Connection, *, user_id: uuid.UUID, provider: str, file_name: st
             "fl": json.dumps(dict(filtered)), "e": json.dumps(dict(enrichment)),
         },
     )  # fmt: skip
+
+
+def for_user(conn: Connection, user_id: uuid.UUID, limit: int = 50) -> list[dict[str, Any]]:
+    """The user's imported files, newest first (the web app's "Your history" page)."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT provider::text AS provider, file_name, schema_version, imported_at, records, plays, appended, "
+            "duplicates_api, duplicates_stored, filtered FROM history_imports WHERE user_id = :u "
+            "ORDER BY imported_at DESC, file_name LIMIT :n"
+        ),
+        {"u": user_id, "n": limit},
+    ).mappings()
+    return [dict(r) for r in rows]

@@ -240,6 +240,25 @@ def _enrichment(plays: int, synthetic: int, done: plays_db.Appended) -> dict[str
     }
 
 
+def spool_upload(stream: IO[bytes], filename: str, folder: Path) -> Path:
+    """Copy an uploaded file into `folder` (a private temporary directory the caller owns) in 1 MB
+    chunks, never held in memory, refused past `MAX_FILE_BYTES`; the copy's path."""
+    safe = Path(filename).name or "upload"
+    target = folder / safe
+    with target.open("wb") as out:
+        copied = 0
+        while chunk := stream.read(1 << 20):
+            copied += len(chunk)
+            if copied > MAX_FILE_BYTES:
+                raise ExportError(
+                    f"{safe}: larger than any export file (at most {MAX_FILE_BYTES >> 20} MiB is read)"
+                )
+            out.write(chunk)
+    if copied == 0:
+        raise ExportError(f"{safe}: the upload is empty")
+    return target
+
+
 def import_upload(
     engine: Engine,
     user_id: uuid.UUID,
@@ -248,20 +267,8 @@ def import_upload(
     filename: str,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Import an uploaded file (the web app's form): spooled to a private temporary file in chunks,
-    never held in memory, refused past `MAX_FILE_BYTES`, then imported as `import_history` does."""
-    safe = Path(filename).name or "upload"
+    """Import an uploaded file: spooled to a private temporary file (`spool_upload`), then imported
+    as `import_history` does."""
     with tempfile.TemporaryDirectory(prefix="blendify-upload-") as folder:
-        target = Path(folder) / safe
-        with target.open("wb") as out:
-            copied = 0
-            while chunk := stream.read(1 << 20):
-                copied += len(chunk)
-                if copied > MAX_FILE_BYTES:
-                    raise ExportError(
-                        f"{safe}: larger than any export file (at most {MAX_FILE_BYTES >> 20} MiB is read)"
-                    )
-                out.write(chunk)
-        if copied == 0:
-            raise ExportError(f"{safe}: the upload is empty")
+        target = spool_upload(stream, filename, Path(folder))
         return import_history(engine, user_id, provider, target, progress)

@@ -23,7 +23,7 @@ from blendify_assets.providers.registry import settings_types
 from blendify_assets.security.vault import Vault, vault_from_settings
 from blendify_assets.web.config import SESSION_MAX_AGE, WebConfig, web_config
 from blendify_assets.web.pages import HERE, render
-from blendify_assets.web.routes import api, auth, blends, connections, demo, friends, music
+from blendify_assets.web.routes import api, auth, blends, connections, demo, friends, history, music
 from blendify_assets.web.security import CsrfRejected, NotFound, SignInRequired, csrf_protect
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,63 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class _TooLarge(Exception):
+    pass
+
+
+class UploadLimit:
+    """Refuse a request body past `limit` before it is read: by its Content-Length up-front, and by
+    counting what arrives (a chunked body has none). Starlette would otherwise spool any size of
+    multipart upload to disk before the route (and its 1 GiB check) ever ran."""
+
+    MESSAGE = b"That file is larger than any export Blendify reads (at most 1 GiB). Nothing was imported."
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > self.limit:
+            await self._refuse(send)
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watch)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.MESSAGE})
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -112,9 +169,10 @@ def create_app(config: WebConfig, engine: Engine | None = None, vault: Vault | N
         same_site="lax",
         https_only=config.secure_cookies,
     )
+    app.add_middleware(UploadLimit, limit=history.MAX_UPLOAD_BYTES)
     app.add_middleware(SecurityHeaders, config=config)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (auth, connections, music, blends, friends, api, demo):
+    for module in (auth, connections, music, history, blends, friends, api, demo):
         app.include_router(module.router)
 
     @app.exception_handler(SignInRequired)

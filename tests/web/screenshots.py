@@ -30,6 +30,7 @@ from blendify_assets.providers import registry
 from blendify_assets.providers.registry import PROVIDERS
 from blendify_assets.security.vault import Vault
 from blendify_assets.simulator import Simulator, SimulatorConfig
+from blendify_assets.simulator.exports import spotify_export
 from blendify_assets.web.server import running
 from tests.web.conftest import CHROMIUM, FLAGS, connect_spotify, off_loop, sign_up
 
@@ -171,6 +172,15 @@ def shoot(browser, web, sim, engine, vault, settings, out: Path) -> None:
     snap(alice, "16-friends", full=False)
     alice.click("#friend-list a")
     snap(alice, "17-taste-match")
+    export = Path(tempfile.mkdtemp(prefix="blendify-shots-export-")) / "my_spotify_data.zip"
+    export.write_bytes(spotify_export(sim.world, alice_sim.uid, years=1))
+    alice.goto(web.url + "/music/history")
+    alice.set_input_files("#spotify-file", str(export))
+    alice.click("#spotify-upload")
+    alice.wait_for_selector("#import-result")
+    snap(alice, "19-your-history")
+    export.unlink()
+    export.parent.rmdir()
     alice.click("text=Sign out")
     alice.goto(web.url + "/signin")
     for _ in range(10):

@@ -271,7 +271,8 @@ def _track_ids(path: Path) -> set[str]:
 
 def _truth_isrc(simulator, track_id: str) -> str:
     catalog = simulator.world.catalog
-    return catalog.tracks[catalog.track_by_sid[track_id]].spotify_isrc.strip().upper()  # as the sync stores it
+    isrc: str = catalog.tracks[catalog.track_by_sid[track_id]].spotify_isrc
+    return isrc.strip().upper()  # as the sync stores it
 
 
 def test_lookups_give_isrcs_to_tracks_never_synced_each_looked_up_once(

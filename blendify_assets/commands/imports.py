@@ -11,7 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from blendify_assets.commands._app import App, out, pass_app, print_table
 from blendify_assets.db.users import user_id_for
-from blendify_assets.ingest.history import ImportReport, Lookup, import_history, spotify_lookup
+from blendify_assets.ingest.history import ImportReport, Lookup, apple_lookup, import_history, spotify_lookup
 
 
 @click.group("import")
@@ -27,7 +27,7 @@ def _run(app: App, email: str, provider: str, files: tuple[Path, ...], lookups: 
     if lookups and provider == "spotify":
         lookup, why_not = spotify_lookup(app.engine, app.vault, app.settings.provider("spotify"), uid)
     elif lookups:
-        why_not = "catalogue lookups for Apple Music are not built yet"
+        lookup, why_not = apple_lookup(app.engine, app.vault, app.settings.provider("apple"), uid)
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
         console=Console(stderr=True), transient=True,
@@ -59,11 +59,17 @@ def _print(email: str, report: ImportReport) -> None:
     for name, why in report.ignored.items():
         out.print(f"not read: {name} ({why})")
     out.print(report.lookups)
+    if report.provider == "spotify":
+        methods = f"{report.enriched('isrc_from_lookup'):,} by lookup"
+    else:
+        methods = (
+            f"{report.enriched('isrc_from_catalogue'):,} from the catalogue, "
+            f"{report.enriched('isrc_from_search'):,} by search"
+        )
     out.print(
         f"{report.appended:,} plays appended; {report.total('duplicates_api'):,} were already stored from the "
         f"API, {report.total('duplicates_stored'):,} by an earlier import or repeated; "
-        f"ISRCs: {report.enriched('isrc_from_warehouse'):,} from the warehouse, "
-        f"{report.enriched('isrc_from_lookup'):,} by lookup; "
+        f"ISRCs: {report.enriched('isrc_from_warehouse'):,} from the warehouse, {methods}; "
         f"{report.enriched('unidentified'):,} unidentified (stored without an ISRC)"
     )
 

@@ -40,7 +40,18 @@ from blendify_assets.db import connections, history_imports
 from blendify_assets.db.connections import DatabaseTokenSource, provider_account
 from blendify_assets.db.music import history as plays_db
 from blendify_assets.providers.apple_music import history as apple_history
-from blendify_assets.providers.history import MAX_FILE_BYTES, Export, ExportError, ExportFile, IsrcLookups
+from blendify_assets.providers.apple_music import history as apple_lookups
+from blendify_assets.providers.apple_music.client import apple_http
+from blendify_assets.providers.apple_music.provider import open_session as apple_session
+from blendify_assets.providers.apple_music.settings import AppleMusicSettings
+from blendify_assets.providers.history import (
+    MAX_FILE_BYTES,
+    Export,
+    ExportError,
+    ExportFile,
+    IsrcLookups,
+    TrackHint,
+)
 from blendify_assets.providers.http import RetryPolicy
 from blendify_assets.providers.spotify import history as spotify_history
 from blendify_assets.providers.spotify.client import spotify_http
@@ -59,11 +70,14 @@ that play (your_spotify uses ±60 s; Apple's API times are estimates between pol
 Progress = Callable[[str, int], None]
 """Called with (file name, rows read so far in it) as an import goes."""
 
-Lookup = Callable[[list[str]], IsrcLookups]
-"""Looks up the ISRCs of distinct provider track ids through the provider's API (`spotify_lookup`)."""
+Lookup = Callable[[list[TrackHint]], IsrcLookups]
+"""Looks up the ISRCs of an import's distinct tracks through the provider's API (`provider_lookup`)."""
 
-_LOOKED_UP_FROM = {"spotify": ("uri",)}
-"""Which plays are looked up, by `_blendify.track_id_from`: those that carry the provider's own id."""
+_BY_ID = {"spotify": ("uri",), "apple": ("catalog",)}
+"""Plays looked up by id, by `_blendify.track_id_from`: those that carry the provider's own id."""
+_BY_NAME = {"apple": ("synthetic",)}
+"""Plays searched by title and artist: Apple's export has no catalog id (Spotify's synthetic ids
+are the short Account-data format, for which no search is made: a wrong match would be worse)."""
 
 
 @dataclass
@@ -217,19 +231,26 @@ def import_history(
 
 def _wanted(
     conn: Connection, export: Export, digests: dict[str, str], user_id: uuid.UUID, provider: str
-) -> list[str]:
-    """The distinct track ids of the files still to import that need a lookup: the provider's own
-    ids, without an ISRC in the export, and unknown to the warehouse."""
-    kinds = _LOOKED_UP_FROM.get(provider, ())
-    ids: set[str] = set()
+) -> list[TrackHint]:
+    """The distinct tracks of the files still to import that need a lookup: without an ISRC in the
+    export, unknown to the warehouse, with the provider's own id or (Apple) a title to search."""
+    kinds = _BY_ID.get(provider, ())
+    by_name = _BY_NAME.get(provider, ())
+    hints: dict[str, TrackHint] = {}
     for file in export.files:
         if history_imports.imported_at(conn, user_id, provider, digests[file.name]) is not None:
             continue
         for row in file.plays():
-            if row.get("isrc") is None and row["track_metadata"]["_blendify"].get("track_id_from") in kinds:
-                ids.add(str(row["track_id"]))
-    known = plays_db.known_isrcs(conn, provider, sorted(ids))
-    return sorted(ids - known.keys())
+            source = row["track_metadata"]["_blendify"].get("track_id_from")
+            track_id = str(row["track_id"])
+            if row.get("isrc") is not None or track_id in hints or source not in (*kinds, *by_name):
+                continue
+            hints[track_id] = TrackHint(
+                track_id, str(row.get("track_name") or ""), str(row.get("artist_name") or ""),
+                row.get("album_name"), source in kinds,
+            )  # fmt: skip
+    known = plays_db.known_isrcs(conn, provider, sorted(hints))
+    return [hints[track_id] for track_id in sorted(hints.keys() - known.keys())]
 
 
 def _lookup_line(found: IsrcLookups) -> str:
@@ -262,16 +283,48 @@ def spotify_lookup(
         return None, "the user's Spotify connection needs re-authorisation"
     tokens = DatabaseTokenSource(engine, vault, row)
 
-    async def run(track_ids: list[str]) -> IsrcLookups:
+    async def run(hints: list[TrackHint]) -> IsrcLookups:
         http = spotify_http(concurrency=spotify_history.LOOKUP_WORKERS, policy=policy)
         try:
             async with spotify_session(settings, http, tokens) as client:
-                return await spotify_history.look_up_isrcs(client, track_ids)
+                return await spotify_history.look_up_isrcs(client, hints)
         finally:
             await http.aclose()
 
-    def lookup(track_ids: list[str]) -> IsrcLookups:
-        return asyncio.run(run(track_ids))
+    def lookup(hints: list[TrackHint]) -> IsrcLookups:
+        return asyncio.run(run(hints))
+
+    return lookup, ""
+
+
+def apple_lookup(
+    engine: Engine,
+    vault: Vault,
+    settings: AppleMusicSettings,
+    user_id: uuid.UUID,
+    policy: RetryPolicy | None = None,
+) -> tuple[Lookup | None, str]:
+    """The user's Apple catalogue lookups (by id, else a search by title and artist) through their
+    connection (its Music-User-Token names the storefront), or None and why not."""
+    if not settings.has_credentials():
+        return None, "no Apple Music developer key (APPLE_MUSIC_TEAM_ID, _KEY_ID, _PRIVATE_KEY_PATH)"
+    row = connections.for_sync(engine, "apple", [str(user_id)]).get(str(user_id))
+    if row is None:
+        return None, "the user has no Apple Music connection"
+    if row.status != "active":
+        return None, "the user's Apple Music connection needs re-authorisation"
+    tokens = DatabaseTokenSource(engine, vault, row)
+
+    async def run(hints: list[TrackHint]) -> IsrcLookups:
+        http = apple_http(concurrency=apple_lookups.LOOKUP_WORKERS, policy=policy)
+        try:
+            async with apple_session(settings, http, tokens) as client:
+                return await apple_lookups.look_up_isrcs(client, hints)
+        finally:
+            await http.aclose()
+
+    def lookup(hints: list[TrackHint]) -> IsrcLookups:
+        return asyncio.run(run(hints))
 
     return lookup, ""
 
@@ -303,7 +356,8 @@ def _import_file(
                 isrc = found.isrcs.get(str(row["track_id"]))
                 if isrc is not None:
                     row["isrc"] = isrc
-                    row["track_metadata"]["_blendify"]["isrc_from"] = found.method
+                    method = found.methods.get(str(row["track_id"]), found.method)
+                    row["track_metadata"]["_blendify"]["isrc_from"] = method
             yield row
 
     # A first import stores every play: COPY straight in. If a play is already stored (an earlier

@@ -53,11 +53,23 @@ class IsrcLookups:
 
     method: str  # "lookup" (Spotify GET /tracks/{id}), "catalogue", "search" (Apple)
     isrcs: dict[str, str] = field(default_factory=dict)
+    methods: dict[str, str] = field(default_factory=dict)  # track id -> method, where not `method`
     asked: int = 0  # distinct tracks looked up
     failed: int = 0  # of them, lookups that failed after the HTTP layer's retries (5xx, 404)
     requests: int = 0
     rate_limit_waits: int = 0
     stopped: str | None = None  # why lookups stopped early (a revoked token, the quota), or None
+
+
+@dataclass(frozen=True)
+class TrackHint:
+    """What an export says of a track to look up: its id, and its names for a search."""
+
+    track_id: str
+    title: str
+    artist: str
+    album: str | None
+    by_id: bool  # the id is the provider's own (look it up); else a synthetic one (search the names)
 
 
 class ExportError(BlendifyError):

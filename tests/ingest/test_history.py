@@ -17,7 +17,7 @@ from blendify_assets.core.settings import load_settings
 from blendify_assets.db import connections
 from blendify_assets.db.connections import TokenPayload
 from blendify_assets.db.engine import create_engine
-from blendify_assets.ingest.history import import_history, import_upload, spotify_lookup
+from blendify_assets.ingest.history import apple_lookup, import_history, import_upload, spotify_lookup
 from blendify_assets.providers import registry
 from blendify_assets.providers.apple_music import history as apple_history
 from blendify_assets.providers.history import ExportError
@@ -333,3 +333,37 @@ def test_a_revoked_token_stores_the_plays_unidentified_and_counted(
     assert without and report.enriched("unidentified") == len(without)
     assert "stopped early" in report.lookups
     assert count(engine, "SELECT count(*) FROM history_imports WHERE user_id = :u", u=uid) >= 1
+
+
+def test_apple_plays_get_isrcs_by_catalogue_search_each_track_once(
+    sim_env, simulator, engine: Engine, app_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Apple's Play Activity has no catalog id: each distinct song is searched once by title and
+    artist, and a candidate blend/identity judges the same recording gives the play its ISRC."""
+    key = tmp_path / "AuthKey_SIM.p8"
+    key.write_text(simulator.apple.private_key_pem)
+    monkeypatch.setenv("APPLE_MUSIC_PRIVATE_KEY_PATH", str(key))
+    sim_user = next(u for u in simulator.world.users if u.on_apple)
+    uid = add_user(engine, sim_user.email)
+    vault = Vault([TEST_KEY])
+    payload = TokenPayload.parse(json.dumps({"access_token": simulator.apple.issue_user_token(sim_user.uid)}))
+    connections.upsert(engine, vault, sim_user.email, "apple", payload)
+    export = tmp_path / "Apple_Media_Services.zip"
+    export.write_bytes(exports.apple_export(simulator.world, sim_user.uid, years=0.1))
+    settings = load_settings(providers=registry.settings_types()).provider("apple")
+    lookup, why_not = apple_lookup(engine, vault, settings, uuid.UUID(uid), RetryPolicy(backoff_initial=0.01))
+    assert lookup is not None, why_not
+    simulator.request_log.clear()
+
+    report = import_history(app_engine, uuid.UUID(uid), "apple", export, lookup=lookup)
+
+    stored = plays(engine, uid)
+    distinct = {tid for _, tid, *_ in stored}
+    searches = [r for r in simulator.request_log.filter("/v1/catalog/", provider="apple") if "search" in r.path]
+    assert len(searches) == len(distinct)  # one search per distinct song, not per play
+    catalog = simulator.world.catalog
+    isrcs = {t.isrc for t in catalog.tracks} | {r.isrc for r in simulator.world.cross.releases if r.isrc}
+    found = [row for row in stored if row[4] == "search"]
+    assert len(found) > len(stored) // 2 and all(row[2] in isrcs for row in found)
+    assert report.enriched("isrc_from_search") == len(found)
+    assert report.enriched("unidentified") == len(stored) - len(found)

@@ -64,6 +64,7 @@ from blendify_assets.providers.history import (
     ExportSummary,
     IsrcLookups,
     Member,
+    TrackHint,
     as_paths,
     collect_members,
     first_json_record,
@@ -352,14 +353,14 @@ def _from_local_uri(
 LOOKUP_WORKERS = 8  # lookups in flight; the client's HTTP layer bounds and retries them (429 Retry-After)
 
 
-async def look_up_isrcs(client: SpotifyClient, track_ids: Iterable[str]) -> IsrcLookups:
+async def look_up_isrcs(client: SpotifyClient, hints: Iterable[TrackHint]) -> IsrcLookups:
     """ISRCs of these Spotify track ids, one `GET /tracks/{id}` each: development-mode apps lost the
     batch `GET /tracks?ids=` in February 2026 (reference §9), and the batch would 403. A failed
     lookup (5xx after retries, 404) leaves that track unidentified; a revoked token or an exhausted
     quota stops the rest (each would fail the same way)."""
     result = IsrcLookups("lookup")
     stats = FetchStats()
-    pending = iter(track_ids)
+    pending = iter([h.track_id for h in hints if h.by_id])
 
     async def worker() -> None:
         for track_id in pending:  # one shared iterator: each id is taken by one worker, once

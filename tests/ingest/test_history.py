@@ -359,7 +359,9 @@ def test_apple_plays_get_isrcs_by_catalogue_search_each_track_once(
 
     stored = plays(engine, uid)
     distinct = {tid for _, tid, *_ in stored}
-    searches = [r for r in simulator.request_log.filter("/v1/catalog/", provider="apple") if "search" in r.path]
+    searches = [
+        r for r in simulator.request_log.filter("/v1/catalog/", provider="apple") if "search" in r.path
+    ]
     assert len(searches) == len(distinct)  # one search per distinct song, not per play
     catalog = simulator.world.catalog
     isrcs = {t.isrc for t in catalog.tracks} | {r.isrc for r in simulator.world.cross.releases if r.isrc}

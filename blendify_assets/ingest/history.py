@@ -21,6 +21,7 @@ file's stream; the command line calls `import_history` with paths.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import hashlib
 import tempfile
@@ -35,12 +36,28 @@ from typing import IO, Any
 from sqlalchemy.engine import Connection, Engine
 
 from blendify_assets.core.fetch import Row
-from blendify_assets.db import history_imports
-from blendify_assets.db.connections import provider_account
+from blendify_assets.db import connections, history_imports
+from blendify_assets.db.connections import DatabaseTokenSource, provider_account
 from blendify_assets.db.music import history as plays_db
 from blendify_assets.providers.apple_music import history as apple_history
-from blendify_assets.providers.history import MAX_FILE_BYTES, Export, ExportError, ExportFile
+from blendify_assets.providers.apple_music import history as apple_lookups
+from blendify_assets.providers.apple_music.client import apple_http
+from blendify_assets.providers.apple_music.provider import open_session as apple_session
+from blendify_assets.providers.apple_music.settings import AppleMusicSettings
+from blendify_assets.providers.history import (
+    MAX_FILE_BYTES,
+    Export,
+    ExportError,
+    ExportFile,
+    IsrcLookups,
+    TrackHint,
+)
+from blendify_assets.providers.http import RetryPolicy
 from blendify_assets.providers.spotify import history as spotify_history
+from blendify_assets.providers.spotify.client import spotify_http
+from blendify_assets.providers.spotify.provider import open_session as spotify_session
+from blendify_assets.providers.spotify.settings import SpotifySettings
+from blendify_assets.security.vault import Vault
 
 READERS: dict[str, Callable[[list[Path]], Export]] = {
     "spotify": spotify_history.open_export,
@@ -52,6 +69,15 @@ that play (your_spotify uses ±60 s; Apple's API times are estimates between pol
 
 Progress = Callable[[str, int], None]
 """Called with (file name, rows read so far in it) as an import goes."""
+
+Lookup = Callable[[list[TrackHint]], IsrcLookups]
+"""Looks up the ISRCs of an import's distinct tracks through the provider's API (`provider_lookup`)."""
+
+_BY_ID = {"spotify": ("uri",), "apple": ("catalog",)}
+"""Plays looked up by id, by `_blendify.track_id_from`: those that carry the provider's own id."""
+_BY_NAME = {"apple": ("synthetic",)}
+"""Plays searched by title and artist: Apple's export has no catalog id (Spotify's synthetic ids
+are the short Account-data format, for which no search is made: a wrong match would be worse)."""
 
 
 @dataclass
@@ -75,6 +101,10 @@ class ImportReport:
     provider: str
     files: list[FileReport]
     ignored: dict[str, str]
+    lookups: str = ""  # one line: what the API lookups did, or why there were none
+
+    def enriched(self, key: str) -> int:
+        return sum(int(f.enrichment.get(key, 0)) for f in self.files)
 
     @property
     def appended(self) -> int:
@@ -159,35 +189,158 @@ def import_history(
     provider: str,
     paths: str | Path | Iterable[str | Path],
     progress: Progress | None = None,
+    lookup: Lookup | None = None,
+    no_lookup_reason: str = "no lookups asked for",
 ) -> ImportReport:
-    """Import an export (zip, folder or history files) for the user, in one transaction."""
+    """Import an export (zip, folder or history files) for the user, in one transaction.
+
+    With `lookup`, a first pass over the files not imported yet collects the distinct track ids
+    whose ISRC the warehouse does not know, and each is looked up once before the write pass: the
+    table is append-only, so a play's ISRC must be known when it is written. Memory holds the
+    distinct ids only. Lookups run before the transaction opens (no lock is held across HTTP)."""
     if provider not in READERS:
         raise ExportError(f"no history import for provider {provider!r}")
     given = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
-    with READERS[provider](given) as export, engine.begin() as conn:
-        _check_account(conn, export, user_id, provider)
-        plays_db.lock_plays(conn, user_id, provider)
-        fetched_at = plays_db.clock(conn)
-        matcher = ApiMatcher(provider, plays_db.api_plays(conn, user_id, provider))
-        plays_db.start_import(conn)
-        reports = [
-            _import_file(conn, file, user_id, provider, fetched_at, matcher, progress)
-            for file in export.files
-        ]
-        return ImportReport(provider, reports, dict(export.ignored))
+    with READERS[provider](given) as export:
+        digests = {file.name: _sha256(file) for file in export.files}
+        found: IsrcLookups | None = None
+        note = f"ISRCs from the warehouse only ({no_lookup_reason})"
+        if lookup is not None:
+            with engine.connect() as conn:
+                _check_account(conn, export, user_id, provider)
+                wanted = _wanted(conn, export, digests, user_id, provider)
+            if wanted:
+                found = lookup(wanted)
+                note = _lookup_line(found)
+            else:
+                note = "no lookups needed: the warehouse knew every track's ISRC"
+        with engine.begin() as conn:
+            _check_account(conn, export, user_id, provider)
+            plays_db.lock_plays(conn, user_id, provider)
+            fetched_at = plays_db.clock(conn)
+            matcher = ApiMatcher(provider, plays_db.api_plays(conn, user_id, provider))
+            plays_db.start_import(conn)
+            reports = [
+                _import_file(
+                    conn, file, digests[file.name], user_id, provider, fetched_at, matcher, progress, found
+                )
+                for file in export.files
+            ]
+            return ImportReport(provider, reports, dict(export.ignored), note)
+
+
+def _wanted(
+    conn: Connection, export: Export, digests: dict[str, str], user_id: uuid.UUID, provider: str
+) -> list[TrackHint]:
+    """The distinct tracks of the files still to import that need a lookup: without an ISRC in the
+    export, unknown to the warehouse, with the provider's own id or (Apple) a title to search."""
+    kinds = _BY_ID.get(provider, ())
+    by_name = _BY_NAME.get(provider, ())
+    hints: dict[str, TrackHint] = {}
+    for file in export.files:
+        if history_imports.imported_at(conn, user_id, provider, digests[file.name]) is not None:
+            continue
+        for row in file.plays():
+            source = row["track_metadata"]["_blendify"].get("track_id_from")
+            track_id = str(row["track_id"])
+            if row.get("isrc") is not None or track_id in hints or source not in (*kinds, *by_name):
+                continue
+            hints[track_id] = TrackHint(
+                track_id, str(row.get("track_name") or ""), str(row.get("artist_name") or ""),
+                row.get("album_name"), source in kinds,
+            )  # fmt: skip
+    known = plays_db.known_isrcs(conn, provider, sorted(hints))
+    return [hints[track_id] for track_id in sorted(hints.keys() - known.keys())]
+
+
+def _lookup_line(found: IsrcLookups) -> str:
+    line = (
+        f"looked up {found.asked:,} tracks ({found.requests:,} requests): {len(found.isrcs):,} ISRCs found, "
+        f"{found.failed:,} lookups failed"
+    )
+    if found.rate_limit_waits:
+        line += f", waited out {found.rate_limit_waits:,} rate limits"
+    if found.stopped is not None:
+        line += f"; stopped early ({found.stopped}): the rest are stored without an ISRC"
+    return line
+
+
+def spotify_lookup(
+    engine: Engine,
+    vault: Vault,
+    settings: SpotifySettings,
+    user_id: uuid.UUID,
+    policy: RetryPolicy | None = None,
+) -> tuple[Lookup | None, str]:
+    """The user's Spotify track lookups through their connection (its tokens, refreshed as a sync
+    does; the HTTP layer's concurrency bound and 429 Retry-After), or None and why not."""
+    if not settings.has_credentials():
+        return None, "no Spotify app credentials: SPOTIFY_CLIENT_ID is not set"
+    row = connections.for_sync(engine, "spotify", [str(user_id)]).get(str(user_id))
+    if row is None:
+        return None, "the user has no Spotify connection"
+    if row.status != "active":
+        return None, "the user's Spotify connection needs re-authorisation"
+    tokens = DatabaseTokenSource(engine, vault, row)
+
+    async def run(hints: list[TrackHint]) -> IsrcLookups:
+        http = spotify_http(concurrency=spotify_history.LOOKUP_WORKERS, policy=policy)
+        try:
+            async with spotify_session(settings, http, tokens) as client:
+                return await spotify_history.look_up_isrcs(client, hints)
+        finally:
+            await http.aclose()
+
+    def lookup(hints: list[TrackHint]) -> IsrcLookups:
+        return asyncio.run(run(hints))
+
+    return lookup, ""
+
+
+def apple_lookup(
+    engine: Engine,
+    vault: Vault,
+    settings: AppleMusicSettings,
+    user_id: uuid.UUID,
+    policy: RetryPolicy | None = None,
+) -> tuple[Lookup | None, str]:
+    """The user's Apple catalogue lookups (by id, else a search by title and artist) through their
+    connection (its Music-User-Token names the storefront), or None and why not."""
+    if not settings.has_credentials():
+        return None, "no Apple Music developer key (APPLE_MUSIC_TEAM_ID, _KEY_ID, _PRIVATE_KEY_PATH)"
+    row = connections.for_sync(engine, "apple", [str(user_id)]).get(str(user_id))
+    if row is None:
+        return None, "the user has no Apple Music connection"
+    if row.status != "active":
+        return None, "the user's Apple Music connection needs re-authorisation"
+    tokens = DatabaseTokenSource(engine, vault, row)
+
+    async def run(hints: list[TrackHint]) -> IsrcLookups:
+        http = apple_http(concurrency=apple_lookups.LOOKUP_WORKERS, policy=policy)
+        try:
+            async with apple_session(settings, http, tokens) as client:
+                return await apple_lookups.look_up_isrcs(client, hints)
+        finally:
+            await http.aclose()
+
+    def lookup(hints: list[TrackHint]) -> IsrcLookups:
+        return asyncio.run(run(hints))
+
+    return lookup, ""
 
 
 def _import_file(
     conn: Connection,
     file: ExportFile,
+    digest: str,
     user_id: uuid.UUID,
     provider: str,
     fetched_at: datetime,
     matcher: ApiMatcher,
     progress: Progress | None,
+    found: IsrcLookups | None,
 ) -> FileReport:
     report = FileReport(file.name, file.schema)
-    digest = _sha256(file)
     report.already_imported_at = history_imports.imported_at(conn, user_id, provider, digest)
     if report.already_imported_at is not None:
         return report
@@ -199,6 +352,12 @@ def _import_file(
             if matcher.take(row):
                 report.duplicates_api += 1
                 continue
+            if found is not None and row.get("isrc") is None:
+                isrc = found.isrcs.get(str(row["track_id"]))
+                if isrc is not None:
+                    row["isrc"] = isrc
+                    method = found.methods.get(str(row["track_id"]), found.method)
+                    row["track_metadata"]["_blendify"]["isrc_from"] = method
             yield row
 
     # A first import stores every play: COPY straight in. If a play is already stored (an earlier
@@ -229,15 +388,15 @@ def _import_file(
 
 
 def _enrichment(plays: int, synthetic: int, done: plays_db.Appended) -> dict[str, Any]:
-    """How the file's stored-or-staged plays were identified: by the provider's own track id, with
-    an ISRC the warehouse already knew, or not at all (a synthetic id from the names; stored and
-    counted, matched to other people's music by name only)."""
-    return {
-        "provider_id": plays - synthetic,
-        "synthetic_id": synthetic,
-        "isrc_from_warehouse": done.isrc_from_warehouse,
-        "unidentified": done.unidentified,
-    }
+    """How the file's stored-or-staged plays were identified: by the provider's own track id or a
+    synthetic one; their ISRC by method (`isrc_from_warehouse`, `isrc_from_lookup`, ...); and
+    `unidentified`: plays stored without an ISRC (matched to other people's music by id or name)."""
+    counts: dict[str, Any] = {"provider_id": plays - synthetic, "synthetic_id": synthetic}
+    counts["isrc_from_warehouse"] = done.isrc_from.get("warehouse", done.isrc_from_warehouse)
+    for method, n in sorted(done.isrc_from.items()):
+        counts[f"isrc_from_{method}"] = n
+    counts["unidentified"] = done.without_isrc
+    return counts
 
 
 def spool_upload(stream: IO[bytes], filename: str, folder: Path) -> Path:

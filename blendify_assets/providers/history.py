@@ -45,6 +45,33 @@ _MAX_ZIP_DEPTH = 3
 _BOM = b"\xef\xbb\xbf"
 
 
+@dataclass
+class IsrcLookups:
+    """What looking up an import's distinct tracks through the provider's API found: ISRCs by track
+    id, the method recorded on each play (`_blendify.isrc_from`), and what went wrong. A failure
+    never stops the import: the plays of tracks not found are stored without an ISRC and counted."""
+
+    method: str  # "lookup" (Spotify GET /tracks/{id}), "catalogue", "search" (Apple)
+    isrcs: dict[str, str] = field(default_factory=dict)
+    methods: dict[str, str] = field(default_factory=dict)  # track id -> method, where not `method`
+    asked: int = 0  # distinct tracks looked up
+    failed: int = 0  # of them, lookups that failed after the HTTP layer's retries (5xx, 404)
+    requests: int = 0
+    rate_limit_waits: int = 0
+    stopped: str | None = None  # why lookups stopped early (a revoked token, the quota), or None
+
+
+@dataclass(frozen=True)
+class TrackHint:
+    """What an export says of a track to look up: its id, and its names for a search."""
+
+    track_id: str
+    title: str
+    artist: str
+    album: str | None
+    by_id: bool  # the id is the provider's own (look it up); else a synthetic one (search the names)
+
+
 class ExportError(BlendifyError):
     """An export Blendify cannot read; the message names the file and the problem."""
 

@@ -22,6 +22,8 @@
   (extended quota mode keeps them).
 - `GET /search?q=…&type=track`: `limit` 1-10 (default 5; more is 400 "Invalid limit"), `offset`
   0-1000; `isrc:` is exact and case-blind, `track:`/`artist:` are fuzzy (see search.py).
+- `GET /tracks/{id}` -> the full TrackObject (with `external_ids.isrc`), 404 for an unknown id; the
+  batch `GET /tracks?ids=` (at most 50) is a bare 403 for development-mode apps (Feb 2026, reference §9).
 
 Descriptions are stored HTML-escaped, as Spotify returns them. Written playlists are ordinary world
 playlists: `/me/playlists`, `/playlists/{id}/items` and the truth read them back. Not simulated:
@@ -316,6 +318,34 @@ class SpotifyWrites:
             parts.append(f'"{kind}s":'.encode() + self.r.page("/search", items, limit, offset, total, query))
         return 200, b"{" + b",".join(parts) + b"}"
 
+    # --- track lookups ---------------------------------------------------------------------------
+
+    def _track_bytes(self, sid: str) -> bytes | None:
+        c = self.world.catalog
+        if sid in c.track_by_sid:
+            return self.r.track(c.track_by_sid[sid])
+        release = self.world.cross.release("spotify", sid)
+        return self.r.release(release.idx) if release is not None else None
+
+    def get_track(self, request: Request, user: SimUser, body: Any) -> tuple[int, bytes]:
+        """`GET /tracks/{id}`: still open to development-mode apps (one request per track)."""
+        found = self._track_bytes(request.path_params["track_id"])
+        if found is None:
+            raise ApiError(404, "Resource not found")
+        return 200, found
+
+    def several_tracks(self, request: Request, user: SimUser, body: Any) -> tuple[int, bytes]:
+        """`GET /tracks?ids=`: removed for development-mode apps in Feb 2026 (a bare 403); at most 50
+        ids otherwise, an unknown id giving `null` in its place."""
+        self._dev_mode_gone()
+        wanted = [i for i in request.query_params.get("ids", "").split(",") if i.strip()]
+        if not wanted:
+            raise ApiError(400, "invalid request")
+        if len(wanted) > 50:
+            raise ApiError(400, "Too many ids requested")
+        items = [self._track_bytes(i) or b"null" for i in wanted]
+        return 200, b'{"tracks":[' + b",".join(items) + b"]}"
+
     # --- routes ---------------------------------------------------------------------------------
 
     def routes(self) -> list[Route]:
@@ -339,6 +369,8 @@ class SpotifyWrites:
                 methods=["DELETE"],
             ),
             Route("/search", r(self.search), methods=["GET"]),
+            Route("/tracks", r(self.several_tracks), methods=["GET"]),
+            Route("/tracks/{track_id}", r(self.get_track), methods=["GET"]),
         ]
 
 

@@ -184,3 +184,21 @@ def test_a_five_year_export_reaches_recent_the_match_and_the_blend_once(
     assert "0 plays appended" in second.stdout and "already imported" in second.stdout
     assert stored(sim_env) == (plays_after, files)
     assert os.path.getsize(export) > 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "why"),
+    [([], "no Spotify app credentials: SPOTIFY_CLIENT_ID is not set"), (["--no-lookups"], "--no-lookups")],
+)
+def test_without_lookups_the_import_works_and_says_so_in_one_line(blendify_env, flags, why) -> None:
+    assert run_blendify(["db", "upgrade"], blendify_env).returncode == 0
+    assert run_blendify(["users", "add", "ann@example.com"], blendify_env).returncode == 0
+    env = {k: v for k, v in blendify_env.items() if k != "SPOTIFY_CLIENT_ID"}
+    args = ["import", "spotify-history", "--user", "ann@example.com", *flags, str(SPOTIFY / "endsong")]
+    result = run_blendify(args, env)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if "ISRCs from the warehouse only" in line]
+    assert lines == [f"ISRCs from the warehouse only ({why})"]
+    plays, files = stored(blendify_env)
+    assert plays > 0 and files == 2
+    assert re.search(r"ISRCs: 0 from the warehouse, 0 by lookup; [1-9][\d,]* unidentified", result.stdout)

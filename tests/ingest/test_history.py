@@ -13,12 +13,19 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from blendify_assets.core.settings import load_settings
+from blendify_assets.db import connections
+from blendify_assets.db.connections import TokenPayload
 from blendify_assets.db.engine import create_engine
-from blendify_assets.ingest.history import import_history, import_upload
+from blendify_assets.ingest.history import apple_lookup, import_history, import_upload, spotify_lookup
+from blendify_assets.providers import registry
 from blendify_assets.providers.apple_music import history as apple_history
 from blendify_assets.providers.history import ExportError
+from blendify_assets.providers.http import RetryPolicy
 from blendify_assets.providers.spotify import history as spotify_history
-from tests.conftest import app_url
+from blendify_assets.security.vault import Vault
+from blendify_assets.simulator import exports
+from tests.conftest import TEST_KEY, app_url
 from tests.fixtures.warehouse import add_user, count, store_top_tracks, track
 from tests.history_support import FIXTURES, folder_files, read_all, write_zip
 
@@ -223,3 +230,142 @@ def test_apple_plays_pair_with_api_plays_by_title_within_hours(engine: Engine, a
     assert report.total("duplicates_api") == repeats  # the play, and the export's repeats of it
     assert report.appended == len({(r["played_at"], r["track_id"]) for r in rows}) - 1
     assert (start, first["track_id"]) not in {(at, tid) for at, tid, *_ in plays(engine, uid)}
+
+
+# --- enrichment: ISRCs looked up through the provider's API (issue 15 item 3) ---------------------------
+
+
+def _connected(engine: Engine, simulator) -> tuple[str, str, Vault]:
+    """The simulator's first Spotify user, connected (tokens in the vault), never synced."""
+    sim_user = next(u for u in simulator.world.users if u.on_spotify)
+    uid = add_user(engine, sim_user.email)
+    vault = Vault([TEST_KEY])
+    payload = TokenPayload.parse(json.dumps(simulator.spotify.issue_tokens(sim_user.uid)))
+    connections.upsert(engine, vault, sim_user.email, "spotify", payload)
+    return uid, sim_user.uid, vault
+
+
+def _lookup(engine: Engine, vault: Vault, uid: str):
+    settings = load_settings(providers=registry.settings_types()).provider("spotify")
+    policy = RetryPolicy(transient_attempts=2, backoff_initial=0.01, backoff_max=0.05)
+    lookup, why_not = spotify_lookup(engine, vault, settings, uuid.UUID(uid), policy)
+    assert lookup is not None, why_not
+    return lookup
+
+
+def _export(simulator, sim_uid: str, tmp_path: Path) -> Path:
+    path = tmp_path / "my_spotify_data.zip"
+    path.write_bytes(exports.spotify_export(simulator.world, sim_uid, years=0.1))
+    return path
+
+
+def _track_ids(path: Path) -> set[str]:
+    rows = read_all(spotify_history.open_export(path))
+    return {
+        str(r["track_id"])
+        for file in rows.values()
+        for r in file
+        if r["track_metadata"]["_blendify"]["track_id_from"] == "uri"
+    }
+
+
+def _truth_isrc(simulator, track_id: str) -> str:
+    catalog = simulator.world.catalog
+    isrc: str = catalog.tracks[catalog.track_by_sid[track_id]].spotify_isrc
+    return isrc.strip().upper()  # as the sync stores it
+
+
+def test_lookups_give_isrcs_to_tracks_never_synced_each_looked_up_once(
+    sim_env, simulator, engine: Engine, app_engine: Engine, tmp_path: Path
+) -> None:
+    uid, sim_uid, vault = _connected(engine, simulator)
+    export = _export(simulator, sim_uid, tmp_path)
+    ids = _track_ids(export)
+    assert len(ids) > 10
+    simulator.request_log.clear()
+
+    report = import_history(app_engine, uuid.UUID(uid), "spotify", export, lookup=_lookup(engine, vault, uid))
+
+    lookups = [r.path for r in simulator.request_log.filter("/tracks", provider="spotify")]
+    assert sorted(lookups) == sorted(f"/tracks/{i}" for i in ids)  # one single-track GET per distinct track
+    stored = plays(engine, uid)
+    assert report.appended == len(stored) > len(ids)  # tracks recur: lookups are per track, not per play
+    by_id = [row for row in stored if row[1] in ids]
+    for _, track_id, isrc, _, isrc_from in by_id:
+        assert (isrc, isrc_from) == (_truth_isrc(simulator, track_id), "lookup"), track_id
+    assert report.enriched("isrc_from_lookup") == len(by_id)
+    # local files and plays the export names only by title and artist: stored without an ISRC, counted
+    assert report.enriched("unidentified") == len(stored) - len(by_id) > 0
+    assert f"looked up {len(ids):,} tracks" in report.lookups
+
+    simulator.request_log.clear()
+    again = import_history(app_engine, uuid.UUID(uid), "spotify", export, lookup=_lookup(engine, vault, uid))
+    assert again.appended == 0 and simulator.request_log.count("/tracks", provider="spotify") == 0
+
+
+def test_a_rate_limited_lookup_is_waited_out(
+    sim_env, simulator, engine: Engine, app_engine: Engine, tmp_path: Path
+) -> None:
+    uid, sim_uid, vault = _connected(engine, simulator)
+    export = _export(simulator, sim_uid, tmp_path)
+    simulator.faults.add("/tracks/*", "rate_limit", count=1, retry_after=1)
+
+    report = import_history(app_engine, uuid.UUID(uid), "spotify", export, lookup=_lookup(engine, vault, uid))
+
+    assert simulator.request_log.count("/tracks", provider="spotify", status=429) == 1
+    assert "waited out 1 rate limits" in report.lookups
+    ids = _track_ids(export)
+    assert {isrc_from for _, tid, *_, isrc_from in plays(engine, uid) if tid in ids} == {"lookup"}
+
+
+def test_a_revoked_token_stores_the_plays_unidentified_and_counted(
+    sim_env, simulator, engine: Engine, app_engine: Engine, tmp_path: Path
+) -> None:
+    uid, sim_uid, vault = _connected(engine, simulator)
+    export = _export(simulator, sim_uid, tmp_path)
+    simulator.faults.add("/tracks/*", "revoke_token", count=1)
+
+    report = import_history(app_engine, uuid.UUID(uid), "spotify", export, lookup=_lookup(engine, vault, uid))
+
+    stored = plays(engine, uid)
+    assert report.appended == len(stored) == len({(at, tid) for at, tid in distinct_plays(export)})
+    without = [row for row in stored if row[2] is None]
+    assert without and report.enriched("unidentified") == len(without)
+    assert "stopped early" in report.lookups
+    assert count(engine, "SELECT count(*) FROM history_imports WHERE user_id = :u", u=uid) >= 1
+
+
+def test_apple_plays_get_isrcs_by_catalogue_search_each_track_once(
+    sim_env, simulator, engine: Engine, app_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Apple's Play Activity has no catalog id: each distinct song is searched once by title and
+    artist, and a candidate blend/identity judges the same recording gives the play its ISRC."""
+    key = tmp_path / "AuthKey_SIM.p8"
+    key.write_text(simulator.apple.private_key_pem)
+    monkeypatch.setenv("APPLE_MUSIC_PRIVATE_KEY_PATH", str(key))
+    sim_user = next(u for u in simulator.world.users if u.on_apple)
+    uid = add_user(engine, sim_user.email)
+    vault = Vault([TEST_KEY])
+    payload = TokenPayload.parse(json.dumps({"access_token": simulator.apple.issue_user_token(sim_user.uid)}))
+    connections.upsert(engine, vault, sim_user.email, "apple", payload)
+    export = tmp_path / "Apple_Media_Services.zip"
+    export.write_bytes(exports.apple_export(simulator.world, sim_user.uid, years=0.1))
+    settings = load_settings(providers=registry.settings_types()).provider("apple")
+    lookup, why_not = apple_lookup(engine, vault, settings, uuid.UUID(uid), RetryPolicy(backoff_initial=0.01))
+    assert lookup is not None, why_not
+    simulator.request_log.clear()
+
+    report = import_history(app_engine, uuid.UUID(uid), "apple", export, lookup=lookup)
+
+    stored = plays(engine, uid)
+    distinct = {tid for _, tid, *_ in stored}
+    searches = [
+        r for r in simulator.request_log.filter("/v1/catalog/", provider="apple") if "search" in r.path
+    ]
+    assert len(searches) == len(distinct)  # one search per distinct song, not per play
+    catalog = simulator.world.catalog
+    isrcs = {t.isrc for t in catalog.tracks} | {r.isrc for r in simulator.world.cross.releases if r.isrc}
+    found = [row for row in stored if row[4] == "search"]
+    assert len(found) > len(stored) // 2 and all(row[2] in isrcs for row in found)
+    assert report.enriched("isrc_from_search") == len(found)
+    assert report.enriched("unidentified") == len(stored) - len(found)

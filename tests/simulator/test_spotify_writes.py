@@ -222,3 +222,29 @@ def test_write_faults_by_method_and_after_the_write(simulator: Simulator) -> Non
         assert names[:2] == ["Faults", "Faults"]  # a retried create makes a second playlist
     with pytest.raises(ValueError, match="after=True"):
         simulator.faults.add("*", "rate_limit", after=True)
+
+
+def test_track_lookups_are_one_at_a_time_in_development_mode(simulator: Simulator) -> None:
+    """Feb 2026: `GET /tracks/{id}` stays, the batch `GET /tracks?ids=` is a bare 403 (reference §9)."""
+    require_reference()
+    user = simulator.world.spotify_users[0]
+    first, second = simulator.world.catalog.tracks[:2]
+    with spotify_client(simulator, user.uid) as client:
+        one = client.get(f"/tracks/{first.sid}")
+        assert one.status_code == 200 and one.json()["id"] == first.sid
+        validate(f"/tracks/{first.sid}", 200, one.content, dev_mode=True)
+        assert one.json()["external_ids"]["isrc"] == first.spotify_isrc
+        assert client.get("/tracks/0000000000000000000000").status_code == 404
+        assert client.get(f"/tracks?ids={first.sid},{second.sid}").status_code == 403
+
+
+def test_extended_quota_keeps_the_batch_track_lookup() -> None:
+    config = SimulatorConfig(users=2, seed=7, profile_mix="tiny", catalog_tracks=3_000, extended_quota=True)
+    with Simulator.running(config) as sim:
+        first, second = sim.world.catalog.tracks[:2]
+        with spotify_client(sim, sim.world.spotify_users[0].uid) as client:
+            both = client.get(f"/tracks?ids={first.sid},nosuchtrack,{second.sid}")
+            assert both.status_code == 200
+            assert [t and t["id"] for t in both.json()["tracks"]] == [first.sid, None, second.sid]
+            many = ",".join(t.sid for t in sim.world.catalog.tracks[:51])
+            assert client.get(f"/tracks?ids={many}").status_code == 400

@@ -10,7 +10,7 @@ import itertools
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
@@ -79,6 +79,8 @@ class Appended:
     appended: int  # of them, stored now (the others were stored before, or repeated in the file)
     isrc_from_warehouse: int  # rows that got an ISRC the warehouse already knew for their track id
     unidentified: int  # rows with a synthetic id and no ISRC: stored, but matchable only by name
+    isrc_from: dict[str, int] = field(default_factory=dict)  # fresh rows by `_blendify.isrc_from`
+    without_isrc: int = 0  # fresh rows left without an ISRC (stored all the same)
 
 
 def append_file(
@@ -118,10 +120,21 @@ def append_file(
         )
     ).rowcount
     unidentified = tally["synthetic"] - sum(1 for (synthetic,) in enriched if synthetic)
-    return Appended(tally["staged"], int(appended), len(enriched), unidentified)
+    methods: dict[str, int] = {}
+    without = 0
+    for method, has_isrc, n in conn.execute(
+        sa.text(
+            f"SELECT track_metadata->'_blendify'->>'isrc_from', isrc IS NOT NULL, count(*) FROM {_INCOMING} "
+            "GROUP BY 1, 2"
+        )
+    ):
+        if method is not None:
+            methods[method] = methods.get(method, 0) + int(n)
+        without += 0 if has_isrc else int(n)
+    return Appended(tally["staged"], int(appended), len(enriched), unidentified, methods, without)
 
 
-def _known_isrcs(conn: Connection, provider: str, track_ids: list[str]) -> dict[str, str]:
+def known_isrcs(conn: Connection, provider: str, track_ids: list[str]) -> dict[str, str]:
     """ISRCs the warehouse holds for these provider track ids (partial indexes make it lookups)."""
     if not track_ids:
         return {}
@@ -147,7 +160,8 @@ def append_new(
     the caller then runs `append_file`, which stages and skips what is stored."""
     seen: OrderedDict[tuple[datetime, str], None] = OrderedDict()
     looked_up: dict[str, str | None] = {}  # track id -> ISRC (None: none known); a song recurs all file long
-    staged = appended = enriched = unidentified = 0
+    staged = appended = enriched = unidentified = without = 0
+    methods: dict[str, int] = {}
     try:
         with conn.begin_nested():
             source = iter(rows)
@@ -167,7 +181,7 @@ def append_new(
                 )
                 if len(looked_up) + len(wanted) > _LOOKED_UP:
                     looked_up.clear()
-                found = _known_isrcs(conn, provider, wanted)
+                found = known_isrcs(conn, provider, wanted)
                 looked_up.update({track_id: found.get(track_id) for track_id in wanted})
                 for row in fresh:
                     isrc = looked_up.get(str(row["track_id"])) if row.get("isrc") is None else None
@@ -177,11 +191,15 @@ def append_new(
                         enriched += 1
                     elif row.get("isrc") is None and str(row["track_id"]).startswith("synthetic:"):
                         unidentified += 1
+                    method = row["track_metadata"]["_blendify"].get("isrc_from")
+                    if method is not None:
+                        methods[method] = methods.get(method, 0) + 1
+                    without += row.get("isrc") is None
                 copy_rows(conn, PLAYS.name, _COLUMNS, row_values(PLAYS, user_id, provider, fetched_at, fresh))
                 appended += len(fresh)
     except psycopg.errors.UniqueViolation:
         return None
-    return Appended(staged, appended, enriched, unidentified)
+    return Appended(staged, appended, enriched, unidentified, methods, without)
 
 
 def clock(conn: Connection) -> datetime:

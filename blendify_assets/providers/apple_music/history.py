@@ -40,6 +40,7 @@ Rows of two Apple accounts (`Apple Id Number` differs) fail the import.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import io
@@ -48,7 +49,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from blendify_assets.core.fetch import Row
+from blendify_assets.blend.identity import TrackInfo, match_tracks
+from blendify_assets.core.fetch import FetchStats, Row
+from blendify_assets.providers.apple_music.catalog import catalog_isrcs
+from blendify_assets.providers.apple_music.client import AppleClient
+from blendify_assets.providers.apple_music.publish import search_songs
+from blendify_assets.providers.errors import NeedsReauth, ProviderError, QuotaExceeded
 from blendify_assets.providers.history import (
     MIN_PLAY_MS,
     SOURCE,
@@ -56,7 +62,9 @@ from blendify_assets.providers.history import (
     ExportError,
     ExportFile,
     ExportSummary,
+    IsrcLookups,
     Member,
+    TrackHint,
     as_paths,
     collect_members,
     synthetic_track_id,
@@ -70,6 +78,7 @@ REQUIRED = ("event start timestamp", "event type", "end reason type", "play dura
 CATALOG_ID_COLUMN = "apple music track identifier"
 ACCOUNT_COLUMN = "apple id number"
 NATURAL_END = "NATURAL_END_OF_TRACK"
+LOOKUP_WORKERS = 8  # searches in flight; the client's HTTP layer bounds and retries them
 _OTHER_HISTORY = {
     "daily tracks": ({"track description", "date played"}, "play history daily tracks"),
     "recently played tracks": ({"track description", "first event timestamp"}, "recently played tracks"),
@@ -298,3 +307,50 @@ def _play_row(row: list[str], cell: Any, columns: list[str], file: str, summary:
             "_blendify": marker,
         },
     }
+
+
+async def look_up_isrcs(client: AppleClient, hints: Iterable[TrackHint]) -> IsrcLookups:
+    """ISRCs for an import's distinct Apple tracks: the catalogue by id, 300 a request, where the
+    export gives a catalog id; otherwise a catalogue search by title and artist, the first candidate
+    blend/identity judges the same recording (`match_tracks`) giving its ISRC. A failed request
+    (after the HTTP layer's retries) leaves its tracks unidentified; a revoked token or the quota
+    stops the rest."""
+    result = IsrcLookups("search")
+    stats = FetchStats()
+    hints = list(hints)
+    by_id = [h.track_id for h in hints if h.by_id]
+    result.asked = len(hints)
+    if by_id:
+        try:
+            for track_id, isrc in (await catalog_isrcs(client, by_id, stats)).items():
+                result.isrcs[track_id], result.methods[track_id] = isrc, "catalogue"
+        except (NeedsReauth, QuotaExceeded) as exc:
+            result.stopped, result.failed = str(exc), len(hints)
+            return result
+        except ProviderError:
+            result.failed += len(by_id)
+    pending = iter([h for h in hints if not h.by_id])
+
+    async def worker() -> None:
+        for hint in pending:  # one shared iterator: each track searched once
+            if result.stopped is not None:
+                return
+            try:
+                candidates = await search_songs(client, hint.title, hint.artist, stats)
+            except (NeedsReauth, QuotaExceeded) as exc:
+                result.stopped = result.stopped or str(exc)
+                result.failed += 1
+                return
+            except ProviderError:
+                result.failed += 1
+                continue
+            wanted = TrackInfo("apple", hint.track_id, hint.title, hint.artist, hint.album)
+            for song in candidates:
+                found = TrackInfo("apple", song.track_id, song.name, song.artist_name, song.album_name)
+                if song.isrc and match_tracks(wanted, found) is not None:
+                    result.isrcs[hint.track_id] = song.isrc
+                    break
+
+    await asyncio.gather(*(worker() for _ in range(LOOKUP_WORKERS)))
+    result.requests, result.rate_limit_waits = stats.requests, stats.rate_limit_waits
+    return result

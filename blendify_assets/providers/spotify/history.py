@@ -44,15 +44,17 @@ Duplicate records (same end time and track) are yielded as they are: the warehou
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote, unquote_plus
 
-from blendify_assets.core.fetch import Row
+from blendify_assets.core.fetch import FetchStats, Row
+from blendify_assets.providers.errors import NeedsReauth, ProviderError, QuotaExceeded
 from blendify_assets.providers.history import (
     MIN_PLAY_MS,
     SOURCE,
@@ -60,7 +62,9 @@ from blendify_assets.providers.history import (
     ExportError,
     ExportFile,
     ExportSummary,
+    IsrcLookups,
     Member,
+    TrackHint,
     as_paths,
     collect_members,
     first_json_record,
@@ -68,6 +72,8 @@ from blendify_assets.providers.history import (
     synthetic_track_id,
 )
 from blendify_assets.providers.http import strip_nul
+from blendify_assets.providers.rows import normalise_isrc
+from blendify_assets.providers.spotify.client import SpotifyClient
 
 ENDSONG = "spotify-endsong"
 EXTENDED_2023 = "spotify-extended-2023"
@@ -342,3 +348,39 @@ def _from_local_uri(
     if len(parts) >= 3:
         artist, album, title = artist or parts[0], album or parts[1], title or parts[2]
     return title, artist, album
+
+
+LOOKUP_WORKERS = 8  # lookups in flight; the client's HTTP layer bounds and retries them (429 Retry-After)
+
+
+async def look_up_isrcs(client: SpotifyClient, hints: Iterable[TrackHint]) -> IsrcLookups:
+    """ISRCs of these Spotify track ids, one `GET /tracks/{id}` each: development-mode apps lost the
+    batch `GET /tracks?ids=` in February 2026 (reference §9), and the batch would 403. A failed
+    lookup (5xx after retries, 404) leaves that track unidentified; a revoked token or an exhausted
+    quota stops the rest (each would fail the same way)."""
+    result = IsrcLookups("lookup")
+    stats = FetchStats()
+    pending = iter([h.track_id for h in hints if h.by_id])
+
+    async def worker() -> None:
+        for track_id in pending:  # one shared iterator: each id is taken by one worker, once
+            if result.stopped is not None:
+                return
+            result.asked += 1
+            try:
+                body = await client.get(f"/tracks/{quote(track_id, safe='')}", stats)
+            except (NeedsReauth, QuotaExceeded) as exc:
+                result.stopped = result.stopped or str(exc)
+                result.failed += 1
+                return
+            except ProviderError:
+                result.failed += 1
+                continue
+            external = body.get("external_ids") if isinstance(body, dict) else None
+            isrc = normalise_isrc(external.get("isrc")) if isinstance(external, dict) else None
+            if isrc is not None:  # the sync's normalisation: stripped, upper case
+                result.isrcs[track_id] = isrc
+
+    await asyncio.gather(*(worker() for _ in range(LOOKUP_WORKERS)))
+    result.requests, result.rate_limit_waits = stats.requests, stats.rate_limit_waits
+    return result

@@ -64,6 +64,8 @@ def test_upload_an_export_see_the_counts_and_the_plays_and_a_reupload_adds_nothi
     assert stored > 0
     assert page.inner_text("#count-appended") == f"{stored:,}"
     assert "Left out:" in page.inner_text("#import-result")  # the fixture's episodes and skips
+    # Ada has no Spotify connection: the upload says its ISRCs came from the warehouse only, and why
+    assert "no Spotify connection" in page.inner_text("#lookups")
     assert SPOTIFY_FILE.name in page.inner_text("#past-imports")
 
     with app_engine.connect() as conn:

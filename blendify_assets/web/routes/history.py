@@ -26,9 +26,18 @@ from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.engine import Engine
 
+from blendify_assets.core.settings import Settings
 from blendify_assets.db import history_imports as db_history_imports
-from blendify_assets.ingest.history import ImportReport, import_history, spool_upload
+from blendify_assets.ingest.history import (
+    ImportReport,
+    Lookup,
+    apple_lookup,
+    import_history,
+    spool_upload,
+    spotify_lookup,
+)
 from blendify_assets.providers.history import MAX_FILE_BYTES, ExportError
+from blendify_assets.security.vault import Vault
 from blendify_assets.web.pages import redirect, render
 from blendify_assets.web.security import NotFound, require_user
 
@@ -78,6 +87,7 @@ def summary(report: ImportReport) -> dict[str, Any]:
         "before": [f for f in report.files if f.already_imported_at is not None],
         "files": report.files,
         "ignored": report.ignored,
+        "lookups": report.lookups,
     }
 
 
@@ -140,15 +150,34 @@ def upload(
         _JOBS[job_id] = {"user": str(user["id"]), "provider": provider, "file": path.name, "state": "running"}
         while len(_JOBS) > _JOBS_MAX:
             _JOBS.popitem(last=False)
-    _WORKER.submit(_run, request.app.state.engine, job_id, user["id"], provider, folder, path)
+    state = request.app.state
+    _WORKER.submit(
+        _run, state.engine, state.vault, state.config.settings, job_id, user["id"], provider, folder, path
+    )
     return redirect(f"/music/history?job={job_id}")
 
 
-def _run(engine: Engine, job_id: str, user_id: uuid.UUID, provider: str, folder: Path, path: Path) -> None:
-    """One import, its outcome kept for the page; the spooled copy is removed whatever happens."""
+def _run(
+    engine: Engine,
+    vault: Vault,
+    settings: Settings,
+    job_id: str,
+    user_id: uuid.UUID,
+    provider: str,
+    folder: Path,
+    path: Path,
+) -> None:
+    """One import, its ISRCs looked up through the user's own connection as `blendify import` does;
+    its outcome kept for the page; the spooled copy is removed whatever happens."""
     outcome: dict[str, Any]
     try:
-        outcome = {"state": "done", "result": summary(import_history(engine, user_id, provider, path))}
+        lookup: Lookup | None
+        if provider == "spotify":
+            lookup, why_not = spotify_lookup(engine, vault, settings.provider("spotify"), user_id)
+        else:
+            lookup, why_not = apple_lookup(engine, vault, settings.provider("apple"), user_id)
+        report = import_history(engine, user_id, provider, path, None, lookup, why_not)
+        outcome = {"state": "done", "result": summary(report)}
     except ExportError as exc:
         outcome = {"state": "failed", "error": str(exc)}
     except Exception:

@@ -422,3 +422,73 @@ def set_publishing(
     if provider is not None and provider not in PUBLISHABLE:
         raise ValueError(f"cannot publish to {provider!r}; choose {' or '.join(PUBLISHABLE)}")
     store.set_preference(engine, user_id, blend_id, publish, provider)
+
+
+SERVICE_NAMES = {"spotify": "Spotify", "apple": "Apple Music"}
+
+
+@dataclass(frozen=True)
+class MemberPublishing:
+    """What the blend page tells one member about their own copy of the blend: the link once
+    published, else why not yet, in plain words. Never a token."""
+
+    provider: str | None  # the service their copy is (or would be) on
+    url: str | None
+    choice: bool | None  # opted in / out; None: never chose (published when they can be)
+    state: str  # published | opted_out | missing_scope | needs_reauth | no_connection | failed | waiting
+    words: str
+    connected: tuple[str, ...]  # their publishable services with an active connection
+
+
+def member_publishing(
+    engine: Engine, blend_id: uuid.UUID | str, user_id: uuid.UUID | str
+) -> MemberPublishing:
+    """The signed-in member's publishing state for this blend (the caller checked membership)."""
+    bid, uid = uuid.UUID(str(blend_id)), str(user_id)
+    link = next((x for x in playlist_links(engine, bid) if x["user_id"] == uid), None)
+    url = link["url"] if link else None
+    pref = store.preferences(engine, bid, [uid]).get(uid)
+    rows = {p: connections.for_sync(engine, p, [uid]).get(uid) for p in PUBLISHABLE}
+    active = tuple(p for p, row in rows.items() if row is not None and row.status == "active")
+    latest = next((r for r in store.latest_publications(engine, bid) if r["user_id"] == uid), None)
+    choice = None if pref is None else pref.publish
+    candidates = [
+        link["provider"] if link else None,
+        pref.provider if pref is not None else None,
+        latest["provider"] if latest else None,
+        *(p for p, row in rows.items() if row is not None),
+    ]
+    provider = next((p for p in candidates if p), None)
+    name = SERVICE_NAMES.get(provider or "", "your service")
+    if choice is False:
+        words = (
+            "You opted out: Blendify does not put this blend in your Spotify or Apple Music. "
+            "Opt in below to get it there."
+        )
+        return MemberPublishing(provider, url, False, "opted_out", words, active)
+    status = latest["status"] if latest else None
+    if url and status not in ("missing_scope", "needs_reauth", "failed"):
+        return MemberPublishing(provider, url, choice, "published", f"Your playlist in {name}.", active)
+    row = rows.get(provider) if provider else None
+    if status != "needs_reauth" and (row is None or row.status == "revoked"):
+        words = "Connect Spotify or Apple Music to get this blend as a playlist in your own app."
+        return MemberPublishing(provider, url, choice, "no_connection", words, active)
+    if status == "missing_scope":
+        words = (
+            "Not published yet: Blendify may only read your Spotify. Opt in below and allow it to "
+            "write playlists, and the blend appears there after its next generation."
+        )
+        return MemberPublishing(provider, url, choice, "missing_scope", words, active)
+    if status == "needs_reauth" or provider not in active:
+        words = (
+            f"Not published yet: your {name} connection needs re-authorisation. Reconnect it on "
+            "Connections and the blend is published after its next generation."
+        )
+        return MemberPublishing(provider, url, choice, "needs_reauth", words, active)
+    if status == "failed":
+        words = f"The last try to publish to {name} did not go through; it is tried again after the next generation."
+        return MemberPublishing(provider, url, choice, "failed", words, active)
+    words = f"Your {name} playlist is on its way: it is published after the blend's next generation."
+    if provider == "spotify" and choice is None:
+        words += " Blendify needs your leave to write playlists there: opt in below if you have not."
+    return MemberPublishing(provider, url, choice, "waiting", words, active)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from blendify_assets.analytics.blends import generate_blend_tracks
 from blendify_assets.analytics.matches import compute_taste_matches
+from blendify_assets.analytics.publish import PUBLISHABLE, publish_blend
 from blendify_assets.core.settings import load_settings
 from blendify_assets.db import migrations
 from blendify_assets.db.engine import create_engine
@@ -164,6 +165,14 @@ def shoot(browser, web, sim, engine, vault, settings, out: Path) -> None:
     sync(settings, engine, vault, "bob@example.com", "spotify")
     compute_taste_matches(engine)
     off_loop(generate_blend_tracks, engine, blend_url.rsplit("/", 1)[1])
+    alice.goto(blend_url)
+    alice.click("#publish-on-spotify")  # opt in: Spotify's consent for the playlist write scopes
+    alice.wait_for_selector("#agree")
+    alice.select_option("#user", alice_sim.uid)
+    alice.click("#agree")
+    alice.wait_for_selector("#publish-status")
+    services = {name: settings.provider(name) for name in PUBLISHABLE}
+    off_loop(publish_blend, engine, vault, services, blend_url.rsplit("/", 1)[1])
     alice.goto(blend_url)
     snap(alice, "14-blend")
     alice.goto(web.url + "/blends")

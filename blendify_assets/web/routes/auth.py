@@ -7,6 +7,7 @@ import hmac
 import re
 import secrets
 import time
+import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -14,14 +15,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from blendify_assets.analytics.publish import set_publishing
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.fetch import FetchStats
+from blendify_assets.db import blends as db_blends
 from blendify_assets.db import connections as db_connections
 from blendify_assets.db import users as db_users
 from blendify_assets.db.connections import TokenPayload
 from blendify_assets.db.users import add_user, normalise_email
 from blendify_assets.providers.errors import ProviderError
 from blendify_assets.providers.spotify.auth import (
+    SCOPES,
     SpotifyApp,
     authorize_url,
     code_challenge,
@@ -29,6 +33,7 @@ from blendify_assets.providers.spotify.auth import (
     make_code_verifier,
 )
 from blendify_assets.providers.spotify.client import SpotifyClient, spotify_http
+from blendify_assets.providers.spotify.publish import PUBLISH_SCOPES
 from blendify_assets.providers.tokens import InMemoryTokenSource
 from blendify_assets.security.passwords import password_problem
 from blendify_assets.web.pages import flash, redirect, render
@@ -155,6 +160,25 @@ def spotify_start(request: Request, next: Annotated[str, Form()] = "") -> Respon
     return RedirectResponse(url, status_code=303)
 
 
+def spotify_publish_consent(request: Request, back: str, blend_id: uuid.UUID) -> Response:
+    """A signed-in member opting in to publishing a blend: Spotify's consent for the read scopes
+    plus the playlist write scopes; the callback links the grant and records the opt-in."""
+    app = _spotify_app(request)
+    state, verifier = secrets.token_urlsafe(24), make_code_verifier()
+    request.session["spotify_oauth"] = {
+        "state": state,
+        "verifier": verifier,
+        "at": int(time.time()),
+        "link": True,
+        "next": back,
+        "publish": str(blend_id),
+    }
+    url = authorize_url(
+        app, state=state, challenge=code_challenge(verifier), scopes=SCOPES + PUBLISH_SCOPES, show_dialog=True
+    )
+    return RedirectResponse(url, status_code=303)
+
+
 @router.get("/auth/spotify/callback")
 def spotify_callback(request: Request, state: str = "", code: str = "", error: str = "") -> Response:
     """Spotify sends the browser back here. The state must be the one this session sent (once)."""
@@ -180,6 +204,9 @@ def spotify_callback(request: Request, state: str = "", code: str = "", error: s
         return _oauth_error(request, f"Spotify refused the sign-in: {exc}")
     user = current_user(request)
     if pending.get("link") and user is not None:
+        publish = pending.get("publish")
+        if isinstance(publish, str):
+            return _link_for_publishing(request, user, grant, publish, str(pending.get("next") or ""))
         return _link(request, user, grant)
     return _sign_in_with_spotify(request, grant, str(pending.get("next") or ""))
 
@@ -190,6 +217,7 @@ class _Grant:
     account_id: str
     display_name: str | None
     email: str | None
+    scope: str | None  # what the user granted (None: Spotify did not say)
 
 
 async def _exchange(request: Request, app: SpotifyApp, code: str, verifier: str) -> _Grant:
@@ -212,7 +240,7 @@ async def _exchange(request: Request, app: SpotifyApp, code: str, verifier: str)
     payload = TokenPayload(tokens.access_token, tokens.refresh_token, expires_in, account)
     name = me.get("display_name") if isinstance(me.get("display_name"), str) else None
     email = me.get("email") if isinstance(me.get("email"), str) else None
-    return _Grant(payload, account, name, email)
+    return _Grant(payload, account, name, email, tokens.scope)
 
 
 def _link(request: Request, user: dict[str, Any], grant: _Grant) -> Response:
@@ -230,6 +258,33 @@ def _link(request: Request, user: dict[str, Any], grant: _Grant) -> Response:
         "success",
     )
     return redirect("/connections")
+
+
+def _link_for_publishing(
+    request: Request, user: dict[str, Any], grant: _Grant, blend_id: str, back: str
+) -> Response:
+    """The opt-in's way back: the grant replaces the member's Spotify connection, and the opt-in is
+    recorded only when Spotify granted the write scopes (otherwise nothing could be published)."""
+    engine, vault = request.app.state.engine, request.app.state.vault
+    with engine.connect() as conn:
+        owner = db_connections.spotify_account_owner(conn, grant.account_id)
+        member = db_blends.blend_for_member(conn, uuid.UUID(blend_id), user["id"])
+    if owner is not None and owner != user["id"]:
+        return _oauth_error(request, "This Spotify account is already connected to another Blendify account.")
+    db_connections.upsert(engine, vault, user["email"], "spotify", grant.payload)
+    if member is None:  # left the blend while at Spotify
+        return redirect("/blends")
+    if grant.scope is not None and not set(grant.scope.split()) >= set(PUBLISH_SCOPES):
+        flash(
+            request,
+            "Spotify did not allow Blendify to write playlists, so the blend cannot be put there. "
+            "Opt in again and allow it to publish.",
+            "warning",
+        )
+        return redirect(safe_next(back + "#publishing"))
+    set_publishing(engine, user["id"], uuid.UUID(blend_id), True, "spotify")
+    flash(request, "This blend goes to your Spotify after its next generation.", "success")
+    return redirect(safe_next(back + "#publishing"))
 
 
 def _sign_in_with_spotify(request: Request, grant: _Grant, next: str) -> Response:

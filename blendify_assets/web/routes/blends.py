@@ -20,6 +20,13 @@ from blendify_assets.analytics.blends import (
     remove_member,
     set_member_weight,
 )
+from blendify_assets.analytics.publish import (
+    PUBLISHABLE,
+    SERVICE_NAMES,
+    member_publishing,
+    playlist_links,
+    set_publishing,
+)
 from blendify_assets.blend import ALGORITHMS, MAX_MEMBERS, MIN_MEMBERS
 from blendify_assets.blend.picks import RANGE_WORDS, day
 from blendify_assets.core.errors import BlendifyError
@@ -29,6 +36,7 @@ from blendify_assets.db import users as db_users
 from blendify_assets.db.music import listener as db_listener
 from blendify_assets.web import reads
 from blendify_assets.web.pages import flash, label, redirect, render, scrub_emails
+from blendify_assets.web.routes.auth import spotify_publish_consent
 from blendify_assets.web.security import NotFound, current_user, now_utc, parse_uuid, require_user, sha256
 
 router = APIRouter(include_in_schema=False)
@@ -204,6 +212,13 @@ def blend_page(
         for m in members
     ]
     me = next(m for m in member_views if m["you"])
+    engine = request.app.state.engine
+    services = {x["user_id"]: str(x["provider"]) for x in playlist_links(engine, bid) if x["provider"]}
+    others_on = [  # fellow members' services only, as plain text: their links are theirs
+        {"label": m["label"], "service": SERVICE_NAMES[services[m["id"]]]}
+        for m in member_views
+        if not m["you"] and services.get(m["id"])
+    ]
     silent = [m["label"] for m in member_views if m["id"] not in musical]
     return render(
         request,
@@ -223,6 +238,9 @@ def blend_page(
         invite_days=INVITE_DAYS,
         algorithm_words=ALGORITHM_WORDS,
         silent=silent,
+        publishing=member_publishing(engine, bid, user["id"]),
+        others_on=others_on,
+        service_names=SERVICE_NAMES,
         nav="blends",
     )
 
@@ -291,6 +309,35 @@ def weight(
     regenerate(request, blend["id"])
     flash(request, f"Your weight is now {weight:g}; the blend was generated again.", "success")
     return redirect(f"/blends/{blend['id']}")
+
+
+@router.post("/blends/{blend_id}/publishing")
+def publishing(
+    request: Request,
+    blend_id: str,
+    publish: Annotated[str, Form()] = "",
+    service: Annotated[str, Form()] = "",
+    user: dict = Depends(require_user),
+) -> Response:
+    """Opt in to or out of publishing this blend. Opting in on Spotify goes through Spotify's
+    consent for the playlist write scopes (only here; the normal connect asks for reading only)."""
+    blend, _ = member_of(request, blend_id, user)
+    if publish == "off":
+        set_publishing(request.app.state.engine, user["id"], blend["id"], False)
+        flash(request, "This blend is no longer put in your Spotify or Apple Music.", "success")
+        return redirect(f"/blends/{blend['id']}#publishing")
+    if publish != "on" or service not in PUBLISHABLE:
+        raise BlendifyError("choose Spotify or Apple Music to publish to")
+    if service == "spotify":
+        return spotify_publish_consent(request, f"/blends/{blend['id']}", blend["id"])
+    with request.app.state.engine.connect() as conn:
+        connected = {r["provider"]: r for r in reads.listener_connections(conn, user["id"])}
+    if service not in connected or connected[service]["status"] != "active":
+        flash(request, "Connect Apple Music first, then opt in to publishing.", "warning")
+        return redirect("/connections")
+    set_publishing(request.app.state.engine, user["id"], blend["id"], True, service)
+    flash(request, "This blend goes to your Apple Music after its next generation.", "success")
+    return redirect(f"/blends/{blend['id']}#publishing")
 
 
 # --- invites ------------------------------------------------------------------------------------------------

@@ -16,6 +16,12 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 import yaml
+from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
+from dagster._core.storage.runs.schema import RunStorageSqlMetadata
+from dagster._core.storage.schedules.schema import ScheduleStorageSqlMetadata
+from dagster._core.storage.sql import stamp_alembic_rev
+from dagster_postgres.run_storage import run_storage
+from dagster_postgres.utils import pg_alembic_config
 from sqlalchemy.engine import make_url
 
 from blendify_assets.core.settings import WarehouseSettings
@@ -115,12 +121,41 @@ def _storage_locked(storage_url: str) -> Iterator[None]:
         engine.dispose()
 
 
+def _complete_interrupted_creation(storage_url: str) -> None:
+    """Create, in one transaction, the Dagster tables a killed first command left missing.
+
+    dagster-postgres creates its tables in autocommit, one statement at a time, and only when a
+    storage's main table (`runs`, `event_logs`, `jobs`) is missing: a first command SIGKILLed midway
+    left the main tables without the rest, and every later command failed with 'relation
+    "concurrency_slots" does not exist'. A storage whose main table is missing is left to Dagster
+    (its own table definitions are used here, so the schema is exactly the one it expects)."""
+    storages = (
+        (RunStorageSqlMetadata, {"runs"}),
+        (SqlEventLogStorageMetadata, {"event_logs"}),
+        (ScheduleStorageSqlMetadata, {"jobs", "schedules"}),
+    )
+    engine = create_engine(
+        make_url(storage_url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    )
+    try:
+        with engine.begin() as conn:
+            present = set(sa.inspect(conn).get_table_names())
+            for metadata, main in storages:
+                if present & main and not set(metadata.tables) <= present:
+                    metadata.create_all(conn, checkfirst=True)
+            if present and "alembic_version" not in present:
+                stamp_alembic_rev(pg_alembic_config(run_storage.__file__), conn)
+    finally:
+        engine.dispose()
+
+
 def open_instance(settings: WarehouseSettings, pool_limits: Mapping[str, int]) -> dg.DagsterInstance:
     """The Postgres-backed instance for this warehouse, its pools at their limits (safe when several
-    first commands open it at once)."""
+    first commands open it at once, and after one was killed while creating Dagster's tables)."""
     storage_url = dagster_storage_url(settings)
     home = _write_home(settings, storage_url, pool_limits)
     with _storage_locked(storage_url):
+        _complete_interrupted_creation(storage_url)
         instance = dg.DagsterInstance.from_config(str(home))
         set_pool_limits(instance, pool_limits)
     return instance

@@ -161,7 +161,7 @@ def test_dev_demo_fills_the_whole_graph_and_materialize_batches_users(dev_server
     """Issue 12: within minutes of `dev --demo`, taste matches and a blend of each algorithm are
     materialised; the UI's Materialize over several user partitions launches ONE run, which succeeds."""
     playwright_api = pytest.importorskip("playwright.sync_api")
-    port, process = dev_server
+    port, process, _log = dev_server
     wait_for("the webserver", lambda: graphql(port, OVERVIEW), 180, process)
     started = time.monotonic()
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import yaml
 
 from blendify_assets.core.settings import WarehouseSettings
-from blendify_assets.db.engine import create_engine
+from blendify_assets.db.engine import create_engine, dagster_storage_url
 from blendify_assets.orchestration.factory import pool_limits
 from blendify_assets.orchestration.instance import set_pool_limits, write_dagster_home
 from blendify_assets.orchestration.runner import dagster_instance
@@ -119,3 +119,21 @@ def test_two_warehouses_on_one_server_keep_their_own_dagster_instance(
         mine.add_dynamic_partitions("spotify_users", ["only-mine"])
         assert theirs.get_dynamic_partitions("spotify_users") == []
         assert mine.get_dynamic_partitions("spotify_users") == ["only-mine"]
+
+
+def test_a_first_command_killed_while_creating_dagsters_tables_leaves_nothing_broken(blendify_env) -> None:
+    """dagster-postgres creates its tables in autocommit, one at a time: the soak test SIGKILLed a
+    first `blendify sync` midway, and every later command failed with 'relation "concurrency_slots"
+    does not exist'. The next command completes what is missing."""
+    settings = WarehouseSettings.from_env()
+    with dagster_instance(settings, PROVIDERS):
+        pass
+    url = sa.engine.make_url(dagster_storage_url(settings))
+    engine = create_engine(url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
+    with engine.begin() as conn:  # what the kill left: the main tables, not the ones created after them
+        for table in ("concurrency_slots", "concurrency_limits", "pending_steps", "asset_check_executions"):
+            conn.execute(sa.text(f'DROP TABLE "{table}"'))
+    engine.dispose()
+    with dagster_instance(settings, PROVIDERS) as instance:
+        info = instance.event_log_storage.get_concurrency_info("spotify_api")
+        assert info.slot_count == pool_limits(PROVIDERS)["spotify_api"]

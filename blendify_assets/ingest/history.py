@@ -27,7 +27,7 @@ import hashlib
 import tempfile
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,7 +40,6 @@ from blendify_assets.db import connections, history_imports
 from blendify_assets.db.connections import DatabaseTokenSource, provider_account
 from blendify_assets.db.music import history as plays_db
 from blendify_assets.providers.apple_music import history as apple_history
-from blendify_assets.providers.apple_music import history as apple_lookups
 from blendify_assets.providers.apple_music.client import apple_http
 from blendify_assets.providers.apple_music.provider import open_session as apple_session
 from blendify_assets.providers.apple_music.settings import AppleMusicSettings
@@ -276,14 +275,8 @@ def spotify_lookup(
     does; the HTTP layer's concurrency bound and 429 Retry-After), or None and why not."""
     if not settings.has_credentials():
         return None, "no Spotify app credentials: SPOTIFY_CLIENT_ID is not set"
-    row = connections.for_sync(engine, "spotify", [str(user_id)]).get(str(user_id))
-    if row is None:
-        return None, "the user has no Spotify connection"
-    if row.status != "active":
-        return None, "the user's Spotify connection needs re-authorisation"
-    tokens = DatabaseTokenSource(engine, vault, row)
 
-    async def run(hints: list[TrackHint]) -> IsrcLookups:
+    async def run(tokens: DatabaseTokenSource, hints: list[TrackHint]) -> IsrcLookups:
         http = spotify_http(concurrency=spotify_history.LOOKUP_WORKERS, policy=policy)
         try:
             async with spotify_session(settings, http, tokens) as client:
@@ -291,10 +284,7 @@ def spotify_lookup(
         finally:
             await http.aclose()
 
-    def lookup(hints: list[TrackHint]) -> IsrcLookups:
-        return asyncio.run(run(hints))
-
-    return lookup, ""
+    return _through_connection(engine, vault, "spotify", "Spotify", user_id, run)
 
 
 def apple_lookup(
@@ -308,23 +298,36 @@ def apple_lookup(
     connection (its Music-User-Token names the storefront), or None and why not."""
     if not settings.has_credentials():
         return None, "no Apple Music developer key (APPLE_MUSIC_TEAM_ID, _KEY_ID, _PRIVATE_KEY_PATH)"
-    row = connections.for_sync(engine, "apple", [str(user_id)]).get(str(user_id))
-    if row is None:
-        return None, "the user has no Apple Music connection"
-    if row.status != "active":
-        return None, "the user's Apple Music connection needs re-authorisation"
-    tokens = DatabaseTokenSource(engine, vault, row)
 
-    async def run(hints: list[TrackHint]) -> IsrcLookups:
-        http = apple_http(concurrency=apple_lookups.LOOKUP_WORKERS, policy=policy)
+    async def run(tokens: DatabaseTokenSource, hints: list[TrackHint]) -> IsrcLookups:
+        http = apple_http(concurrency=apple_history.LOOKUP_WORKERS, policy=policy)
         try:
             async with apple_session(settings, http, tokens) as client:
-                return await apple_lookups.look_up_isrcs(client, hints)
+                return await apple_history.look_up_isrcs(client, hints)
         finally:
             await http.aclose()
 
+    return _through_connection(engine, vault, "apple", "Apple Music", user_id, run)
+
+
+def _through_connection(
+    engine: Engine,
+    vault: Vault,
+    provider: str,
+    name: str,
+    user_id: uuid.UUID,
+    run: Callable[[DatabaseTokenSource, list[TrackHint]], Coroutine[Any, Any, IsrcLookups]],
+) -> tuple[Lookup | None, str]:
+    """`run` bound to the user's active connection's tokens, or None and why not."""
+    row = connections.for_sync(engine, provider, [str(user_id)]).get(str(user_id))
+    if row is None:
+        return None, f"the user has no {name} connection"
+    if row.status != "active":
+        return None, f"the user's {name} connection needs re-authorisation"
+    tokens = DatabaseTokenSource(engine, vault, row)
+
     def lookup(hints: list[TrackHint]) -> IsrcLookups:
-        return asyncio.run(run(hints))
+        return asyncio.run(run(tokens, hints))
 
     return lookup, ""
 

@@ -3,7 +3,6 @@ service, with the callback served on 127.0.0.1 by the command itself."""
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import httpx
@@ -15,12 +14,7 @@ from blendify_assets.cli import main
 from blendify_assets.db.engine import create_engine
 from blendify_assets.security.vault import Vault
 from blendify_assets.simulator import SimulatorConfig
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.fixtures.servers import free_port
 
 
 @pytest.fixture

@@ -4,14 +4,11 @@ on Postgres with the QueuedRunCoordinator and pools; a new connection is synced 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,40 +20,19 @@ from blendify_assets.orchestration.dev_server import child_env
 from blendify_assets.orchestration.runner import dagster_instance
 from blendify_assets.providers.registry import PROVIDERS
 from blendify_assets.simulator import Simulator, SimulatorConfig
+from tests.fixtures import servers
+from tests.fixtures.servers import free_port, graphql
 
 pytestmark = pytest.mark.slow
 ENDPOINTS = 8
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"content-type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)["data"]
-
-
 def wait_for(what: str, check, timeout: float, processes: dict[str, subprocess.Popen], logs: Path):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def alive() -> None:
         for name, process in processes.items():
             assert process.poll() is None, f"{name} exited: {(logs / f'{name}.log').read_text()[-3000:]}"
-        try:
-            found = check()
-        except OSError:
-            found = None
-        if found:
-            return found
-        time.sleep(2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    return servers.wait_for(what, check, timeout, alive)
 
 
 LOCATION = """{ workspaceOrError { ... on Workspace { locationEntries { name

@@ -7,6 +7,7 @@ simulator-backed tests in tests/providers/spotify/ cover the same faults over re
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import Callable, Mapping
 
@@ -15,7 +16,13 @@ import pytest
 
 from blendify_assets.core.fetch import FetchStats
 from blendify_assets.providers.errors import Forbidden, QuotaExceeded, RateLimited, TransientError
-from blendify_assets.providers.http import ClientError, HttpClient, RetryPolicy, Unauthorized
+from blendify_assets.providers.http import (
+    ClientError,
+    HttpClient,
+    RetryPolicy,
+    Unauthorized,
+    decode_json,
+)
 from blendify_assets.providers.spotify.client import SpotifyProfile
 
 pytestmark = pytest.mark.anyio
@@ -234,3 +241,51 @@ async def test_undecodable_text_is_repaired_per_item_not_retried() -> None:
     assert [i["name"] for i in body["items"]] == ["ok", "bad \ufffd byte", "\ufffd lone"]
     assert body["items"][1]["album"]["name"] == "\ufffd"
     assert (stats.requests, stats.retries, stats.repaired_items) == (1, 0, 2)
+
+
+async def test_decoding_a_large_page_runs_no_garbage_collection() -> None:
+    """A 2,000-item page is ~30,000 objects and no cycles: with the collector on, decoding it ran
+    dozens of collections (a quarter of a heavy sync's client CPU, issue 17)."""
+    page = json.dumps(
+        {
+            "items": [
+                {"track": {"id": str(i), "artists": [{"name": "a"}], "images": [{"w": 1}]}}
+                for i in range(2000)
+            ]
+        }
+    ).encode()
+    collections: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.collect()
+    gc.callbacks.append(count)
+    try:
+        decoded = decode_json(page)
+    finally:
+        gc.callbacks.remove(count)
+    assert decoded is not None and len(decoded[0]["items"]) == 2000
+    assert collections in ([], [0]) and gc.isenabled()  # at most the young one put off till after
+
+
+async def test_a_waiting_request_is_sent_before_the_previous_page_is_handed_on() -> None:
+    """With the connection bound full, the request waiting for a slot goes out as soon as a
+    response is read, not after that response has been decoded and parsed by its caller: pages
+    arriving together would otherwise keep the provider's concurrency idle for that long."""
+    order: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        order.append("sent " + request.url.path[-1])
+        await asyncio.sleep(0.01)
+        return httpx.Response(200, content=b'{"items": []}')
+
+    client = client_for(handler, concurrency=1)
+
+    async def one(i: int) -> None:
+        await client.request_json("GET", f"https://api.test/v1/page/{i}", stats=FetchStats())
+        order.append(f"got {i}")  # where a caller decodes and parses the page
+
+    await asyncio.gather(*(one(i) for i in range(3)))
+    assert order == ["sent 0", "sent 1", "got 0", "sent 2", "got 1", "got 2"]

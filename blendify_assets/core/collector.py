@@ -3,7 +3,7 @@
 Decoding one 130 KB response page builds ~50,000 dicts, lists and strings. With the collector on,
 those allocations trigger dozens of young collections per page, and as decoded pages pile up
 (they are kept until written) the older generations are walked again and again: on the
-heavy-user sync benchmark that was a quarter of the client's CPU (issue 17). A JSON document
+heavy-user sync benchmark that was about a third of the client's CPU (issue 17). A JSON document
 holds no reference cycles, so pausing the collector while it is decoded loses nothing: reference
 counting frees what the decoder drops, and the next collection sees the page once.
 """

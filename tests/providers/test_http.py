@@ -245,7 +245,7 @@ async def test_undecodable_text_is_repaired_per_item_not_retried() -> None:
 
 async def test_decoding_a_large_page_runs_no_garbage_collection() -> None:
     """A 2,000-item page is ~30,000 objects and no cycles: with the collector on, decoding it ran
-    dozens of collections (a quarter of a heavy sync's client CPU, issue 17)."""
+    dozens of collections (with the rest, a third of a heavy sync's client CPU, issue 17)."""
     page = json.dumps(
         {
             "items": [

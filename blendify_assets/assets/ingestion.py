@@ -87,7 +87,7 @@ def step_summary(endpoint: str, outcomes: Sequence[UserSync], wall: float, cpu: 
     rows = sum(o.rows_appended for o in outcomes)
     return (
         f"{endpoint}: {by_status['success']} user(s) synced, {by_status['failed']} failed, {skipped} skipped; "
-        f"{rows} rows appended; sync {wall:.2f} s wall, {cpu:.2f} s CPU"
+        f"{rows:,} rows appended; sync {wall:.2f} s wall, {cpu:.2f} s CPU"
     )
 
 

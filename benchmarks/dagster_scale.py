@@ -2,7 +2,8 @@
 
     python benchmarks/dagster_scale.py [--users 250] [--profile medium] [--repeats 3]
 
-Each repeat is a whole fresh measurement (about 3-4 minutes for 250 medium users on 2 idle cores);
+Each repeat is a whole fresh measurement: at 250 medium users about 12-15 minutes at load 12-19 on
+2 shared cores, so `--repeats 1` for a figure within 10 minutes on an idle machine;
 the line gives each figure's median and range, the load average at start and end, and CPU seconds
 (`cpu_children_s`: `dagster dev`'s processes, the runs, the simulator and the embedded server).
 
@@ -20,9 +21,10 @@ the sensor turns the burst into partition-range runs. Figures (one JSON line):
 - cpu_split_seconds (the bulk only): CPU of the run workers inside the sync bodies (`ours`: the
   step's own line "... sync W s wall, C s CPU" per endpoint, Dagster's events excluded), of the run
   workers outside them (`dagster_in_runs`: start-up, planning, events, checks), of `dagster dev`'s
-  long-lived processes (`dagster_services`: daemon, webserver, code servers), of the embedded
-  PostgreSQL (`postgres`: warehouse and Dagster's storage together) and of this process (`simulator`:
-  the simulator's threads). dagster_cpu_share = Dagster's run and service CPU over all the CPU of
+  long-lived processes (`dagster_services`: daemon, webserver, code servers), of runs that are not
+  the sensor's (`other_runs`: a scheduled poll or the analytics the automation starts meanwhile;
+  left out of the share), of the embedded PostgreSQL (`postgres`: warehouse and Dagster's storage
+  together) and of this process (`simulator`: the simulator's threads). dagster_cpu_share = Dagster's run and service CPU over all the CPU of
   runs and services (PostgreSQL and the simulator left out).
 - events_per_connection: Dagster event-log rows per (user, provider) of the bulk, by type.
 """
@@ -39,6 +41,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -133,13 +136,15 @@ class CpuSampler:
         self._sample()
         self.postgres = self._postgres() - self.pg_start
 
-    def split(self, run_pids: set[int]) -> dict[str, float]:
-        """CPU seconds since the start: of the run workers (`run_pids`), of the rest of the tree, of
-        PostgreSQL."""
+    def split(self, run_pids: set[int], other_pids: set[int]) -> dict[str, float]:
+        """CPU seconds since the start: of the sync run workers (`run_pids`), of other runs' workers
+        (`other_pids`: a scheduled poll, the analytics the automation starts), of the rest of the
+        tree, of PostgreSQL."""
         by_role: Counter[str] = Counter()
         for pid, cpu in self.latest.items():
-            by_role["run" if pid in run_pids else "service"] += cpu - self.baseline.get(pid, 0.0)
-        return {"run": by_role["run"], "service": by_role["service"], "postgres": self.postgres}
+            role = "run" if pid in run_pids else "other" if pid in other_pids else "service"
+            by_role[role] += cpu - self.baseline.get(pid, 0.0)
+        return {**{k: by_role[k] for k in ("run", "other", "service")}, "postgres": self.postgres}
 
 
 STEP_LINE = re.compile(r"sync (?P<wall>[0-9.]+) s wall, (?P<cpu>[0-9.]+) s CPU$")
@@ -251,7 +256,14 @@ def measure_once(args: argparse.Namespace) -> dict:
             run_ids = [r.dagster_run.run_id for r in records]
             ours = body_cpu(instance, run_ids)
             events, run_pids = event_counts(instance, run_ids)
-            cpu = sampler.split(run_pids)
+            others = [
+                r.dagster_run.run_id
+                for r in instance.get_run_records(
+                    dg.RunsFilter(created_after=datetime.fromtimestamp(t0 - 1, UTC))
+                )
+                if r.dagster_run.run_id not in run_ids
+            ]
+            cpu = sampler.split(run_pids, event_counts(instance, others)[1])
             with engine.connect() as conn:
                 rows = conn.execute(sa.text("SELECT coalesce(sum(rows_appended), 0) FROM sync_log")).scalar()
                 failed = conn.execute(
@@ -298,6 +310,7 @@ def measure_once(args: argparse.Namespace) -> dict:
             "ours": round(ours, 1),
             "dagster_in_runs": round(cpu["run"] - ours, 1),
             "dagster_services": round(cpu["service"], 1),
+            "other_runs": round(cpu["other"], 1),
             "postgres": round(cpu["postgres"], 1),
             "simulator": round(sim_cpu, 1),
         },

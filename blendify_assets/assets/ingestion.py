@@ -250,25 +250,27 @@ def build_endpoint_assets(
             wall, cpu = time.perf_counter(), time.process_time()
             outcomes = step.run(endpoint, attempted)
             succeeded = [o for o in outcomes if o.status == "success"]
-            events: list[dg.AssetMaterialization | dg.AssetObservation] = list(
-                _materializations(warehouse, spec, endpoint, key, succeeded)
-            )
+            materialized = _materializations(warehouse, spec, endpoint, key, succeeded)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            yield from batched(context, materialized)
             unhealthy = [o for o in outcomes if o.status in UNHEALTHY]
-            for outcome in unhealthy:
-                skipped[outcome.user_id] = outcome
-                events.append(
+            skipped |= {o.user_id: o for o in unhealthy}
+            # A batch of its own: dagster-postgres writes a batch at once only when it holds one kind.
+            yield from batched(
+                context,
+                [
                     dg.AssetObservation(
                         asset_key=key,
-                        partition=outcome.user_id,
+                        partition=o.user_id,
                         metadata={
-                            "user": dg.MetadataValue.text(outcome.label),
-                            "connection": dg.MetadataValue.text(outcome.status),
-                            "why": dg.MetadataValue.text(outcome.error or ""),
+                            "user": dg.MetadataValue.text(o.label),
+                            "connection": dg.MetadataValue.text(o.status),
+                            "why": dg.MetadataValue.text(o.error or ""),
                         },
                     )
-                )
-            yield from batched(context, events)
+                    for o in unhealthy
+                ],
+            )
             if unhealthy:
                 context.log.warning(
                     f"{endpoint.name}: skipped {len(unhealthy)} user(s) without a working {spec.label} "

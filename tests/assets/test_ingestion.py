@@ -5,6 +5,8 @@ metadata. A real run: simulator over HTTP -> Dagster (Postgres instance) -> Post
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 import pytest
@@ -73,9 +75,11 @@ def test_a_revoked_user_is_skipped_with_a_warning_and_the_step_succeeds(
     revoked = sim.world.spotify_users[1]
     sim.spotify.revoke(revoked.uid)
     sim.spotify.expire_access_tokens(revoked.uid)
-    run = run_range(defs, pg_instance, users, [TOP])
+    with counted_materialisation_writes() as writes:
+        run = run_range(defs, pg_instance, users, [TOP])
     assert run.success, "a revoked connection is the user's problem, not a failed step"
     assert pg_instance.get_materialized_partitions(TOP) == {users[0], users[2]}
+    assert writes == [2], "the skipped user's observation does not split the materialisations' write"
     check = next(e for e in run.get_asset_check_evaluations() if e.check_name == "connection_healthy")
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert "Bo (" + users[1][:8] + ")" in check.metadata["skipped_users"].value
@@ -132,6 +136,22 @@ def materialisation_writes(statement: str, parameters: object) -> int:
     )
 
 
+@contextmanager
+def counted_materialisation_writes() -> Iterator[list[int]]:
+    """The materialisations each statement of the block wrote to Dagster's event log (any engine)."""
+    writes: list[int] = []
+
+    def count(_conn, _cursor, statement, parameters, _context, _executemany) -> None:
+        if rows := materialisation_writes(statement, parameters):
+            writes.append(rows)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
+    try:
+        yield writes
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
+
+
 def test_a_step_stores_its_users_materialisations_in_one_write_and_only_theirs(
     sim,
     defs,
@@ -143,17 +163,8 @@ def test_a_step_stores_its_users_materialisations_in_one_write_and_only_theirs(
     user), and a user whose sync failed is still not among them."""
     pg_instance.add_dynamic_partitions("spotify_users", users)
     sim.faults.add("/me/tracks", "quota_exceeded", count=1)  # one user's saved tracks fail
-    writes: list[int] = []
-
-    def count(_conn, _cursor, statement, parameters, _context, _executemany) -> None:
-        if rows := materialisation_writes(statement, parameters):
-            writes.append(rows)
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
-    try:
+    with counted_materialisation_writes() as writes:
         run = run_range(defs, pg_instance, users, [SAVED])
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
     assert not run.success
     with warehouse.connect() as conn:
         synced = {

@@ -2,7 +2,8 @@
 
     python benchmarks/dagster_scale.py [--users 250] [--profile medium] [--repeats 3]
 
-Each repeat is a whole fresh measurement (about 3-4 minutes for 250 medium users on 2 idle cores);
+Each repeat is a whole fresh measurement: at 250 medium users about 12-15 minutes at load 12-19 on
+2 shared cores, so `--repeats 1` for a figure within 10 minutes on an idle machine;
 the line gives each figure's median and range, the load average at start and end, and CPU seconds
 (`cpu_children_s`: `dagster dev`'s processes, the runs, the simulator and the embedded server).
 
@@ -10,25 +11,40 @@ A private BLENDIFY_HOME (embedded PostgreSQL), the simulator, and `dagster dev` 
 QueuedRunCoordinator, the connection sensor) as in `blendify dev`. All users are connected at once;
 the sensor turns the burst into partition-range runs. Figures (one JSON line):
 
-- wall_seconds / rows_per_second: first connection row -> last run finished.
+- wall_seconds / rows_per_second: first connection row -> last run finished (connect_seconds of it:
+  writing the connection rows, during which the sensor already launches runs).
 - dagster_share: per run, the time outside asset bodies (run wall minus the union of the bodies'
   endpoint work, taken from sync_log) over the run's wall time, summed over runs; and
   dagster_share_end_to_end: 1 - (union of all body time) / wall (includes queueing and launch).
 - new_connection_latency_seconds: one more user connected after the bulk is done -> every endpoint of
   that user stored (sensor tick + run launch + sync), with its parts.
+- cpu_split_seconds (the bulk only): CPU of the run workers inside the sync bodies (`ours`: the
+  step's own line "... sync W s wall, C s CPU" per endpoint, Dagster's events excluded), of the run
+  workers outside them (`dagster_in_runs`: start-up, planning, events, checks), of `dagster dev`'s
+  long-lived processes (`dagster_services`: daemon, webserver, code servers), of runs that are not
+  the sensor's (`other_runs`: a scheduled poll or the analytics the automation starts meanwhile;
+  left out of the share), of the embedded PostgreSQL (`postgres`: warehouse and Dagster's storage
+  together) and of this process (`simulator`: the simulator's threads). dagster_cpu_share = Dagster's run and service CPU over all the CPU of
+  runs and services (PostgreSQL and the simulator left out).
+- events_per_connection: Dagster event-log rows per (user, provider) of the bulk, by type.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
 import sqlalchemy as sa
 from _measure import Report, add_options, spread
 
@@ -66,6 +82,98 @@ def body_intervals(engine, run_ids: list[str]) -> dict[str, list[tuple[float, fl
     for run_id, _endpoint, start, stop in rows:
         found.setdefault(run_id, []).append((float(start), float(stop)))
     return found
+
+
+class CpuSampler:
+    """CPU seconds of `dagster dev`'s process tree and of the PostgreSQL server, by role, sampled
+    every `every` seconds (a run worker's last fraction of a second may be missed)."""
+
+    def __init__(self, root: int, postmaster: int | None, every: float = 0.5) -> None:
+        self.root, self.postmaster, self.every = root, postmaster, every
+        self.latest: dict[int, float] = {}
+        self.baseline: dict[int, float] = {}
+        self.pg_start = self._postgres()
+        self._stop = threading.Event()
+        self._sample()
+        self.baseline = dict(self.latest)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _postgres(self) -> float:
+        if self.postmaster is None:
+            return 0.0
+        try:
+            main = psutil.Process(self.postmaster)
+            t = main.cpu_times()  # children_*: the backends that have exited
+            total = t.user + t.system + t.children_user + t.children_system
+            for child in main.children():
+                with_times = child.cpu_times()
+                total += with_times.user + with_times.system
+            return total
+        except psutil.Error:
+            return 0.0
+
+    def _sample(self) -> None:
+        try:
+            root = psutil.Process(self.root)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        for process in processes:
+            try:
+                times = process.cpu_times()
+                self.latest[process.pid] = times.user + times.system
+            except psutil.Error:
+                continue
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self.postgres = self._postgres() - self.pg_start
+
+    def split(self, run_pids: set[int], other_pids: set[int]) -> dict[str, float]:
+        """CPU seconds since the start: of the sync run workers (`run_pids`), of other runs' workers
+        (`other_pids`: a scheduled poll, the analytics the automation starts), of the rest of the
+        tree, of PostgreSQL."""
+        by_role: Counter[str] = Counter()
+        for pid, cpu in self.latest.items():
+            role = "run" if pid in run_pids else "other" if pid in other_pids else "service"
+            by_role[role] += cpu - self.baseline.get(pid, 0.0)
+        return {**{k: by_role[k] for k in ("run", "other", "service")}, "postgres": self.postgres}
+
+
+STEP_LINE = re.compile(r"sync (?P<wall>[0-9.]+) s wall, (?P<cpu>[0-9.]+) s CPU$")
+
+
+def body_cpu(instance, run_ids: list[str]) -> float:
+    """CPU seconds the sync bodies report (one line per endpoint and step, assets/ingestion.py)."""
+    total = 0.0
+    for run_id in run_ids:
+        for record in instance.all_logs(run_id):
+            found = STEP_LINE.search(record.user_message or "")
+            if found and not record.is_dagster_event:
+                total += float(found["cpu"])
+    return total
+
+
+def event_counts(instance, run_ids: list[str]) -> tuple[Counter[str], set[int]]:
+    """Event-log rows of these runs by type, and the pids of their run workers."""
+    counts: Counter[str] = Counter()
+    pids: set[int] = set()
+    for run_id in run_ids:
+        for record in instance.all_logs(run_id):
+            if record.is_dagster_event:
+                counts[record.dagster_event.event_type_value] += 1
+                if record.dagster_event.step_key and record.dagster_event.pid:
+                    pids.add(record.dagster_event.pid)
+            else:
+                counts["LOG"] += 1
+    return counts, pids
 
 
 def wait_runs_done(instance, since: float, expected_min: int, timeout: float) -> list:
@@ -123,8 +231,13 @@ def measure_once(args: argparse.Namespace) -> dict:
         process = start_dagster(settings, env, "127.0.0.1", port, stdout=sys.stderr)  # stdout: the JSON line
         try:
             time.sleep(20)  # webserver + daemon + code server up; the sensor ticks every 15 s
+            pid_file = home / "postgres" / "postmaster.pid"
+            postmaster = int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+            sampler = CpuSampler(process.pid, postmaster)
+            sim_cpu = time.process_time()
             t0 = time.time()
             users = connect_users(engine, vault, sim, PROVIDERS, only=bulk)
+            connected = time.time() - t0
             records = wait_runs_done(instance, t0 - 1, 1, args.timeout)
             # a burst is batched: wait until no run is left and every connection has a sync log
             while True:
@@ -138,7 +251,19 @@ def measure_once(args: argparse.Namespace) -> dict:
                     break
                 time.sleep(5)
             wall = max(r.end_time for r in records) - t0
+            sampler.stop()
+            sim_cpu = time.process_time() - sim_cpu
             run_ids = [r.dagster_run.run_id for r in records]
+            ours = body_cpu(instance, run_ids)
+            events, run_pids = event_counts(instance, run_ids)
+            others = [
+                r.dagster_run.run_id
+                for r in instance.get_run_records(
+                    dg.RunsFilter(created_after=datetime.fromtimestamp(t0 - 1, UTC))
+                )
+                if r.dagster_run.run_id not in run_ids
+            ]
+            cpu = sampler.split(run_pids, event_counts(instance, others)[1])
             with engine.connect() as conn:
                 rows = conn.execute(sa.text("SELECT coalesce(sum(rows_appended), 0) FROM sync_log")).scalar()
                 failed = conn.execute(
@@ -172,6 +297,7 @@ def measure_once(args: argparse.Namespace) -> dict:
         "connections": sum(len(u.providers) for u in users),
         "runs": len(records),
         "wall_seconds": round(wall, 1),
+        "connect_seconds": round(connected, 1),
         "rows": int(rows),
         "rows_per_second": round(rows / wall, 1),
         "failed_endpoint_checks": int(failed),
@@ -180,6 +306,19 @@ def measure_once(args: argparse.Namespace) -> dict:
         "extrapolated_1000_users_wall_seconds": round(wall * 1000 / args.users, 0)
         if args.users != 1000
         else None,
+        "cpu_split_seconds": {
+            "ours": round(ours, 1),
+            "dagster_in_runs": round(cpu["run"] - ours, 1),
+            "dagster_services": round(cpu["service"], 1),
+            "other_runs": round(cpu["other"], 1),
+            "postgres": round(cpu["postgres"], 1),
+            "simulator": round(sim_cpu, 1),
+        },
+        "dagster_cpu_share": round(1 - ours / (cpu["run"] + cpu["service"]), 3),
+        "events_per_connection": {
+            kind: round(n / max(1, sum(len(u.providers) for u in users)), 2)
+            for kind, n in events.most_common()
+        },
         "new_connection_latency_seconds": round(float(stored) - t1, 1) if stored else None,
         "latency_parts": {
             "row_to_run_created": round(spotify_run.create_timestamp.timestamp() - t1, 1),
@@ -205,7 +344,7 @@ def main() -> None:
     figures = {
         name: spread([r[name] for r in runs], 3)
         for name in ("wall_seconds", "rows_per_second", "dagster_share", "dagster_share_end_to_end",
-                     "new_connection_latency_seconds")
+                     "dagster_cpu_share", "new_connection_latency_seconds")
     }  # fmt: skip
     report.emit(
         {
@@ -213,9 +352,12 @@ def main() -> None:
             "profile": args.profile,
             "connections": runs[0]["connections"],
             "runs": [r["runs"] for r in runs],
+            "connect_seconds": [r["connect_seconds"] for r in runs],
             "rows": [r["rows"] for r in runs],
             "failed_endpoint_checks": sum(r["failed_endpoint_checks"] for r in runs),
             **figures,
+            "cpu_split_seconds": [r["cpu_split_seconds"] for r in runs],
+            "events_per_connection": [r["events_per_connection"] for r in runs],
             "latency_parts": [r["latency_parts"] for r in runs],
             "targets": {"rows_per_second": ">= 5000 (250 medium users)", "dagster_share": "<= 0.10"},
         }

@@ -2,10 +2,13 @@
 append what changed, report counts". Each run may cover many users. Built from a provider's
 declaration by `orchestration/factory.py`."""
 
+import time
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
 import dagster as dg
+from dagster._core.events import DagsterEvent, DagsterEventBatchMetadata, generate_event_batch_id
 
 from blendify_assets.assets.resources import ProviderResource, WarehouseResource
 from blendify_assets.db.music.reads import column_schema, current_row_counts
@@ -36,6 +39,24 @@ UNHEALTHY = frozenset({"needs_reauth", "skipped"})
 an observation, and the step goes on (no retry: the connection row already says why)."""
 
 
+def batched(
+    context: dg.AssetExecutionContext, events: Sequence[dg.AssetMaterialization | dg.AssetObservation]
+) -> Iterator[DagsterEvent]:
+    """The step's per-user asset events as one batch: Dagster stores them with one INSERT and one
+    index transaction (`store_event_batch`) instead of a write per user and endpoint, when
+    `DAGSTER_EVENT_BATCH_SIZE` is set (orchestration/runs.py sets it; unset, each is stored alone as
+    before). Still one event per user that synced: only their partitions are materialised. Dagster
+    batches this way only for outputs, which cover every partition of the run, failed users' too."""
+    step = context.get_step_execution_context()
+    batch, last = generate_event_batch_id(), len(events) - 1
+    for i, event in enumerate(events):
+        where = DagsterEventBatchMetadata(batch, i == last)
+        if isinstance(event, dg.AssetMaterialization):
+            yield DagsterEvent.asset_materialization(step, event, where)
+        else:
+            yield DagsterEvent.asset_observation(step, event, where)
+
+
 def _metadata(outcome: UserSync, row_count: int | None) -> dict[str, dg.MetadataValue]:
     stats = outcome.stats
     return {
@@ -55,6 +76,19 @@ def _metadata(outcome: UserSync, row_count: int | None) -> dict[str, dg.Metadata
         "token_refreshes": dg.MetadataValue.int(stats.token_refreshes),
         "duration_seconds": dg.MetadataValue.float(round(outcome.seconds, 3)),
     }
+
+
+def step_summary(endpoint: str, outcomes: Sequence[UserSync], wall: float, cpu: float) -> str:
+    """One line per endpoint and step (never one per user): how many users synced, failed or were
+    skipped, the rows appended, and the wall and CPU seconds of the sync itself (this process's CPU,
+    Dagster's events excluded): what `benchmarks/dagster_scale.py` splits CPU by."""
+    by_status = {s: sum(o.status == s for o in outcomes) for s in ("success", "failed")}
+    skipped = len(outcomes) - by_status["success"] - by_status["failed"]
+    rows = sum(o.rows_appended for o in outcomes)
+    return (
+        f"{endpoint}: {by_status['success']} user(s) synced, {by_status['failed']} failed, {skipped} skipped; "
+        f"{rows:,} rows appended; sync {wall:.2f} s wall, {cpu:.2f} s CPU"
+    )
 
 
 def _cell(text: object) -> str:
@@ -213,21 +247,30 @@ def build_endpoint_assets(
                 continue
             selected_checks = {c.name for c in context.selected_asset_check_keys if c.asset_key == key}
             attempted = [u for u in users if u not in failed and u not in skipped]
+            wall, cpu = time.perf_counter(), time.process_time()
             outcomes = step.run(endpoint, attempted)
             succeeded = [o for o in outcomes if o.status == "success"]
-            yield from _materializations(warehouse, spec, endpoint, key, succeeded)
+            materialized = _materializations(warehouse, spec, endpoint, key, succeeded)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            yield from batched(context, materialized)
             unhealthy = [o for o in outcomes if o.status in UNHEALTHY]
-            for outcome in unhealthy:
-                skipped[outcome.user_id] = outcome
-                yield dg.AssetObservation(
-                    asset_key=key,
-                    partition=outcome.user_id,
-                    metadata={
-                        "user": dg.MetadataValue.text(outcome.label),
-                        "connection": dg.MetadataValue.text(outcome.status),
-                        "why": dg.MetadataValue.text(outcome.error or ""),
-                    },
-                )
+            skipped |= {o.user_id: o for o in unhealthy}
+            # A batch of its own: dagster-postgres writes a batch at once only when it holds one kind.
+            yield from batched(
+                context,
+                [
+                    dg.AssetObservation(
+                        asset_key=key,
+                        partition=o.user_id,
+                        metadata={
+                            "user": dg.MetadataValue.text(o.label),
+                            "connection": dg.MetadataValue.text(o.status),
+                            "why": dg.MetadataValue.text(o.error or ""),
+                        },
+                    )
+                    for o in unhealthy
+                ],
+            )
             if unhealthy:
                 context.log.warning(
                     f"{endpoint.name}: skipped {len(unhealthy)} user(s) without a working {spec.label} "
@@ -236,6 +279,7 @@ def build_endpoint_assets(
             for outcome in outcomes:
                 if outcome.status != "success" and outcome.status not in UNHEALTHY:
                     failed[outcome.user_id] = outcome
+            context.log.info(step_summary(endpoint.name, outcomes, wall, cpu))
             results = _check_results(key, endpoint, succeeded)
             if succeeded or unhealthy:  # a user whose fetch failed otherwise says nothing of the connection
                 results.append(_connection_check(key, len(succeeded) + len(unhealthy), unhealthy))

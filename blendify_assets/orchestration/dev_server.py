@@ -23,6 +23,7 @@ import httpx
 
 import blendify_assets
 from blendify_assets.core.settings import WarehouseSettings
+from blendify_assets.orchestration.runs import batch_events
 
 WORKSPACE = """\
 load_from:
@@ -52,6 +53,7 @@ def child_env(settings: WarehouseSettings, warehouse: str, extra: Mapping[str, s
     env["BLENDIFY_HOME"] = str(settings.home)
     env["BLENDIFY_DATABASE_URL"] = warehouse
     env.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    batch_events(env)  # the run workers (and the commands they start) store asset events in batches
     return env
 
 

@@ -17,7 +17,7 @@ from blendify_assets.assets.analytics import analytics_definitions
 from blendify_assets.assets.ingestion import build_endpoint_assets
 from blendify_assets.assets.publish import publish_definitions
 from blendify_assets.ingest.sync import validate_specs
-from blendify_assets.orchestration.runs import USERS_PER_RUN
+from blendify_assets.orchestration.runs import USERS_PER_RUN, batch_events
 from blendify_assets.orchestration.schedules import build_schedules
 from blendify_assets.orchestration.sensors import build_connection_sensor
 from blendify_assets.providers.spec import ProviderSpec
@@ -54,8 +54,10 @@ def build_definitions(
 
     Every job runs its steps in the run's process, including the implicit asset job behind the UI's
     Materialize button and backfills (orchestration/runs.py says why); a per-job executor would miss
-    that one."""
+    that one. Loading it lets Dagster store a step's batched asset events together
+    (`runs.batch_events`)."""
     validate_specs(specs)
+    batch_events()  # every process that loads the code location (a run's, a command's) stores in batches
     per = [provider_defs(spec) for spec in specs]
     ingestion_keys = [key for p in per for assets_def in p.assets for key in assets_def.keys]
     return dg.Definitions.merge(

@@ -9,7 +9,8 @@ CPU on a small machine than the work itself; parallelism comes from concurrent r
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 SYNC_RUN_CONFIG: dict[str, Any] = {}  # the code location's executor is in-process (factory.py)
@@ -17,6 +18,19 @@ SYNC_RUN_CONFIG: dict[str, Any] = {}  # the code location's executor is in-proce
 # Users per run (also the ingestion assets' multi-run backfill policy: a UI backfill batches alike). A run costs seconds of fixed Dagster work (launch, code load, planning) and a
 # retry re-checks its whole batch (cheaply: unchanged data appends nothing), so batches are large.
 USERS_PER_RUN = 250
+
+EVENT_BATCH_SIZE = 1000
+"""Asset events Dagster may store in one write (`DAGSTER_EVENT_BATCH_SIZE`, read by the process that
+stores them: the run's, and the daemon's for the events it logs when it creates a run). A sync step
+hands in its users' materialisations as one batch (`assets/ingestion.py`); at 250 users and 8
+endpoints a run otherwise makes 2,000 event-log writes, one per user and endpoint."""
+
+
+def batch_events(environ: MutableMapping[str, str] | None = None) -> None:
+    """Let Dagster store batched asset events together in this process (or in `environ`, a child's
+    environment), unless the deployment set its own batch size."""
+    (os.environ if environ is None else environ).setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
+
 
 QUIET_LOGS: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 

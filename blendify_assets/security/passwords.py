@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -62,7 +64,12 @@ COMMON = frozenset(
     }
 )
 
-_DUMMY_HASH = _hasher.hash("an unguessable placeholder for unknown accounts")
+
+@cache
+def _dummy_hash() -> str:
+    """Made on first use, not at import: an Argon2 hash costs ~0.2 s of CPU and 64 MiB, and every
+    process that imports the warehouse's user module (each Dagster run, every command) would pay it."""
+    return _hasher.hash("an unguessable placeholder for unknown accounts")
 
 
 def hash_password(password: str) -> str:
@@ -78,7 +85,7 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 def spend_verify_time(password: str) -> None:
     """As long as a real check, for an unknown address: the answer's timing says nothing."""
-    verify_password(_DUMMY_HASH, password)
+    verify_password(_dummy_hash(), password)
 
 
 def password_problem(password: str, email: str | None = None) -> str | None:

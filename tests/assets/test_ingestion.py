@@ -5,9 +5,12 @@ metadata. A real run: simulator over HTTP -> Dagster (Postgres instance) -> Post
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from blendify_assets.db.users import add_user
 from blendify_assets.definitions import defs as location
@@ -72,9 +75,11 @@ def test_a_revoked_user_is_skipped_with_a_warning_and_the_step_succeeds(
     revoked = sim.world.spotify_users[1]
     sim.spotify.revoke(revoked.uid)
     sim.spotify.expire_access_tokens(revoked.uid)
-    run = run_range(defs, pg_instance, users, [TOP])
+    with counted_materialisation_writes() as writes:
+        run = run_range(defs, pg_instance, users, [TOP])
     assert run.success, "a revoked connection is the user's problem, not a failed step"
     assert pg_instance.get_materialized_partitions(TOP) == {users[0], users[2]}
+    assert writes == [2], "the skipped user's observation does not split the materialisations' write"
     check = next(e for e in run.get_asset_check_evaluations() if e.check_name == "connection_healthy")
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert "Bo (" + users[1][:8] + ")" in check.metadata["skipped_users"].value
@@ -115,6 +120,64 @@ def test_a_real_failure_names_the_users_and_why_in_one_table(
     # Nobody was checked, so no check claims to have passed.
     assert not [e for e in run.get_asset_check_evaluations() if e.asset_key == SAVED and e.passed]
     assert not [e for e in run.get_asset_check_evaluations() if e.check_name == "counts_match_totals"]
+
+
+def materialisation_writes(statement: str, parameters: object) -> int:
+    """How many ASSET_MATERIALIZATION rows one statement inserts into Dagster's event log."""
+    if not statement.lstrip().upper().startswith("INSERT INTO EVENT_LOGS"):
+        return 0
+    rows = parameters if isinstance(parameters, list | tuple) else [parameters]
+    return sum(
+        1
+        for row in rows
+        if isinstance(row, dict)
+        for key, value in row.items()
+        if key.startswith("dagster_event_type") and value == "ASSET_MATERIALIZATION"
+    )
+
+
+@contextmanager
+def counted_materialisation_writes() -> Iterator[list[int]]:
+    """The materialisations each statement of the block wrote to Dagster's event log (any engine)."""
+    writes: list[int] = []
+
+    def count(_conn, _cursor, statement, parameters, _context, _executemany) -> None:
+        if rows := materialisation_writes(statement, parameters):
+            writes.append(rows)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
+    try:
+        yield writes
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
+
+
+def test_a_step_stores_its_users_materialisations_in_one_write_and_only_theirs(
+    sim,
+    defs,
+    pg_instance,  # noqa: F811
+    users,
+    warehouse,  # noqa: F811
+) -> None:
+    """Dagster's event log gets one write per step for its users' materialisations (not one per
+    user), and a user whose sync failed is still not among them."""
+    pg_instance.add_dynamic_partitions("spotify_users", users)
+    sim.faults.add("/me/tracks", "quota_exceeded", count=1)  # one user's saved tracks fail
+    with counted_materialisation_writes() as writes:
+        run = run_range(defs, pg_instance, users, [SAVED])
+    assert not run.success
+    with warehouse.connect() as conn:
+        synced = {
+            str(u)
+            for (u,) in conn.execute(
+                sa.text("SELECT user_id FROM sync_log WHERE endpoint = 'saved_tracks' AND status = 'success'")
+            )
+        }
+    assert len(synced) == 2
+    assert pg_instance.get_materialized_partitions(SAVED) == synced
+    assert writes == [2], "the step's two materialisations in one write"
+    summary = [e.message for e in pg_instance.all_logs(run.run_id) if "user(s) synced" in (e.message or "")]
+    assert summary and summary[0].startswith("saved_tracks: 2 user(s) synced, 1 failed, 0 skipped;")
 
 
 def test_catalog_metadata_table_owners_schema() -> None:

@@ -3,7 +3,9 @@ stack traces (issue 12: 3,173 lines in 33 minutes, the local-key warning 32 time
 
 from __future__ import annotations
 
-from blendify_assets.orchestration.dev_server import console_lines
+from blendify_assets.core.settings import WarehouseSettings
+from blendify_assets.orchestration.dev_server import child_env, console_lines
+from blendify_assets.orchestration.runs import EVENT_BATCH_SIZE
 
 RUN = "2026-11-30 21:12:07 +0000 - dagster - {level} - spotify_sync - ca4a0259-a844-4c74-a71b-20549681225e - 4991 - spotify_saved_albums - {what}"
 KEY = (
@@ -37,3 +39,13 @@ def test_the_console_shows_each_service_warning_once_and_no_run_events() -> None
         KEY,
         "warning: dagster.daemon.BackfillDaemon: Backfill abc123 is taking longer than expected",
     ]
+
+
+def test_dagster_devs_processes_store_asset_events_in_batches(tmp_path, monkeypatch) -> None:
+    """The run workers `dagster dev` starts inherit the batch size (a step's materialisations in one
+    write); a deployment's own setting wins."""
+    settings = WarehouseSettings.from_env({"BLENDIFY_HOME": str(tmp_path)})
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    assert child_env(settings, "postgresql://x/y", {})["DAGSTER_EVENT_BATCH_SIZE"] == str(EVENT_BATCH_SIZE)
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")
+    assert child_env(settings, "postgresql://x/y", {})["DAGSTER_EVENT_BATCH_SIZE"] == "0"

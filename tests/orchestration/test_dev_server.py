@@ -3,7 +3,8 @@ stack traces (issue 12: 3,173 lines in 33 minutes, the local-key warning 32 time
 
 from __future__ import annotations
 
-from blendify_assets.orchestration.dev_server import console_lines
+from blendify_assets.core.settings import WarehouseSettings
+from blendify_assets.orchestration.dev_server import child_env, console_lines
 
 RUN = "2026-11-30 21:12:07 +0000 - dagster - {level} - spotify_sync - ca4a0259-a844-4c74-a71b-20549681225e - 4991 - spotify_saved_albums - {what}"
 KEY = (
@@ -37,3 +38,10 @@ def test_the_console_shows_each_service_warning_once_and_no_run_events() -> None
         KEY,
         "warning: dagster.daemon.BackfillDaemon: Backfill abc123 is taking longer than expected",
     ]
+
+
+def test_dagster_dev_children_plan_runs_per_range(blendify_env) -> None:
+    """The daemon and webserver create the sensor's, schedules' and backfills' runs: one planned
+    event per asset for a run's range, not one per user (docs/deploy.md, "100,000 partitions")."""
+    env = child_env(WarehouseSettings.from_env(), "postgresql://x@127.0.0.1/x", {})
+    assert env["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] == "1"

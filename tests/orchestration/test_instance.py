@@ -15,7 +15,6 @@ from dagster._core.events import DagsterEventType
 
 from blendify_assets.core.settings import WarehouseSettings
 from blendify_assets.db.engine import create_engine, dagster_storage_url
-from blendify_assets.orchestration.dev_server import child_env
 from blendify_assets.orchestration.factory import pool_limits
 from blendify_assets.orchestration.instance import set_pool_limits, write_dagster_home
 from blendify_assets.orchestration.runner import dagster_instance
@@ -157,8 +156,3 @@ def test_a_range_run_plans_one_event_per_asset_not_per_user(blendify_env, defs) 
     assert len(planned) == len(spotify_assets) == 8
     subsets = [r.event_log_entry.dagster_event.event_specific_data.partitions_subset for r in planned]
     assert all(set(s.get_partition_keys()) == set(keys[5:30]) for s in subsets)
-
-
-def test_dagster_dev_children_plan_per_range(blendify_env) -> None:
-    env = child_env(WarehouseSettings.from_env(), "postgresql://x@127.0.0.1/x", {})
-    assert env["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] == "1"

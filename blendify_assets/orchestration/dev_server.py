@@ -23,7 +23,7 @@ import httpx
 
 import blendify_assets
 from blendify_assets.core.settings import WarehouseSettings
-from blendify_assets.orchestration.runs import batch_events
+from blendify_assets.orchestration.runs import PLANNED_EVENTS_ENV, batch_events
 
 WORKSPACE = """\
 load_from:
@@ -48,6 +48,7 @@ def child_env(settings: WarehouseSettings, warehouse: str, extra: Mapping[str, s
     """The children's environment: the instance home, the live warehouse URL (so they use the
     parent's server rather than starting their own) and anything the demo adds."""
     env = dict(os.environ)
+    env.update(PLANNED_EVENTS_ENV)
     env.update(extra)
     env["DAGSTER_HOME"] = str(settings.dagster_home)
     env["BLENDIFY_HOME"] = str(settings.home)

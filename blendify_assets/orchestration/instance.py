@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from blendify_assets.core.settings import WarehouseSettings
 from blendify_assets.db.engine import create_engine, dagster_storage_url
+from blendify_assets.orchestration.runs import PLANNED_EVENTS_ENV
 
 PASSWORD_VARIABLE = "BLENDIFY_DAGSTER_PG_PASSWORD"
 
@@ -85,6 +86,7 @@ def _write_home(settings: WarehouseSettings, storage_url: str, pool_limits: Mapp
     password = make_url(storage_url).password
     if password:
         os.environ[PASSWORD_VARIABLE] = password
+    os.environ.update(PLANNED_EVENTS_ENV)  # runs created here (and by children) plan per range
     path = home / "dagster.yaml"
     text = yaml.safe_dump(instance_config(storage_url, pool_limits), sort_keys=False)
     if not path.exists() or path.read_text() != text:

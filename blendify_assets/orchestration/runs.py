@@ -32,6 +32,15 @@ def batch_events(environ: MutableMapping[str, str] | None = None) -> None:
     (os.environ if environ is None else environ).setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
 
 
+# Creating a run writes Dagster's "materialization planned" events: by default one per partition
+# and asset (2,000 single-row inserts for a 250-user full sync, 70-130 s per run at load 20, so a
+# 100,000-user re-sync's 400 runs took hours to create); with this, one per asset covering the
+# run's range (3 s per run). Dagster's caveat: a failed run's partitions are then not shown failed
+# in the UI; the sync log and the checks still name the users that failed. Every process that
+# creates runs needs it: the daemon and webserver (`dev_server.child_env`) and in-process commands
+# (`instance.open_instance`). docs/deploy.md, "100,000 partitions".
+PLANNED_EVENTS_ENV = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1"}
+
 QUIET_LOGS: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 

@@ -5,10 +5,17 @@ a provider that lands later starts from the beginning of its own rows. Sequence 
 when a transaction writes, not when it commits, so a slow transaction can commit a number below
 the cursor: every tick re-reads a short window behind it and skips what it already handled (kept
 in the cursor), and run keys (connection id + change_seq) let the daemon drop any repeat.
+
+At 100,000 users a tick stays bounded by its own connections: it asks Dagster only whether these
+users have partitions (`get_existing_dynamic_partitions`), adds the missing ones itself in one call
+(a request left to the daemon costs it a query per key), and batches new users into ranges by the
+order it adds them. Only a burst of re-authorisations reads every partition key (docs/deploy.md,
+"100,000 partitions").
 """
 
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,23 +65,30 @@ def _tags(provider: str, extra: Mapping[str, str]) -> dict[str, str]:
 
 
 def plan_runs(
-    provider: str, job_name: str, changes: Sequence[ConnectionChange], partition_order: Sequence[str]
+    provider: str,
+    job_name: str,
+    changes: Sequence[ConnectionChange],
+    new_keys: Sequence[str],
+    partition_order: Callable[[], Sequence[str]],
 ) -> list[dg.RunRequest]:
-    """One run per connection; a burst (bulk import, first deploy) becomes few range runs instead."""
+    """One run per connection; a burst (bulk import, first deploy) becomes few range runs instead.
+
+    `new_keys` are the users whose partitions this tick adds, in the order it adds them: appended
+    together at the end of the partition order, they form contiguous ranges without reading it.
+    Users who already had a partition (re-authorised) sit anywhere in it: a few get a run each, and
+    only a burst of them pays for `partition_order()` (every key) to be batched into ranges."""
     if len(changes) <= BURST:
-        return [
-            dg.RunRequest(
-                run_key=c.run_key,
-                job_name=job_name,
-                run_config=SYNC_RUN_CONFIG,
-                partition_key=c.user_id,
-                tags=_tags(provider, {"blendify/connection": c.connection_id}),
-            )
-            for c in changes
-        ]
+        return [_single_run(provider, job_name, c) for c in changes]
     by_user = {c.user_id: c for c in changes}
+    fresh = set(new_keys)
+    returning = [u for u in by_user if u not in fresh]
+    batches = contiguous_batches(new_keys, new_keys, USERS_PER_RUN)
     requests = []
-    for batch in contiguous_batches(partition_order, list(by_user), USERS_PER_RUN):
+    if len(returning) > BURST:
+        batches += contiguous_batches(partition_order(), returning, USERS_PER_RUN)
+    else:
+        requests = [_single_run(provider, job_name, by_user[u]) for u in returning]
+    for batch in batches:
         seqs = sorted(by_user[u].change_seq for u in batch)
         requests.append(
             dg.RunRequest(
@@ -85,6 +99,16 @@ def plan_runs(
             )
         )
     return requests
+
+
+def _single_run(provider: str, job_name: str, change: ConnectionChange) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=change.run_key,
+        job_name=job_name,
+        run_config=SYNC_RUN_CONFIG,
+        partition_key=change.user_id,
+        tags=_tags(provider, {"blendify/connection": change.connection_id}),
+    )
 
 
 def build_connection_sensor(
@@ -108,9 +132,8 @@ def build_connection_sensor(
         cursors = load_cursor(context.cursor)
         engine = warehouse.engine
         run_requests: list[dg.RunRequest] = []
-        adds: list[dg.AddDynamicPartitionsRequest] = []
         skipped = 0
-        for spec, partitions, job in providers:
+        for spec, _partitions, job in providers:
             cursor = cursors.setdefault(spec.name, ProviderCursor())
             changes: list[ConnectionChange] = []
             for _ in range(MAX_PAGES):
@@ -123,22 +146,22 @@ def build_connection_sensor(
             skipped += len(changes) - len(active)
             if not active:
                 continue
-            existing = (
-                context.instance.get_dynamic_partitions(spec.partitions_name) if len(active) > BURST else []
-            )
-            known = set(existing)
-            new_keys = [c.user_id for c in active if c.user_id not in known]
-            adds.append(partitions.build_add_request(list(dict.fromkeys(new_keys))))
-            order = [*existing, *dict.fromkeys(new_keys)]
-            run_requests += plan_runs(spec.name, job.name, active, order)
+            keys = list(dict.fromkeys(c.user_id for c in active))
+            # Only these keys are looked up (never the whole partition set), and the missing ones
+            # are added here in one call: handed to the daemon as a request, each key would cost
+            # it one query.
+            known = context.instance.get_existing_dynamic_partitions(spec.partitions_name, keys)
+            new_keys = [k for k in keys if k not in known]
+            if new_keys:
+                context.instance.add_dynamic_partitions(spec.partitions_name, new_keys)
+            every_key = functools.partial(context.instance.get_dynamic_partitions, spec.partitions_name)
+            run_requests += plan_runs(spec.name, job.name, active, new_keys, every_key)
         if not run_requests:
             reason = f"no new or re-authorised connections ({skipped} not active)" if skipped else None
             return dg.SensorResult(
                 skip_reason=reason or "no new or re-authorised connections", cursor=dump_cursor(cursors)
             )
         context.log.info(f"{len(run_requests)} sync run(s) for new or re-authorised connections")
-        return dg.SensorResult(
-            run_requests=run_requests, dynamic_partitions_requests=adds, cursor=dump_cursor(cursors)
-        )
+        return dg.SensorResult(run_requests=run_requests, cursor=dump_cursor(cursors))
 
     return connection_sensor

@@ -49,3 +49,10 @@ def test_dagster_devs_processes_store_asset_events_in_batches(tmp_path, monkeypa
     assert child_env(settings, "postgresql://x/y", {})["DAGSTER_EVENT_BATCH_SIZE"] == str(EVENT_BATCH_SIZE)
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")
     assert child_env(settings, "postgresql://x/y", {})["DAGSTER_EVENT_BATCH_SIZE"] == "0"
+
+
+def test_dagster_dev_children_plan_runs_per_range(blendify_env) -> None:
+    """The daemon and webserver create the sensor's, schedules' and backfills' runs: one planned
+    event per asset for a run's range, not one per user (docs/deploy.md, "100,000 partitions")."""
+    env = child_env(WarehouseSettings.from_env(), "postgresql://x@127.0.0.1/x", {})
+    assert env["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] == "1"

@@ -62,6 +62,9 @@ class Endpoint:
     checks: tuple[Check, ...] = ()
     cadence: Cadence = DAILY  # its schedule and its freshness
     after: str | None = None  # an endpoint whose fresh output this one reads (same step, runs first)
+    adaptive: bool = (
+        False  # polled per user when due (core/polling.py, its fetch sets `poll`), not all at once
+    )
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,9 @@ def resources(sim, make_resources, tmp_path) -> dict:
     # users in flight, each sends at most the request it already had on the wire.
     warehouse = made["warehouse"]
     made["warehouse"] = WarehouseResource(
-        home=warehouse.home, database_url=warehouse.database_url, encryption_key=warehouse.encryption_key,
+        home=warehouse.home,
+        database_url=warehouse.database_url,
+        encryption_key=warehouse.encryption_key,
         user_concurrency=1,
     )
     return made

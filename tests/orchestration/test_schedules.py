@@ -10,11 +10,10 @@ import dagster as dg
 
 from blendify_assets.core.polling import PollPlan
 from blendify_assets.db import poll_schedule, provider_budget, sync_log
-from blendify_assets.ingest.budget import POLL_DUE_BY, select_users
-from blendify_assets.providers import registry
-
 from blendify_assets.definitions import defs
+from blendify_assets.ingest.budget import POLL_DUE_BY, select_users
 from blendify_assets.orchestration import budget as budget_module
+from blendify_assets.providers import registry
 
 SCHEDULES = {s.name: s for s in defs.schedules or []}
 TICK = datetime(2026, 9, 2, 3, 15, tzinfo=UTC)
@@ -101,7 +100,9 @@ def test_daily_resync_takes_the_stalest_users_the_budget_pays_for_and_carries_th
     ages = {users[0]: 2, users[1]: 30, users[2]: 5, users[3]: 50, users[4]: 1}  # hours; users[5] never synced
     for user, hours in ages.items():
         _synced(warehouse, user, now - timedelta(hours=hours), requests=10)
-    _synced(warehouse, users[0], now - timedelta(minutes=5), endpoint="recently_played")  # a poll is no re-sync
+    _synced(
+        warehouse, users[0], now - timedelta(minutes=5), endpoint="recently_played"
+    )  # a poll is no re-sync
     provider_budget.spend(warehouse, "spotify", 5, now)  # spent today already
     resources = make_resources(providers={"spotify": {"request_budget": "36"}})  # 31 left: 3 users at 10
     data = evaluate("spotify_daily_resync", instance, resources, now)
@@ -116,7 +117,9 @@ def test_daily_resync_takes_the_stalest_users_the_budget_pays_for_and_carries_th
     provider_budget.spend(warehouse, "spotify", 30, now)
     spent = evaluate("spotify_daily_resync", instance, resources, now)
     assert not spent.run_requests
-    assert "budget is spent" in (spent.skip_message or "") and "6 user(s) carried" in (spent.skip_message or "")
+    assert "budget is spent" in (spent.skip_message or "") and "6 user(s) carried" in (
+        spent.skip_message or ""
+    )
 
 
 def test_a_paused_provider_launches_nothing_and_says_why_once(
@@ -130,11 +133,15 @@ def test_a_paused_provider_launches_nothing_and_says_why_once(
     for name in ("spotify_daily_resync", "spotify_recently_played_poll", "spotify_daily_resync"):
         data = evaluate(name, instance, resources, tick)
         assert not data.run_requests
-        assert "spotify is paused until 2026-09-02 05:15 UTC: quota exceeded (test)" in (data.skip_message or "")
+        assert "spotify is paused until 2026-09-02 05:15 UTC: quota exceeded (test)" in (
+            data.skip_message or ""
+        )
     assert provider_budget.announce(warehouse, "spotify") is False  # the first tick told the operator
     apple = evaluate("apple_music_daily_resync", instance, resources, tick)  # other providers go on
     assert "paused" not in (apple.skip_message or "")
-    after = evaluate("spotify_recently_played_poll", instance, resources, TICK + timedelta(hours=2, minutes=7))
+    after = evaluate(
+        "spotify_recently_played_poll", instance, resources, TICK + timedelta(hours=2, minutes=7)
+    )
     assert [r.tags["dagster/asset_partition_range_start"] for r in after.run_requests] == [users[0]]
 
 

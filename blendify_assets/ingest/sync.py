@@ -290,7 +290,7 @@ class StepSync:
                 self._stop(f"the {name} quota is spent")  # at once: nobody starts while the pause is stored
                 pause = await asyncio.to_thread(pause_for_quota, self.engine, name, exc)
                 self.stopped = pause.describe()
-                log.warning("%s: %s; the rest of the step waits", outcome.label, pause.describe())
+                log.info("%s: %s; the rest of the step waits", outcome.label, pause.describe())
                 return deferred()
             except (ProviderError, BlendifyError) as exc:
                 return await fail("failed", str(exc), getattr(exc, "retryable", True))

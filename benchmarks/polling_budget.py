@@ -116,7 +116,7 @@ class Poller:
     captured: dict[str, set[int]] = field(default_factory=dict)
     plans: dict[str, PollPlan] = field(default_factory=dict)
     requests: dict[datetime, int] = field(default_factory=dict)  # per tick
-    late_polls: int = 0
+    late: dict[datetime, int] = field(default_factory=dict)  # polls that came back full, per tick
 
 
 async def poll(poller: Poller, clients: dict[str, SpotifyClient], users: list[str], now: datetime) -> None:
@@ -128,7 +128,7 @@ async def poll(poller: Poller, clients: dict[str, SpotifyClient], users: list[st
         if events:
             poller.cursor[uid] = max(e["played_at"] for e in events)
         if fetch.poll is not None:
-            poller.late_polls += fetch.poll.full_page
+            poller.late[now] = poller.late.get(now, 0) + fetch.poll.full_page
             poller.plans[uid] = plan_next(poller.plans.get(uid), fetch.poll, now)  # the writer's call
 
     await asyncio.gather(*(one(uid) for uid in users))
@@ -162,7 +162,7 @@ def summary(
         "lost": lost,
         "plays_lost_per_1000_users_day": round(lost * per_1000, 1),
         "requests_per_play": round(requests / captured, 3) if captured else None,
-        "late_polls": poller.late_polls,
+        "late_polls": sum(n for t, n in poller.late.items() if day[0] <= t < day[1]),
     }
 
 
@@ -216,6 +216,9 @@ async def run(users: int, warmup_days: int, seed: int, concurrency: int) -> dict
         parent.send(("stop",))
         server.join(timeout=30)
     results = {p.name: summary(p, truth, day, users) for p in (adaptive, fixed)}
+    # The warm-up, where the adaptive poller starts cold (its first poll's rate comes from history).
+    warm = summary(adaptive, truth, (START, day_start), users)
+    warmup = {k: warm[k] for k in ("requests", "plays", "lost", "late_polls")}
     by_kind = {}
     for kind in sorted(set(kinds.values())):
         members = {u: truth[u] for u in ids if kinds[u] == kind}
@@ -238,6 +241,7 @@ async def run(users: int, warmup_days: int, seed: int, concurrency: int) -> dict
         "adaptive": results["adaptive"],
         "fixed": results["fixed"],
         "adaptive_by_kind": by_kind,
+        "adaptive_warmup": warmup,
         "wall_s_by_phase": {k: round(v, 1) for k, v in seconds.items()},
         "targets": {"plays_lost_per_1000_users_day": 0, "requests_per_play_ratio": "<= 0.5"},
     }

@@ -155,17 +155,12 @@ class StepSync:
         )
         self.stopped: str | None = None  # why the rest of the step makes no requests (a pause, the budget)
         self._spent = 0  # requests spent in the window when the endpoint started, plus this step's since
-        self._fetching: set[asyncio.Task[Any]] = set()
         self.rows = connections.for_sync(engine, spec.name, user_ids)
         self.sources = {user: DatabaseTokenSource(engine, vault, row) for user, row in self.rows.items()}
         self._provider_user_ids = {user: row.provider_user_id for user, row in self.rows.items()}
         self.labels = {
             user: self.rows[user].label if user in self.rows else user_label(user, None) for user in user_ids
         }
-
-    async def _fetch(self, endpoint: Endpoint, http: HttpClient, tokens: Any, state: Any) -> Any:
-        async with self.spec.session(self.settings, http, tokens) as client:
-            return await endpoint.fetch(client, state)
 
     def run(self, endpoint: Endpoint, user_ids: Sequence[str]) -> list[UserSync]:
         """Check `endpoint` for every user; one outcome per user, in the order given."""
@@ -192,13 +187,10 @@ class StepSync:
             await asyncio.to_thread(provider_budget.spend, self.engine, self.spec.name, spent)
 
     def _stop(self, why: str) -> None:
-        """No further requests in this step: users not yet fetching are deferred, fetches in flight
-        are cancelled (a cancelled fetch hands nothing in, so nothing partial is stored)."""
+        """No further checks start in this step: users not yet fetching are deferred. Checks in
+        flight finish or fail on their own (after a spent quota, at their next request; they are
+        never cut short, so a rotated refresh token on the wire is never lost) and store whole."""
         self.stopped = self.stopped or why
-        current = asyncio.current_task()
-        for task in list(self._fetching):
-            if task is not current:
-                task.cancel()
 
     def _out_of_budget(self) -> bool:
         if self.budget is not None and self._spent >= self.budget:
@@ -257,16 +249,10 @@ class StepSync:
                             load_state, self.engine, table, user_id=uid, provider=name, endpoint=endpoint.name
                         )
                         state.provider_user_id = self._provider_user_ids.get(user_id)
-                        fetching = asyncio.ensure_future(self._fetch(endpoint, http, tokens, state))
-                        self._fetching.add(fetching)
                         try:
-                            fetch = await fetching
-                        except asyncio.CancelledError:
-                            if self.stopped is None or not fetching.cancelled():
-                                raise  # the step itself is cancelled
-                            return deferred()
+                            async with self.spec.session(self.settings, http, tokens) as client:
+                                fetch = await endpoint.fetch(client, state)
                         finally:
-                            self._fetching.discard(fetching)
                             self._spent += tally.requests
                         drop_duplicate_items(endpoint, fetch)
                         fetch.baseline_log_id = state.poll_state_log_id

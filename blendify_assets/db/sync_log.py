@@ -140,11 +140,14 @@ def last_success(
     exclude_endpoints: Sequence[str],
     user_ids: Sequence[str] | None,
     not_run: str | None = None,
+    since: datetime | None = None,
 ) -> dict[str, datetime]:
     """Each user's last successful re-sync: the newest success of any endpoint but the polled ones
     (`exclude_endpoints`); for `user_ids`, or every user of the provider (None); leaving out the
-    checks of run `not_run` (a run's later steps judge staleness as it stood when it began)."""
+    checks of run `not_run` (a run's later steps judge staleness as it stood when it began); only
+    checks after `since` (the log is kept forever: a user not re-synced since is simply absent)."""
     where = " AND user_id = ANY(CAST(:u AS uuid[]))" if user_ids is not None else ""
+    where += " AND finished_at > :since" if since is not None else ""
     where += " AND run_id IS DISTINCT FROM :r" if not_run else ""
     with engine.connect() as conn:
         rows = conn.execute(
@@ -152,7 +155,13 @@ def last_success(
                 "SELECT user_id::text, max(finished_at) FROM sync_log WHERE provider = CAST(:p AS provider) "
                 f"AND status = 'success' AND NOT (endpoint = ANY(:x)){where} GROUP BY user_id"
             ),
-            {"p": provider, "x": list(exclude_endpoints), "u": list(user_ids or []), "r": not_run},
+            {
+                "p": provider,
+                "x": list(exclude_endpoints),
+                "u": list(user_ids or []),
+                "r": not_run,
+                "since": naive_utc(since),
+            },
         )
         return {r[0]: r[1].replace(tzinfo=UTC) for r in rows}
 

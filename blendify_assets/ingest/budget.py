@@ -29,6 +29,7 @@ from blendify_assets.providers.spec import Endpoint, ProviderSpec
 POLL_DUE_BY = "blendify/poll_due_by"  # run tag: poll only users due by this instant (ISO 8601)
 SYNCED_BEFORE = "blendify/synced_before"  # run tag: re-sync only users last re-synced at or before it
 DEFAULT_REQUESTS_PER_USER = 40  # a re-sync's cost before the sync log knows better
+HORIZON = timedelta(days=14)  # staleness is read from this much of the sync log; older counts as never
 
 
 def request_budget(settings: Any) -> int | None:
@@ -69,7 +70,8 @@ def select_users(
         wanted = poll_schedule.due_among(engine, spec.name, adaptive.name, users, due_by)
         chosen = [u for u in users if u in wanted]
     elif cutoff is not None:  # staleness as it stood before this run's own earlier steps
-        last = sync_log.last_success(engine, spec.name, polled_endpoints(spec), users, not_run=run_id)
+        since = datetime.now(UTC) - HORIZON  # as the schedule read it (older re-syncs count as never)
+        last = sync_log.last_success(engine, spec.name, polled_endpoints(spec), users, run_id, since)
         chosen = sorted(
             (u for u in users if u not in last or last[u] <= cutoff), key=lambda u: _age_key(last, u)
         )
@@ -99,7 +101,7 @@ def plan_resync(
 ) -> ResyncPlan:
     """Order `active` users by staleness and take those the window's remaining budget pays for."""
     polled = polled_endpoints(spec)
-    last = sync_log.last_success(engine, spec.name, polled, None)
+    last = sync_log.last_success(engine, spec.name, polled, None, since=now - HORIZON)
     ordered = sorted(active, key=lambda u: _age_key(last, u))
     per_user = sync_log.requests_per_user(engine, spec.name, polled) or DEFAULT_REQUESTS_PER_USER
     if budget is None:

@@ -47,7 +47,7 @@ class Cadence:
     every: timedelta
 
 
-DAILY = Cadence("15 3 * * *", timedelta(days=1))  # off the half hour: never on a recently-played tick
+DAILY = Cadence("15 3 * * *", timedelta(days=1))  # never on a recently-played tick (:07, :22, :37, :52)
 
 
 @dataclass(frozen=True)

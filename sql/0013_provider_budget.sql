@@ -13,6 +13,7 @@ CREATE TABLE poll_schedule (
     plays_per_hour double precision NOT NULL CHECK (plays_per_hour >= 0),
     last_play_at   timestamp,
     late_polls     integer          NOT NULL DEFAULT 0 CHECK (late_polls >= 0),
+    first_polled_at timestamp       NOT NULL,  -- a new user's first day is polled at least hourly
     PRIMARY KEY (user_id, provider, endpoint)
 );
 CREATE INDEX idx_poll_schedule_due ON poll_schedule(provider, endpoint, next_poll_at);

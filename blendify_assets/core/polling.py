@@ -6,7 +6,8 @@ new plays pile up; every other poll spends quota on nothing. The policy keeps on
 hour), decaying with a half-life of a week so a listener who slows down is polled less. The next
 poll comes when, at that rate, `safe_fraction` of the window would have filled; but only while the
 user listened within the last `grace`: past it the rate halves every further `idle_half_life`, so a
-user idle for a week reaches `max_interval`. A poll that returns a full window after the cursor
+user idle for a week reaches `max_interval`. A new user's first day is polled at least hourly: the
+50 plays of history their first poll returns may be slower than their sessions. A poll that returns a full window after the cursor
 may have lost plays (it came too late): the rate doubles and the next poll is `min_interval` away.
 
 `benchmarks/polling_budget.py` measures it against the fixed 30-minute poll on the simulator.
@@ -29,6 +30,8 @@ class PollPolicy:
     rate_half_life: timedelta = timedelta(days=7)  # how slowly the remembered peak rate fades
     grace: timedelta = timedelta(hours=24)  # a daily listener keeps their rate overnight
     idle_half_life: timedelta = timedelta(hours=24)  # past the grace, the rate halves daily
+    learning: timedelta = timedelta(days=1)  # a new user's first day: their history may understate
+    learning_interval: timedelta = timedelta(hours=1)  # their sessions, so polls stay this close
 
 
 DEFAULT_POLICY = PollPolicy()
@@ -53,6 +56,7 @@ class PollPlan:
     plays_per_hour: float  # the remembered peak listening rate
     last_play_at: datetime | None  # the newest play seen
     late_polls: int = 0  # polls that came back full: plays may have been lost
+    first_polled_at: datetime | None = None  # the user's first poll (None: this one)
 
 
 def observed_rate(played_at: Sequence[datetime]) -> float:
@@ -91,8 +95,9 @@ def plan_next(
     """The plan after a successful poll at `now` that saw `seen`."""
     rate = observed_rate(seen.played_at)
     last_play = max(seen.played_at) if seen.played_at else None
-    late = 0
+    late, first = 0, now
     if previous is not None:
+        first = previous.first_polled_at or previous.polled_at
         rate = max(rate, previous.plays_per_hour * _half(now - previous.polled_at, policy.rate_half_life))
         if previous.last_play_at is not None and (last_play is None or previous.last_play_at > last_play):
             last_play = previous.last_play_at
@@ -100,9 +105,9 @@ def plan_next(
     if seen.full_page:  # polled too late: plays may have dropped out of the window unseen
         since = (now - previous.polled_at) / HOUR if previous is not None else 1.0
         rate = max(rate * 2, seen.window / max(since, 0.25))
-        plan = PollPlan(now, now + policy.min_interval, rate, last_play, late + 1)
-        return plan
-    plan = PollPlan(now, now, rate, last_play, late)
-    return replace(
-        plan, next_poll_at=now + interval_for(effective_rate(plan, now, policy), seen.window, policy)
-    )
+        return PollPlan(now, now + policy.min_interval, rate, last_play, late + 1, first)
+    plan = PollPlan(now, now, rate, last_play, late, first)
+    interval = interval_for(effective_rate(plan, now, policy), seen.window, policy)
+    if now - first < policy.learning:
+        interval = min(interval, policy.learning_interval)
+    return replace(plan, next_poll_at=now + interval)

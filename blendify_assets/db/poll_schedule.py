@@ -16,17 +16,18 @@ from sqlalchemy.engine import Connection, Engine
 from blendify_assets.core.polling import DEFAULT_POLICY, PollObservation, PollPlan, PollPolicy, plan_next
 from blendify_assets.core.time import aware_utc, naive_utc
 
-_COLUMNS = "polled_at, next_poll_at, plays_per_hour, last_play_at, late_polls"
+_COLUMNS = "polled_at, next_poll_at, plays_per_hour, last_play_at, late_polls, first_polled_at"
 
 
 def _plan(row: Any) -> PollPlan:
-    polled_at, next_poll_at, rate, last_play_at, late = row
+    polled_at, next_poll_at, rate, last_play_at, late, first = row
     return PollPlan(
         polled_at.replace(tzinfo=UTC),
         next_poll_at.replace(tzinfo=UTC),
         float(rate),
         aware_utc(last_play_at),
         int(late),
+        first.replace(tzinfo=UTC),
     )
 
 
@@ -45,7 +46,7 @@ def save(conn: Connection, user_id: uuid.UUID, provider: str, endpoint: str, pla
     conn.execute(
         sa.text(
             f"INSERT INTO poll_schedule (user_id, provider, endpoint, {_COLUMNS}) "
-            "VALUES (:u, CAST(:p AS provider), :e, :polled, :next, :rate, :last, :late) "
+            "VALUES (:u, CAST(:p AS provider), :e, :polled, :next, :rate, :last, :late, :first) "
             "ON CONFLICT (user_id, provider, endpoint) DO UPDATE SET polled_at = EXCLUDED.polled_at, "
             "next_poll_at = EXCLUDED.next_poll_at, plays_per_hour = EXCLUDED.plays_per_hour, "
             "last_play_at = EXCLUDED.last_play_at, late_polls = EXCLUDED.late_polls"
@@ -54,6 +55,7 @@ def save(conn: Connection, user_id: uuid.UUID, provider: str, endpoint: str, pla
             "u": user_id, "p": provider, "e": endpoint, "polled": naive_utc(plan.polled_at),
             "next": naive_utc(plan.next_poll_at), "rate": plan.plays_per_hour,
             "last": naive_utc(plan.last_play_at), "late": plan.late_polls,
+            "first": naive_utc(plan.first_polled_at or plan.polled_at),
         },
     )  # fmt: skip
 

@@ -12,6 +12,7 @@ from dagster._core.events import DagsterEvent, DagsterEventBatchMetadata, genera
 
 from blendify_assets.assets.resources import ProviderResource, WarehouseResource
 from blendify_assets.db.music.reads import column_schema, current_row_counts
+from blendify_assets.ingest.budget import SYNCED_BEFORE, request_budget, select_users
 from blendify_assets.ingest.sync import StepSync, UserSync
 from blendify_assets.providers.spec import Cadence, Endpoint, ProviderSpec
 
@@ -235,10 +236,16 @@ def build_endpoint_assets(
         users = list(context.partition_keys)
         warehouse: WarehouseResource = context.resources.warehouse
         provider: ProviderResource = getattr(context.resources, spec.group)
+        tags = context.run.tags
+        settings = provider.settings(spec)
         step = StepSync(
-            warehouse.engine, warehouse.vault, spec, provider.settings(spec), users,
+            warehouse.engine, warehouse.vault, spec, settings, users,
             run_id=context.run_id, user_concurrency=warehouse.user_concurrency,
+            budget=request_budget(settings) if SYNCED_BEFORE in tags else None,
         )  # fmt: skip
+        users, later = select_users(warehouse.engine, spec, chain, users, tags, context.run_id)
+        if later:
+            context.log.info(f"{len(later)} user(s) of the range left alone: not due, or not active")
         failed: dict[str, UserSync] = {}
         skipped: dict[str, UserSync] = {}
         for endpoint in chain:
@@ -249,6 +256,11 @@ def build_endpoint_assets(
             attempted = [u for u in users if u not in failed and u not in skipped]
             wall, cpu = time.perf_counter(), time.process_time()
             outcomes = step.run(endpoint, attempted)
+            deferred = [o for o in outcomes if o.status == "deferred"]
+            if deferred:
+                context.log.warning(
+                    f"{endpoint.name}: {len(deferred)} user(s) left for later: {step.stopped}"
+                )
             succeeded = [o for o in outcomes if o.status == "success"]
             materialized = _materializations(warehouse, spec, endpoint, key, succeeded)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -277,7 +289,7 @@ def build_endpoint_assets(
                     f"connection (they need to reconnect): {', '.join(o.label for o in unhealthy[:10])}"
                 )
             for outcome in outcomes:
-                if outcome.status != "success" and outcome.status not in UNHEALTHY:
+                if outcome.status not in ("success", "deferred") and outcome.status not in UNHEALTHY:
                     failed[outcome.user_id] = outcome
             context.log.info(step_summary(endpoint.name, outcomes, wall, cpu))
             results = _check_results(key, endpoint, succeeded)

@@ -10,7 +10,7 @@ from rich.status import Status
 from blendify_assets.assets.resources import resources_from_env
 from blendify_assets.commands._app import App, check_provider_settings, out, pass_app, print_table
 from blendify_assets.core.errors import BlendifyError
-from blendify_assets.db import connections
+from blendify_assets.db import connections, provider_budget
 from blendify_assets.db.sync_log import summary_for_runs
 from blendify_assets.db.users import user_id_for
 from blendify_assets.orchestration.factory import build_definitions
@@ -64,5 +64,8 @@ def sync(app: App, email: str, provider: str | None, endpoint: str | None) -> No
         instance.dispose()
     rows, failed = summary_for_runs(engine, run_ids)
     print_table(["provider", "endpoint", "status", "requests", "rows appended", "changed", "error"], rows)
+    paused = [pause for pause in (provider_budget.paused(engine, spec.name) for spec in chosen) if pause]
+    if paused:  # its checks were left for later, not failed: say why and when they can go
+        raise BlendifyError("; ".join(p.describe() for p in paused) + " (what was not synced goes after it)")
     if failed:
         raise BlendifyError(f"{failed} endpoint check(s) failed; see the error column")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from blendify_assets.core.polling import PollObservation
+
 Row = dict[str, Any]
 """One row for a music table: its columns except id, user_id, provider and fetched_at."""
 
@@ -62,6 +64,7 @@ class EndpointFetch:
     notes: dict[str, Any] = field(default_factory=dict)  # extra facts for metadata (never secrets)
     next_state: dict[str, Any] | None = None  # what the next check of this endpoint gets as poll_state
     baseline_log_id: int | None = None  # the check whose poll_state this one started from, if any
+    poll: PollObservation | None = None  # what an adaptively polled endpoint saw (plans its next poll)
 
 
 @dataclass

@@ -531,3 +531,18 @@ def provider_account(conn: Connection, user_id: uuid.UUID, provider: str) -> str
         {"u": user_id, "p": provider},
     ).scalar()
     return found or None
+
+
+def active_among(engine: Engine, provider: str, user_ids: Sequence[str]) -> set[str]:
+    """Of `user_ids`, those whose `provider` connection is active (by primary key, not a scan)."""
+    if not user_ids:
+        return set()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT user_id::text FROM provider_connections WHERE provider = CAST(:p AS provider) "
+                "AND status = 'active' AND user_id = ANY(CAST(:u AS uuid[]))"
+            ),
+            {"p": provider, "u": list(user_ids)},
+        )
+        return {r[0] for r in rows}

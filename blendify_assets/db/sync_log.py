@@ -132,3 +132,50 @@ def last_started(conn: Connection, user_id: uuid.UUID) -> dict[str, datetime]:
         {"u": user_id},
     )
     return {str(p): at for p, at in rows if at is not None}
+
+
+def last_success(
+    engine: Engine,
+    provider: str,
+    exclude_endpoints: Sequence[str],
+    user_ids: Sequence[str] | None,
+    not_run: str | None = None,
+    since: datetime | None = None,
+) -> dict[str, datetime]:
+    """Each user's last successful re-sync: the newest success of any endpoint but the polled ones
+    (`exclude_endpoints`); for `user_ids`, or every user of the provider (None); leaving out the
+    checks of run `not_run` (a run's later steps judge staleness as it stood when it began); only
+    checks after `since` (the log is kept forever: a user not re-synced since is simply absent)."""
+    where = " AND user_id = ANY(CAST(:u AS uuid[]))" if user_ids is not None else ""
+    where += " AND finished_at > :since" if since is not None else ""
+    where += " AND run_id IS DISTINCT FROM :r" if not_run else ""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT user_id::text, max(finished_at) FROM sync_log WHERE provider = CAST(:p AS provider) "
+                f"AND status = 'success' AND NOT (endpoint = ANY(:x)){where} GROUP BY user_id"
+            ),
+            {
+                "p": provider,
+                "x": list(exclude_endpoints),
+                "u": list(user_ids or []),
+                "r": not_run,
+                "since": naive_utc(since),
+            },
+        )
+        return {r[0]: r[1].replace(tzinfo=UTC) for r in rows}
+
+
+def requests_per_user(engine: Engine, provider: str, exclude_endpoints: Sequence[str]) -> int | None:
+    """Requests one user's re-sync has cost lately (the last week's successful checks of every
+    endpoint but the polled ones, per user and day); None before any."""
+    with engine.connect() as conn:
+        value = conn.execute(
+            sa.text(
+                "SELECT sum(requests)::float / nullif(count(DISTINCT (user_id, finished_at::date)), 0) "
+                "FROM sync_log WHERE provider = CAST(:p AS provider) AND status = 'success' "
+                "AND NOT (endpoint = ANY(:x)) AND finished_at > (now() AT TIME ZONE 'UTC') - interval '7 days'"
+            ),
+            {"p": provider, "x": list(exclude_endpoints)},
+        ).scalar()
+    return max(1, round(value)) if value else None

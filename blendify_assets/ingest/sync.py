@@ -25,14 +25,15 @@ from sqlalchemy.engine import Engine
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.fetch import FetchStats
 from blendify_assets.core.text import user_label
-from blendify_assets.db import connections
+from blendify_assets.db import connections, provider_budget
 from blendify_assets.db.connections import DatabaseTokenSource
 from blendify_assets.db.music.state import load_state
 from blendify_assets.db.music.tables import TABLES, TableSpec
 from blendify_assets.db.music.writer import Check, StoreResult, store_fetches
 from blendify_assets.db.sync_log import record_failure
+from blendify_assets.ingest.budget import pause_for_quota
 from blendify_assets.providers.checks import drop_duplicate_items, run_checks
-from blendify_assets.providers.errors import NeedsReauth, ProviderError
+from blendify_assets.providers.errors import NeedsReauth, ProviderError, QuotaExceeded
 from blendify_assets.providers.http import HttpClient, tally_requests
 from blendify_assets.providers.spec import Endpoint, ProviderSpec
 from blendify_assets.security.vault import Vault
@@ -47,7 +48,7 @@ class UserSync:
     user_id: str
     provider: str
     endpoint: str
-    status: str  # success | failed | needs_reauth | skipped
+    status: str  # success | failed | needs_reauth | skipped | deferred (paused or out of budget: not tried)
     label: str = ""  # how operators see the user: display name and short id (core.text.user_label)
     rows_appended: int = 0
     changed: bool = False
@@ -141,6 +142,7 @@ class StepSync:
         run_id: str | None = None,
         user_concurrency: int = 16,
         write_linger: float = 0.25,
+        budget: int | None = None,
     ) -> None:
         self.engine = engine
         self.spec = spec
@@ -148,6 +150,11 @@ class StepSync:
         self.run_id = run_id
         self.user_concurrency = user_concurrency
         self.write_linger = write_linger  # how long a finished check may wait to share a write
+        self.budget = (
+            budget  # requests per budget window: a re-sync stops when it is spent (ingest/budget.py)
+        )
+        self.stopped: str | None = None  # why the rest of the step makes no requests (a pause, the budget)
+        self._spent = 0  # requests spent in the window when the endpoint started, plus this step's since
         self.rows = connections.for_sync(engine, spec.name, user_ids)
         self.sources = {user: DatabaseTokenSource(engine, vault, row) for user, row in self.rows.items()}
         self._provider_user_ids = {user: row.provider_user_id for user, row in self.rows.items()}
@@ -160,15 +167,35 @@ class StepSync:
         return asyncio.run(self._run(endpoint, user_ids))
 
     async def _run(self, endpoint: Endpoint, user_ids: Sequence[str]) -> list[UserSync]:
+        pause = await asyncio.to_thread(provider_budget.paused, self.engine, self.spec.name)
+        if pause is not None:
+            self.stopped = pause.describe()
+        if self.budget is not None:
+            self._spent = await asyncio.to_thread(provider_budget.spent, self.engine, self.spec.name)
         http = self.spec.http(self.settings)
         semaphore = asyncio.Semaphore(self.user_concurrency)
         writer = _BatchWriter(self.engine, TABLES[endpoint.table], linger=self.write_linger)
+        outcomes: list[UserSync] = []
         try:
-            return list(
+            outcomes = list(
                 await asyncio.gather(*(self._one(endpoint, u, http, semaphore, writer) for u in user_ids))
             )
+            return outcomes
         finally:
             await http.aclose()
+            spent = sum(o.stats.requests for o in outcomes)
+            await asyncio.to_thread(provider_budget.spend, self.engine, self.spec.name, spent)
+
+    def _stop(self, why: str) -> None:
+        """No further checks start in this step: users not yet fetching are deferred. Checks in
+        flight finish or fail on their own (after a spent quota, at their next request; they are
+        never cut short, so a rotated refresh token on the wire is never lost) and store whole."""
+        self.stopped = self.stopped or why
+
+    def _out_of_budget(self) -> bool:
+        if self.budget is not None and self._spent >= self.budget:
+            self._stop(f"the {self.spec.name} request budget ({self.budget} a day) is spent")
+        return self.stopped is not None
 
     async def _one(
         self,
@@ -186,6 +213,11 @@ class StepSync:
         clock = time.perf_counter()
         uid = uuid.UUID(user_id)
 
+        def deferred() -> UserSync:
+            outcome.status, outcome.error, outcome.retryable = "deferred", self.stopped, True
+            outcome.stats.requests = tally.requests
+            return outcome
+
         async def fail(status: str, message: str, retryable: bool) -> UserSync:
             outcome.status, outcome.error, outcome.retryable = status, message, retryable
             outcome.stats.requests = tally.requests  # the fetch raised, so its own stats never came back
@@ -199,6 +231,8 @@ class StepSync:
         with tally_requests() as tally:
             try:
                 async with semaphore:  # fetching; the write is awaited outside, so others fetch meanwhile
+                    if self._out_of_budget():
+                        return deferred()
                     writer.fetching += 1
                     handed_in = None
                     try:
@@ -215,8 +249,11 @@ class StepSync:
                             load_state, self.engine, table, user_id=uid, provider=name, endpoint=endpoint.name
                         )
                         state.provider_user_id = self._provider_user_ids.get(user_id)
-                        async with self.spec.session(self.settings, http, tokens) as client:
-                            fetch = await endpoint.fetch(client, state)
+                        try:
+                            async with self.spec.session(self.settings, http, tokens) as client:
+                                fetch = await endpoint.fetch(client, state)
+                        finally:
+                            self._spent += tally.requests
                         drop_duplicate_items(endpoint, fetch)
                         fetch.baseline_log_id = state.poll_state_log_id
                         if fetch.provider_user_id and fetch.provider_user_id != state.provider_user_id:
@@ -235,6 +272,12 @@ class StepSync:
                 return outcome
             except NeedsReauth as exc:
                 return await fail("needs_reauth", str(exc), False)
+            except QuotaExceeded as exc:  # the provider's quota, not this user's data: pause everyone
+                self._stop(f"the {name} quota is spent")  # at once: nobody starts while the pause is stored
+                pause = await asyncio.to_thread(pause_for_quota, self.engine, name, exc)
+                self.stopped = pause.describe()
+                log.info("%s: %s; the rest of the step waits", outcome.label, pause.describe())
+                return deferred()
             except (ProviderError, BlendifyError) as exc:
                 return await fail("failed", str(exc), getattr(exc, "retryable", True))
             except sa.exc.DBAPIError as exc:

@@ -1,8 +1,10 @@
-"""Re-sync schedules: a daily full re-sync per provider and frequent polls of short-lived endpoints.
+"""Re-sync schedules: a daily re-sync per provider and polls of short-lived endpoints.
 
-Each tick covers every user with an active connection in few runs: contiguous stretches of the
-partition order become partition-range runs (a run costs ~1.6 s of Dagster overhead here, more than
-a user's sync). Connections that need re-authorisation, or were revoked, are left out.
+A tick's users go in few runs: stretches of the partition order become partition-range runs (a run
+costs ~1.6 s of Dagster overhead here, more than a user's sync). Connections that need
+re-authorisation, or were revoked, are left out. The daily re-sync takes the stalest users first, as
+far as the day's request budget goes; an adaptive poll (Spotify's recently played) launches only
+the users due (orchestration/budget.py); a paused provider launches nothing.
 """
 
 from collections.abc import Sequence
@@ -13,10 +15,11 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from sqlalchemy.engine import Engine
 
-from blendify_assets.assets.resources import WarehouseResource
 from blendify_assets.db.connections import active_user_ids
+from blendify_assets.ingest.budget import request_budget
+from blendify_assets.orchestration.budget import paused_skip, poll_requests, stalest_first_requests
 from blendify_assets.orchestration.runs import SYNC_RUN_CONFIG, USERS_PER_RUN, contiguous_batches, range_tags
-from blendify_assets.providers.spec import DAILY, Cadence, ProviderSpec
+from blendify_assets.providers.spec import DAILY, Cadence, Endpoint, ProviderSpec
 
 
 def resync_requests(
@@ -50,8 +53,12 @@ def build_schedule(
     job: UnresolvedAssetJobDefinition,
     cadence: Cadence,
     description: str,
-    selection: Sequence[dg.AssetKey] | None,
+    endpoint: Endpoint | None,
 ) -> dg.ScheduleDefinition:
+    """`endpoint` None: the daily re-sync (stalest first, within the budget); an adaptive endpoint:
+    its users due now; any other: every active user (Apple's hourly recently played)."""
+    selection = [dg.AssetKey(spec.asset_key_path(endpoint.name))] if endpoint else None
+
     @dg.schedule(
         name=name,
         cron_schedule=cadence.cron,
@@ -59,11 +66,18 @@ def build_schedule(
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=description,
+        required_resource_keys={"warehouse", spec.group},
     )
-    def _schedule(
-        context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
-    ) -> list[dg.RunRequest] | dg.SkipReason:
-        return resync_requests(context, warehouse.engine, spec, name, selection)
+    def _schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+        engine = context.resources.warehouse.engine
+        if endpoint is None:
+            budget = request_budget(getattr(context.resources, spec.group).settings(spec))
+            return stalest_first_requests(context, engine, spec, name, budget)
+        if endpoint.adaptive:
+            return poll_requests(context, engine, spec, endpoint, name, selection or [])
+        return paused_skip(context.log, engine, spec) or resync_requests(
+            context, engine, spec, name, selection
+        )
 
     return _schedule
 
@@ -79,7 +93,8 @@ def build_schedules(
             spec,
             job,
             DAILY,
-            f"Every endpoint for every active {spec.name} connection, daily, in batched range runs.",
+            f"Every endpoint for the active {spec.name} connections, stalest first, as far as the "
+            "day's request budget goes, in batched range runs.",
             None,
         )
     ]
@@ -91,8 +106,11 @@ def build_schedules(
                     spec,
                     job,
                     endpoint.cadence,
-                    f"{endpoint.name} for every active {spec.name} connection ({endpoint.cadence.cron}).",
-                    [dg.AssetKey(spec.asset_key_path(endpoint.name))],
+                    f"{endpoint.name} for each active {spec.name} connection whose poll is due, as its "
+                    f"listening decides ({endpoint.cadence.cron})."
+                    if endpoint.adaptive
+                    else f"{endpoint.name} for every active {spec.name} connection ({endpoint.cadence.cron}).",
+                    endpoint,
                 )
             )
     return schedules

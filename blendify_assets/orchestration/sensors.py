@@ -24,6 +24,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 
 from blendify_assets.assets.resources import WarehouseResource
 from blendify_assets.db.connections import ConnectionChange, changes_after
+from blendify_assets.orchestration.budget import paused_skip
 from blendify_assets.orchestration.runs import SYNC_RUN_CONFIG, USERS_PER_RUN, contiguous_batches, range_tags
 from blendify_assets.providers.spec import ProviderSpec
 
@@ -133,7 +134,11 @@ def build_connection_sensor(
         engine = warehouse.engine
         run_requests: list[dg.RunRequest] = []
         skipped = 0
+        paused: list[str] = []
         for spec, _partitions, job in providers:
+            if paused_skip(context.log, engine, spec) is not None:  # its connections wait for the pause
+                paused.append(spec.name)
+                continue
             cursor = cursors.setdefault(spec.name, ProviderCursor())
             changes: list[ConnectionChange] = []
             for _ in range(MAX_PAGES):
@@ -158,9 +163,10 @@ def build_connection_sensor(
             run_requests += plan_runs(spec.name, job.name, active, new_keys, every_key)
         if not run_requests:
             reason = f"no new or re-authorised connections ({skipped} not active)" if skipped else None
-            return dg.SensorResult(
-                skip_reason=reason or "no new or re-authorised connections", cursor=dump_cursor(cursors)
-            )
+            reason = reason or "no new or re-authorised connections"
+            if paused:
+                reason += f"; paused (quota exceeded): {', '.join(paused)}"
+            return dg.SensorResult(skip_reason=reason, cursor=dump_cursor(cursors))
         context.log.info(f"{len(run_requests)} sync run(s) for new or re-authorised connections")
         return dg.SensorResult(run_requests=run_requests, cursor=dump_cursor(cursors))
 

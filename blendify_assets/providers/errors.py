@@ -17,9 +17,14 @@ class NeedsReauth(ProviderError):
 
 
 class QuotaExceeded(ProviderError):
-    """The developer account's quota is spent (Spotify 429 reason QUOTA_EXCEEDED): stop, don't wait."""
+    """The developer account's quota is spent (Spotify 429 reason QUOTA_EXCEEDED): stop, don't wait.
+    `retry_after` is the provider's hint (seconds) when it sent one."""
 
     retryable = False
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class RateLimited(ProviderError):

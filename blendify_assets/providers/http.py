@@ -456,7 +456,10 @@ class HttpClient:
             raise Unauthorized(self._message(path, status, "unauthorized", info))
         if status == 429:
             if info.quota_exceeded:
-                raise QuotaExceeded(self._message(path, status, "quota exceeded; not waiting", info))
+                raise QuotaExceeded(
+                    self._message(path, status, "quota exceeded; not waiting", info),
+                    self.profile.retry_after(response),
+                )
             state["rate_tries"] += 1
             wait = self.profile.retry_after(response)
             raise _RetryRateLimited(self._message(path, status, "rate limited", info), wait)

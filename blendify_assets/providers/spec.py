@@ -47,7 +47,7 @@ class Cadence:
     every: timedelta
 
 
-DAILY = Cadence("15 3 * * *", timedelta(days=1))  # off the half hour: never on a recently-played tick
+DAILY = Cadence("15 3 * * *", timedelta(days=1))  # never on a recently-played tick (:07, :22, :37, :52)
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,9 @@ class Endpoint:
     checks: tuple[Check, ...] = ()
     cadence: Cadence = DAILY  # its schedule and its freshness
     after: str | None = None  # an endpoint whose fresh output this one reads (same step, runs first)
+    adaptive: bool = (
+        False  # polled per user when due (core/polling.py, its fetch sets `poll`), not all at once
+    )
 
 
 @dataclass(frozen=True)

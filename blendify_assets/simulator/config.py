@@ -30,6 +30,11 @@ class UserProfile:
     plays_per_hour: float = 3.0
     apple_library_songs: int = 700
     apple_playlists: int = 8
+    # Listening in sessions instead of around the clock: one session a day of this many hours
+    # (drawn between the two), on this share of days, at `plays_per_hour` while it lasts. None: the
+    # steady Poisson mix (fewer plays at night).
+    session_hours: tuple[float, float] | None = None
+    listening_days: float = 1.0
 
     @classmethod
     def light(cls, **overrides: object) -> UserProfile:

@@ -585,7 +585,11 @@ class World:
                 seq += 1
 
             p = user.profile
-            if user.on_spotify:
+            if user.on_spotify and p.session_hours is not None:
+                for ms in self._session_plays(user, start):
+                    self._pending.append((ms, user.index, seq, "spotify_play"))
+                    seq += 1
+            elif user.on_spotify:
                 for _ in range(_poisson(rng, p.plays_per_hour * diurnal)):
                     add("spotify_play")
                 if rng.random() < 0.15:
@@ -607,6 +611,24 @@ class World:
                     add("apple_add_song")
                 if rng.random() < 0.05:
                     add("apple_playlist_edit")
+
+    def _session_plays(self, user: SimUser, start: int) -> list[int]:
+        """Play times in the hour from `start` for a user who listens in one session a day: the day's
+        session (seeded: whether, when, how long) overlapped with this hour, at the profile's rate."""
+        p = user.profile
+        assert p.session_hours is not None
+        day = start // DAY_MS
+        drng = random.Random(f"{self.seed}:session:{day}:{user.index}")
+        if drng.random() >= p.listening_days:
+            return []
+        length = drng.uniform(*p.session_hours) * HOUR_MS
+        begin = day * DAY_MS + int(drng.uniform(7 * HOUR_MS, max(7 * HOUR_MS, 23 * HOUR_MS - length)))
+        low, high = max(start, begin), min(start + HOUR_MS, begin + int(length))
+        if high <= low:
+            return []
+        rng = random.Random(f"{self.seed}:session-plays:{start}:{user.index}")
+        n = _poisson(rng, p.plays_per_hour * (high - low) / HOUR_MS)
+        return sorted(low + rng.randrange(high - low) for _ in range(n))
 
     def _apply(self, event: tuple[int, int, int, str]) -> None:
         ms, u_idx, seq, kind = event

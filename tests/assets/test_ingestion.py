@@ -107,7 +107,7 @@ def test_a_real_failure_names_the_users_and_why_in_one_table(
     users,
 ) -> None:
     pg_instance.add_dynamic_partitions("spotify_users", users)
-    sim.faults.add("/me/tracks", "quota_exceeded")
+    sim.faults.add("/me/tracks", "malformed_items")  # unreadable for everyone: failed, not retried
     run = run_range(defs, pg_instance, users, [SAVED])
     assert not run.success
     failure = next(e for e in run.all_events if e.event_type_value == "STEP_FAILURE")

@@ -143,11 +143,19 @@ def spotify_user(simulator, sim_env) -> tuple[Run, str]:
 
 def test_a_failed_sync_prints_its_table_and_one_line(spotify_user, simulator) -> None:
     run, email = spotify_user
-    simulator.faults.add("/me/top/tracks", "quota_exceeded")
+    simulator.faults.add("/me/top/tracks", "malformed_items")
     result = run("sync", "--user", email, "--endpoint", "top_tracks")
     line = one_line(result)
     assert "1 endpoint check(s) failed" in line
-    assert "quota exceeded" in result.stdout  # the table says why
+    assert "could be read" in result.stdout  # the table says why
+
+
+def test_a_spent_quota_says_the_provider_is_paused_and_until_when(spotify_user, simulator) -> None:
+    run, email = spotify_user
+    simulator.faults.add("/me/top/tracks", "quota_exceeded", retry_after=7200)
+    line = one_line(run("sync", "--user", email, "--endpoint", "top_tracks"))
+    assert "spotify is paused until" in line
+    assert "QUOTA_EXCEEDED" in line and "failed" not in line
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ def test_definitions_load_and_validate() -> None:
     assert 15 <= sensor.minimum_interval_seconds <= 30
     schedules = {s.name: s for s in defs.schedules or []}
     assert {"spotify_daily_resync", "spotify_recently_played_poll"} <= set(schedules)
-    assert schedules["spotify_recently_played_poll"].cron_schedule == "*/30 * * * *"
+    assert schedules["spotify_recently_played_poll"].cron_schedule == "7-59/15 * * * *"
     assert schedules["apple_music_recently_played_poll"].cron_schedule == "5 * * * *"
     assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in schedules.values())
     for spec in PROVIDERS:

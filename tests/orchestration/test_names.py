@@ -56,7 +56,7 @@ def test_jobs_schedules_sensors_partitions_and_pools() -> None:
     }
     assert {(s.name, s.cron_schedule, s.job_name) for s in defs.schedules or []} == {
         ("spotify_daily_resync", "15 3 * * *", "spotify_sync"),
-        ("spotify_recently_played_poll", "*/30 * * * *", "spotify_sync"),
+        ("spotify_recently_played_poll", "7-59/15 * * * *", "spotify_sync"),
         ("apple_music_daily_resync", "15 3 * * *", "apple_music_sync"),
         ("apple_music_recently_played_poll", "5 * * * *", "apple_music_sync"),
     }

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from blendify_assets.db import provider_budget
 from blendify_assets.definitions import defs
 from blendify_assets.orchestration import sensors
 from blendify_assets.orchestration.sensors import load_cursor
@@ -180,3 +183,20 @@ def test_reauthorisations_in_a_burst_of_new_users(instance, resources, connect, 
               for r in third.run_requests]  # fmt: skip
     assert ranges == [(old[0], old[3]), (old[4], old[5])]
     assert instance.get_dynamic_partitions("spotify_users") == [*old, *new]
+
+
+def test_a_paused_provider_gets_no_runs_until_the_pause_ends_and_then_its_connections_go(
+    instance, resources, connect, warehouse
+) -> None:
+    provider_budget.pause(
+        warehouse, "spotify", datetime.now(UTC) + timedelta(hours=1), "quota exceeded (test)"
+    )
+    spotify_user = connect("ada@example.com")
+    apple_user = connect("bo@example.com", "apple")
+    paused = tick(instance, resources)
+    assert [r.partition_key for r in paused.run_requests] == [apple_user]  # other providers go on
+    assert "spotify" not in load_cursor(paused.cursor)  # its changes wait, unread
+    with warehouse.begin() as conn:
+        conn.execute(sa.text("UPDATE provider_pauses SET paused_until = now() AT TIME ZONE 'UTC'"))
+    resumed = tick(instance, resources, paused.cursor)
+    assert [r.partition_key for r in resumed.run_requests] == [spotify_user]

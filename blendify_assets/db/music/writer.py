@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.fetch import EndpointFetch, Row, ScopeSnapshot
 from blendify_assets.core.time import naive_utc
-from blendify_assets.db import poll_state, sync_log
+from blendify_assets.db import poll_schedule, poll_state, sync_log
 from blendify_assets.db.copy import copy_rows
 from blendify_assets.db.music.tables import TableSpec
 
@@ -388,4 +388,6 @@ def _store_events(engine: Engine, spec: TableSpec, check: Check) -> StoreResult:
                 conn, user_id=user_id, provider=provider, endpoint=fetch.endpoint, state=fetch.next_state,
                 sync_log_id=result.sync_log_id, updated_at=fetched_at,
             )  # fmt: skip
+        if fetch.poll is not None:
+            poll_schedule.record(conn, user_id, provider, fetch.endpoint, fetch.poll, fetched_at)
     return result

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from blendify_assets.core.fetch import EndpointFetch, PlaylistRef, Row, ScopeSnapshot, SyncState
+from blendify_assets.core.polling import PollObservation
 from blendify_assets.providers.aio import gather_pair
 from blendify_assets.providers.checks import PLAYS, RANKS, TOTALS, UNIQUE
 from blendify_assets.providers.errors import Forbidden
@@ -119,6 +120,9 @@ async def recently_played(client: SpotifyClient, state: SyncState) -> EndpointFe
         events.append(row)
     fetch.events = events
     fetch.notes["duplicates_dropped"] = len(rows) - len(events)
+    # A full page after the cursor, none of it already held: older plays may have left the window.
+    late = state.last_played_at is not None and len(rows) >= PAGE_LIMIT and len(events) == len(rows)
+    fetch.poll = PollObservation([e["played_at"] for e in events], window=PAGE_LIMIT, full_page=late)
     return fetch
 
 
@@ -251,9 +255,10 @@ async def followed_artists(client: SpotifyClient, state: SyncState) -> EndpointF
 
 # --- the declaration ------------------------------------------------------------------------------------
 
-# Spotify keeps only the last 50 plays, so a heavy listener (~8 plays an hour) loses nothing at one
-# poll every 30 minutes.
-EVERY_30_MINUTES = Cadence("*/30 * * * *", timedelta(minutes=30))
+# Spotify keeps only the last 50 plays. Each user's next poll follows their listening
+# (core/polling.py, stored in poll_schedule): the schedule ticks every 15 minutes and launches only the
+# users due, and everyone is polled at least daily (the freshness this cadence promises).
+POLL_TICK = Cadence("7-59/15 * * * *", timedelta(days=1))
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
@@ -267,7 +272,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "recently_played", "user_recently_played", "events", recently_played,
         "Plays after the newest stored one (Spotify keeps only the last 50), each stored once.",
-        checks=(PLAYS,), cadence=EVERY_30_MINUTES,
+        checks=(PLAYS,), cadence=POLL_TICK, adaptive=True,
     ),
     Endpoint(
         "playlists", "user_playlists", "user", playlists,

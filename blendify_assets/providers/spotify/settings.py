@@ -21,6 +21,8 @@ class SpotifySettings:
         EnvField("redirect_uri", "SPOTIFY_REDIRECT_URI"),
         EnvField("api_url", "SPOTIFY_API_URL", DEFAULT_API_URL),
         EnvField("accounts_url", "SPOTIFY_ACCOUNTS_URL", DEFAULT_ACCOUNTS_URL),
+        # Requests the daily re-syncs may spend per UTC day, polls included (ingest/budget.py); unset: no limit.
+        EnvField("request_budget", "BLENDIFY_SPOTIFY_REQUEST_BUDGET"),
     )
 
     client_id: str | None = None
@@ -28,6 +30,7 @@ class SpotifySettings:
     redirect_uri: str | None = None
     api_url: str = DEFAULT_API_URL
     accounts_url: str = DEFAULT_ACCOUNTS_URL
+    request_budget: int | None = None
 
     @classmethod
     def from_values(cls, values: Mapping[str, str]) -> Self:
@@ -37,6 +40,7 @@ class SpotifySettings:
             redirect_uri=value(cls.ENV, values, "redirect_uri"),
             api_url=http_url(cls.ENV, values, "api_url"),
             accounts_url=http_url(cls.ENV, values, "accounts_url"),
+            request_budget=_budget(value(cls.ENV, values, "request_budget")),
         )
 
     def require_client_id(self, purpose: str = "sync Spotify") -> str:
@@ -50,3 +54,17 @@ class SpotifySettings:
 
     def has_credentials(self) -> bool:
         return bool(self.client_id)
+
+
+def _budget(text: str | None) -> int | None:
+    if not text:
+        return None
+    try:
+        budget = int(text)
+    except ValueError:
+        budget = 0
+    if budget <= 0:
+        raise SettingsError(
+            f"BLENDIFY_SPOTIFY_REQUEST_BUDGET must be a positive whole number of requests, not {text!r}"
+        )
+    return budget

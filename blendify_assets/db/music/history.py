@@ -197,7 +197,9 @@ def append_new(
                     without += row.get("isrc") is None
                 copy_rows(conn, PLAYS.name, _COLUMNS, row_values(PLAYS, user_id, provider, fetched_at, fresh))
                 appended += len(fresh)
-    except psycopg.errors.UniqueViolation:
+    except sa.exc.IntegrityError as exc:  # copy_rows raises SQLAlchemy's error, as every statement does
+        if not isinstance(exc.orig, psycopg.errors.UniqueViolation):
+            raise
         return None
     return Appended(staged, appended, enriched, unidentified, methods, without)
 

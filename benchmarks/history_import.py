@@ -109,8 +109,22 @@ def child(url: str, user_id: str, path: str, profile: str | None = None) -> None
     seconds = time.perf_counter() - started
     status = Path("/proc/self/status").read_text()
     hwm_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
-    print(json.dumps({"seconds": seconds, "appended": report.appended, "peak_rss_mb": hwm_kb / 1024}))
+    out = {"seconds": seconds, "appended": report.appended, "peak_rss_mb": hwm_kb / 1024}
+    print(json.dumps(out | {"server_cpu_s": server_cpu(engine)}))
     engine.dispose()
+
+
+def server_cpu(engine: sa.engine.Engine) -> float | None:
+    """CPU seconds the server process behind the engine's (single, reused) connection has spent: the
+    import's share of the server's work, beside the child's own CPU. None when the server is not
+    local (its /proc is not readable)."""
+    with engine.connect() as conn:
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_import(
@@ -135,6 +149,7 @@ def run_import(
         # at fork time (Linux carries it across exec), which is not the import's memory
         "peak_rss_mb": result["peak_rss_mb"],
         "cpu_s": usage.ru_utime + usage.ru_stime,
+        "server_cpu_s": result.get("server_cpu_s"),
     }
 
 
@@ -210,6 +225,7 @@ def main() -> None:
         "python_copy_s": spread(python_copies), "python_copy_rows_per_s": round(py_copy_rps),
         "ratio_vs_python_copy": round(import_rps / py_copy_rps, 3),
         "import_cpu_s": spread([r["cpu_s"] for r in imports]),
+        "import_server_cpu_s": spread([r["server_cpu_s"] or 0.0 for r in imports]),
         "peak_rss_mb": {str(args.small): round(small_run["peak_rss_mb"], 1),
                         str(args.rows): round(max(r["peak_rss_mb"] for r in imports), 1)},
         "peak_rss_target_mb": "< 300",

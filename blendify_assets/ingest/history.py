@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import hashlib
+import queue
 import tempfile
+import threading
 import unicodedata
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Iterator
@@ -144,6 +147,8 @@ class ApiMatcher:
     def take(self, row: Row) -> bool:
         """True (and the API play used up) when a stored API play is this export play. A record
         the export repeats (same start, same track) is the same play again, not another one."""
+        if not self._times and not self._paired:  # no API play stored (a first import's usual case)
+            return False
         start: datetime = row["played_at"].replace(tzinfo=None)
         if (start, row["track_id"]) in self._paired:
             return True
@@ -366,11 +371,13 @@ def _import_file(
     # A first import stores every play: COPY straight in. If a play is already stored (an earlier
     # import of overlapping files), that attempt is undone and the file staged and compared instead.
     before = matcher.state()
-    done = plays_db.append_new(conn, user_id, provider, fetched_at, fresh(file.plays()))
+    with read_ahead(fresh(file.plays())) as rows:
+        done = plays_db.append_new(conn, user_id, provider, fetched_at, rows)
     if done is None:
         matcher.restore(before)
         report.duplicates_api = 0
-        done = plays_db.append_file(conn, user_id, provider, fetched_at, fresh(file.plays()))
+        with read_ahead(fresh(file.plays())) as rows:
+            done = plays_db.append_file(conn, user_id, provider, fetched_at, rows)
     summary = file.summary
     if not summary.complete:  # plays() raises before this; belt and braces: never half a file
         raise ExportError(f"{file.member.display}: not read to its end; nothing was imported")
@@ -388,6 +395,62 @@ def _import_file(
         filtered=report.filtered, enrichment=report.enrichment,
     )  # fmt: skip
     return report
+
+
+_AHEAD_BATCH = 1_000  # rows handed over at a time
+_AHEAD_DEPTH = 8  # batches read ahead at most: memory stays bounded
+
+
+@contextlib.contextmanager
+def read_ahead(rows: Iterator[Row]) -> Iterator[Iterator[Row]]:
+    """`rows`, produced by a reader thread while the caller writes: parsing the next rows overlaps the
+    server's work on the last COPY (psycopg releases the GIL while it waits on the server), which
+    roughly halves an import's wall time on two cores. The thread touches no database connection; an
+    error in it is raised in the caller; leaving the block stops and joins it, so whatever it
+    counted is final and nothing reads on behind the caller's back."""
+    handoff: queue.Queue[list[Row] | BaseException | None] = queue.Queue(_AHEAD_DEPTH)
+    stop = threading.Event()
+
+    def put(item: list[Row] | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            batch: list[Row] = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) == _AHEAD_BATCH:
+                    if not put(batch):
+                        return
+                    batch = []
+            if put(batch):
+                put(None)
+        except BaseException as exc:  # handed to the caller, raised there
+            put(exc)
+        finally:
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
+
+    def consume() -> Iterator[Row]:
+        while (item := handoff.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+
+    thread = threading.Thread(target=produce, name="history-reader", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _enrichment(plays: int, synthetic: int, done: plays_db.Appended) -> dict[str, Any]:

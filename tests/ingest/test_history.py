@@ -3,6 +3,7 @@ one transaction, nothing twice, API plays not repeated, ISRCs reused, bad input 
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -158,6 +159,20 @@ def test_a_file_that_breaks_mid_import_writes_nothing_at_all(
         import_history(app_engine, uuid.UUID(uid), "spotify", zipped)
     assert plays(engine, uid) == []
     assert count(engine, "SELECT count(*) FROM history_imports") == 0
+
+
+def test_an_import_leaves_the_collector_as_it_found_it(
+    engine: Engine, app_engine: Engine, tmp_path: Path
+) -> None:
+    """Imports collect cycles less often while they run (the web app's process shares the setting)."""
+    before = gc.get_threshold()
+    uid = add_user(engine, "ann@example.com")
+    import_history(app_engine, uuid.UUID(uid), "spotify", SPOTIFY / "endsong")
+    assert gc.get_threshold() == before
+    broken = [(n, d[:-20]) for n, d in folder_files(SPOTIFY / "extended-2024")]
+    with pytest.raises(ExportError):
+        import_history(app_engine, uuid.UUID(uid), "spotify", write_zip(tmp_path / "broken.zip", broken))
+    assert gc.get_threshold() == before
 
 
 def test_another_accounts_export_is_refused(engine: Engine, app_engine: Engine) -> None:

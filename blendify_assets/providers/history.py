@@ -5,7 +5,8 @@ turn their export into `ExportFile`s; this module holds what they share:
 
 - **Sources.** A path is a zip (nested zips are spooled to a temporary file, never to memory), a
   directory (an unzipped export) or one file. Every file becomes a `Member` that opens as a binary
-  stream; nothing is ever read whole. macOS `__MACOSX/` and `._*` entries are skipped.
+  stream; nothing larger than `WHOLE_FILE_BYTES` is read whole (`json_records`). macOS `__MACOSX/`
+  and `._*` entries are skipped.
 - **One file, one unit.** An `Export` lists its `ExportFile`s after validating all of them (member
   names, JSON shape or CSV header, one account), so a bad export fails before any row. Each file's
   `plays()` streams its rows and fills its `ExportSummary`; `summary.complete` turns true only when

@@ -99,6 +99,24 @@ def test_the_same_plays_in_another_file_append_nothing(
     assert plays(engine, uid) == before
 
 
+def test_a_later_download_overlapping_an_import_appends_only_its_new_plays(
+    engine: Engine, app_engine: Engine, tmp_path: Path
+) -> None:
+    """A year later the user downloads their history again: a new file (new hash) holding the plays
+    already imported and one more. The direct COPY meets the stored plays and falls back to staging."""
+    uid = add_user(engine, "ann@example.com")
+    import_history(app_engine, uuid.UUID(uid), "spotify", SPOTIFY / "endsong")
+    before = plays(engine, uid)
+    records = json.loads((SPOTIFY / "endsong" / "MyData" / "endsong_1.json").read_text())
+    records.append({**records[0], "ts": "2023-02-01T10:00:00Z"})
+    later = tmp_path / "endsong_1.json"
+    later.write_text(json.dumps(records))
+    report = import_history(app_engine, uuid.UUID(uid), "spotify", later)
+    assert report.appended == 1
+    assert report.total("duplicates_stored") == report.total("plays") - 1
+    assert len(plays(engine, uid)) == len(before) + 1
+
+
 def test_plays_stored_from_the_api_are_not_stored_again(
     engine: Engine, app_engine: Engine, tmp_path: Path
 ) -> None:

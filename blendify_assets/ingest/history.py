@@ -225,9 +225,19 @@ def import_history(
             fetched_at = plays_db.clock(conn)
             matcher = ApiMatcher(provider, plays_db.api_plays(conn, user_id, provider))
             plays_db.start_import(conn)
+            known: dict[str, str | None] = {}  # the warehouse's ISRCs asked so far, for every file
             reports = [
                 _import_file(
-                    conn, file, digests[file.name], user_id, provider, fetched_at, matcher, progress, found
+                    conn,
+                    file,
+                    digests[file.name],
+                    user_id,
+                    provider,
+                    fetched_at,
+                    matcher,
+                    progress,
+                    found,
+                    known,
                 )
                 for file in export.files
             ]
@@ -348,6 +358,7 @@ def _import_file(
     matcher: ApiMatcher,
     progress: Progress | None,
     found: IsrcLookups | None,
+    known: dict[str, str | None],
 ) -> FileReport:
     report = FileReport(file.name, file.schema)
     report.already_imported_at = history_imports.imported_at(conn, user_id, provider, digest)
@@ -373,7 +384,7 @@ def _import_file(
     # import of overlapping files), that attempt is undone and the file staged and compared instead.
     before = matcher.state()
     with read_ahead(fresh(file.plays())) as rows:
-        done = plays_db.append_new(conn, user_id, provider, fetched_at, rows)
+        done = plays_db.append_new(conn, user_id, provider, fetched_at, rows, known)
     if done is None:
         matcher.restore(before)
         report.duplicates_api = 0

@@ -156,15 +156,24 @@ def known_isrcs(conn: Connection, provider: str, track_ids: list[str]) -> dict[s
 
 
 def append_new(
-    conn: Connection, user_id: uuid.UUID, provider: str, fetched_at: datetime, rows: Iterable[Row]
+    conn: Connection,
+    user_id: uuid.UUID,
+    provider: str,
+    fetched_at: datetime,
+    rows: Iterable[Row],
+    looked_up: dict[str, str | None] | None = None,
 ) -> Appended | None:
     """The fast path for plays not stored yet (a first import): COPY straight into the table in
     chunks, each given the ISRCs the warehouse holds for its track ids first, under a savepoint.
     A record repeated nearby in the file is skipped here. If any play turns out to be stored
     already (the unique play key), everything since the savepoint is undone and None returned:
-    the caller then runs `append_file`, which stages and skips what is stored."""
+    the caller then runs `append_file`, which stages and skips what is stored.
+
+    `looked_up` (track id -> the warehouse's ISRC, None: none known) is the caller's to share
+    between the files of one import: a song recurs in every file of a lifetime, and asking the
+    warehouse again for each file cost more than the COPYs once the table was large."""
     seen: dict[tuple[datetime, str], None] = {}  # insertion-ordered: the oldest key is dropped first
-    looked_up: dict[str, str | None] = {}  # track id -> ISRC (None: none known); a song recurs all file long
+    looked_up = {} if looked_up is None else looked_up
     staged = appended = enriched = unidentified = without = 0
     methods: dict[str, int] = {}
     try:

@@ -12,9 +12,10 @@ Peak memory is the child's maximum resident set (its VmHWM), for a small and the
 
 Prints one JSON line: per run the import's and the copy's wall seconds, their medians and spread,
 `ratio` = import rows/s ÷ raw COPY rows/s (target >= 0.5), peak RSS per export size (target
-< 300 MB whatever the size), the child's CPU seconds, and the load average before and after.
+< 300 MB whatever the size), the child's CPU seconds, and the load (benchmarks/_measure.py).
+`--profile PATH` profiles the first import (in its child) with cProfile.
 
-    python benchmarks/history_import.py [--rows 500000] [--repeat 3]
+    python benchmarks/history_import.py [--rows 500000] [--repeats 3] [--profile PATH]
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from pathlib import Path
 
 import orjson
 import sqlalchemy as sa
+from _measure import Report, add_options, profiled
+from _measure import spread as spread3
 from _support import add_user, scratch_warehouse
 
 from blendify_assets.db.copy import copy_rows
@@ -97,23 +100,40 @@ def copy_child(url: str, user_id: str, path: str) -> None:
     engine.dispose()
 
 
-def child(url: str, user_id: str, path: str) -> None:
-    """The import as the command runs it, in this (measured) process."""
+def child(url: str, user_id: str, path: str, profile: str | None = None) -> None:
+    """The import as the command runs it, in this (measured) process (profiled when asked)."""
     engine = create_engine(url)
     started = time.perf_counter()
-    report = import_history(engine, uuid.UUID(user_id), "spotify", path)
+    with profiled(profile):
+        report = import_history(engine, uuid.UUID(user_id), "spotify", path)
     seconds = time.perf_counter() - started
     status = Path("/proc/self/status").read_text()
     hwm_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
-    print(json.dumps({"seconds": seconds, "appended": report.appended, "peak_rss_mb": hwm_kb / 1024}))
+    out = {"seconds": seconds, "appended": report.appended, "peak_rss_mb": hwm_kb / 1024}
+    print(json.dumps(out | {"server_cpu_s": server_cpu(engine)}))
     engine.dispose()
 
 
-def run_import(url: str, user_id: uuid.UUID, path: Path, flag: str = "--child") -> dict[str, float]:
+def server_cpu(engine: sa.engine.Engine) -> float | None:
+    """CPU seconds the server process behind the engine's (single, reused) connection has spent: the
+    import's share of the server's work, beside the child's own CPU. None when the server is not
+    local (its /proc is not readable)."""
+    with engine.connect() as conn:
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_import(
+    url: str, user_id: uuid.UUID, path: Path, flag: str = "--child", profile: str | None = None
+) -> dict[str, float]:
     """Wall seconds, appended rows, peak RSS (MB) and CPU seconds of one import in a child."""
     proc = subprocess.Popen(
         [sys.executable, __file__, flag, str(user_id), str(path)],
-        env=os.environ | {"BENCH_DB_URL": url},
+        env=os.environ | {"BENCH_DB_URL": url} | ({"BENCH_PROFILE": profile} if profile else {}),
         stdout=subprocess.PIPE,
     )
     assert proc.stdout is not None
@@ -129,6 +149,7 @@ def run_import(url: str, user_id: uuid.UUID, path: Path, flag: str = "--child") 
         # at fork time (Linux carries it across exec), which is not the import's memory
         "peak_rss_mb": result["peak_rss_mb"],
         "cpu_s": usage.ru_utime + usage.ru_stime,
+        "server_cpu_s": result.get("server_cpu_s"),
     }
 
 
@@ -157,28 +178,23 @@ def raw_copy(engine: sa.engine.Engine, source: uuid.UUID, target: uuid.UUID) -> 
 
 
 def spread(values: list[float]) -> dict[str, float]:
-    return {
-        "median": round(statistics.median(values), 2),
-        "min": round(min(values), 2),
-        "max": round(max(values), 2),
-    }
+    return spread3(values, 2)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=500_000)
     parser.add_argument("--small", type=int, default=50_000, help="rows of the small export (memory)")
-    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--child", nargs=2, metavar=("USER_ID", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument("--copy-child", nargs=2, metavar=("USER_ID", "PATH"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = add_options(parser, profile=True).parse_args()
     if args.child:
-        child(os.environ["BENCH_DB_URL"], *args.child)
+        child(os.environ["BENCH_DB_URL"], *args.child, profile=os.environ.get("BENCH_PROFILE"))
         return
     if args.copy_child:
         copy_child(os.environ["BENCH_DB_URL"], *args.copy_child)
         return
-    load_before = os.getloadavg()
+    report = Report("history_import", args.repeats)
     with (
         tempfile.TemporaryDirectory(prefix="blendify-bench-history-") as folder,
         scratch_warehouse() as engine,
@@ -190,9 +206,9 @@ def main() -> None:
         export_mb = round(big.stat().st_size / 1e6, 1)
         small_run = run_import(url, add_user(engine, "small@bench.test"), small)
         imports, copies, python_copies = [], [], []
-        for run in range(args.repeat):  # interleaved, so drift under load hits both alike
+        for run in range(args.repeats):  # interleaved, so drift under load hits both alike
             user = add_user(engine, f"import{run}@bench.test")
-            result = run_import(url, user, big)
+            result = run_import(url, user, big, profile=args.profile if run == 0 else None)
             assert result["appended"] == args.rows, result
             imports.append(result)
             copies.append(raw_copy(engine, user, add_user(engine, f"copy{run}@bench.test")))
@@ -201,20 +217,19 @@ def main() -> None:
     import_rps = args.rows / statistics.median(r["seconds"] for r in imports)
     copy_rps = args.rows / statistics.median(copies)
     py_copy_rps = args.rows / statistics.median(python_copies)
-    print(json.dumps({
-        "benchmark": "history_import", "rows": args.rows, "repeat": args.repeat,
-        "export_zip_mb": export_mb,
+    report.emit({
+        "rows": args.rows, "export_zip_mb": export_mb,
         "import_s": spread([r["seconds"] for r in imports]), "raw_copy_s": spread(copies),
         "import_rows_per_s": round(import_rps), "raw_copy_rows_per_s": round(copy_rps),
         "ratio": round(import_rps / copy_rps, 3), "ratio_target": ">= 0.5",
         "python_copy_s": spread(python_copies), "python_copy_rows_per_s": round(py_copy_rps),
         "ratio_vs_python_copy": round(import_rps / py_copy_rps, 3),
         "import_cpu_s": spread([r["cpu_s"] for r in imports]),
+        "import_server_cpu_s": spread([r["server_cpu_s"] or 0.0 for r in imports]),
         "peak_rss_mb": {str(args.small): round(small_run["peak_rss_mb"], 1),
                         str(args.rows): round(max(r["peak_rss_mb"] for r in imports), 1)},
         "peak_rss_target_mb": "< 300",
-        "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-    }))  # fmt: skip
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

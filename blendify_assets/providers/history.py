@@ -5,7 +5,8 @@ turn their export into `ExportFile`s; this module holds what they share:
 
 - **Sources.** A path is a zip (nested zips are spooled to a temporary file, never to memory), a
   directory (an unzipped export) or one file. Every file becomes a `Member` that opens as a binary
-  stream; nothing is ever read whole. macOS `__MACOSX/` and `._*` entries are skipped.
+  stream; nothing larger than `WHOLE_FILE_BYTES` is read whole (`json_records`). macOS `__MACOSX/`
+  and `._*` entries are skipped.
 - **One file, one unit.** An `Export` lists its `ExportFile`s after validating all of them (member
   names, JSON shape or CSV header, one account), so a bad export fails before any row. Each file's
   `plays()` streams its rows and fills its `ExportSummary`; `summary.complete` turns true only when
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import ijson
+import orjson
 
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.fetch import Row
@@ -345,9 +347,51 @@ def first_json_record(member: Member, what: str) -> Any:
     return None if first is _NOTHING else first
 
 
+WHOLE_FILE_BYTES = 16 << 20
+"""Files up to this size (uncompressed) are parsed whole by orjson, ~2.5x ijson's speed: Spotify
+splits its history into ~12 MB files, and one such file's records take ~50 MB. Larger files, and
+any whose size is not known up front, are streamed by ijson, so memory stays flat whatever the size."""
+_DIGITS_AS_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19  # 19 digits in a row: maybe an integer beyond 64 bits, which ijson refuses
+
+
+def _has_long_number(data: bytes) -> bool:
+    """Whether 19 digits follow each other anywhere (a byte search: a regex takes 10x as long)."""
+    return _LONG_NUMBER in data.translate(_DIGITS_AS_ZEROS)
+
+
 def json_records(member: Member, what: str) -> Iterator[Any]:
     """The elements of a JSON array file, one at a time (memory stays flat whatever the size),
     without U+0000 in any string."""
+    records = _whole_file_records(member)
+    if records is not None:
+        yield from records
+        return
+    yield from _streamed_records(member, what)
+
+
+def _whole_file_records(member: Member) -> list[Any] | None:
+    """A small file's elements parsed at once, or None when it must be streamed instead: too large,
+    not an array, or anything orjson reads differently from ijson (malformed JSON, which the
+    streaming parser reports with its position; lone surrogates; integers beyond 64 bits)."""
+    if member.size is None or member.size > WHOLE_FILE_BYTES:
+        return None
+    with member.open() as raw:
+        data = raw.read(WHOLE_FILE_BYTES + 1)
+    if data.startswith(_BOM):
+        data = data[3:]
+    if len(data) > WHOLE_FILE_BYTES or not data.lstrip().startswith(b"[") or _has_long_number(data):
+        return None
+    try:
+        records = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(records, list):
+        return None
+    return [strip_nul(r) for r in records] if b"\\u0000" in data else records
+
+
+def _streamed_records(member: Member, what: str) -> Iterator[Any]:
     count = 0
     with member.open() as raw:
         stream = _array_stream(raw)

@@ -3,11 +3,14 @@ one transaction, nothing twice, API plays not repeated, ISRCs reused, bad input 
 
 from __future__ import annotations
 
+import gc
 import io
 import json
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -96,6 +99,24 @@ def test_the_same_plays_in_another_file_append_nothing(
     assert plays(engine, uid) == before
 
 
+def test_a_later_download_overlapping_an_import_appends_only_its_new_plays(
+    engine: Engine, app_engine: Engine, tmp_path: Path
+) -> None:
+    """A year later the user downloads their history again: a new file (new hash) holding the plays
+    already imported and one more. The direct COPY meets the stored plays and falls back to staging."""
+    uid = add_user(engine, "ann@example.com")
+    import_history(app_engine, uuid.UUID(uid), "spotify", SPOTIFY / "endsong")
+    before = plays(engine, uid)
+    records = json.loads((SPOTIFY / "endsong" / "MyData" / "endsong_1.json").read_text())
+    records.append({**records[0], "ts": "2023-02-01T10:00:00Z"})
+    later = tmp_path / "endsong_1.json"
+    later.write_text(json.dumps(records))
+    report = import_history(app_engine, uuid.UUID(uid), "spotify", later)
+    assert report.appended == 1
+    assert report.total("duplicates_stored") == report.total("plays") - 1
+    assert len(plays(engine, uid)) == len(before) + 1
+
+
 def test_plays_stored_from_the_api_are_not_stored_again(
     engine: Engine, app_engine: Engine, tmp_path: Path
 ) -> None:
@@ -156,6 +177,20 @@ def test_a_file_that_breaks_mid_import_writes_nothing_at_all(
         import_history(app_engine, uuid.UUID(uid), "spotify", zipped)
     assert plays(engine, uid) == []
     assert count(engine, "SELECT count(*) FROM history_imports") == 0
+
+
+def test_an_import_leaves_the_collector_as_it_found_it(
+    engine: Engine, app_engine: Engine, tmp_path: Path
+) -> None:
+    """Imports collect cycles less often while they run (the web app's process shares the setting)."""
+    before = gc.get_threshold()
+    uid = add_user(engine, "ann@example.com")
+    import_history(app_engine, uuid.UUID(uid), "spotify", SPOTIFY / "endsong")
+    assert gc.get_threshold() == before
+    broken = [(n, d[:-20]) for n, d in folder_files(SPOTIFY / "extended-2024")]
+    with pytest.raises(ExportError):
+        import_history(app_engine, uuid.UUID(uid), "spotify", write_zip(tmp_path / "broken.zip", broken))
+    assert gc.get_threshold() == before
 
 
 def test_another_accounts_export_is_refused(engine: Engine, app_engine: Engine) -> None:
@@ -369,3 +404,103 @@ def test_apple_plays_get_isrcs_by_catalogue_search_each_track_once(
     assert len(found) > len(stored) // 2 and all(row[2] in isrcs for row in found)
     assert report.enriched("isrc_from_search") == len(found)
     assert report.enriched("unidentified") == len(stored) - len(found)
+
+
+# --- the stored rows, pinned ----------------------------------------------------------------------------
+
+PINNED = FIXTURES / "pinned" / "stored_rows.json"
+"""Every column of every row the imports below store, and their reports, as the code stored them when
+the import was rewritten for speed (issue 15's benchmark): any change to what lands is a change here.
+Regenerate (after checking the difference is intended) with BLENDIFY_REGENERATE_PINNED=1."""
+
+
+def _awkward_file() -> bytes:
+    """Extended-history records that exercise the write path's escaping and JSON handling: COPY's
+    special characters in names, U+0000, an integer a double cannot hold, a float, a time zone offset, a
+    record that has its own `_blendify` key, and a record repeated."""
+    base = {
+        "ts": "2022-05-01T10:00:00Z", "platform": "ios", "ms_played": 200_000, "conn_country": "DE",
+        "master_metadata_track_name": "Tab\there", "master_metadata_album_artist_name": "Back\\slash",
+        "master_metadata_album_album_name": "Line\nbreak\r", "spotify_track_uri": "spotify:track:0aaaaaaaaaaaaaaaaaaaaa",
+        "episode_name": None, "spotify_episode_uri": None, "reason_start": "trackdone", "reason_end": "trackdone",
+        "shuffle": False, "skipped": None, "offline": False, "offline_timestamp": 1651399200000,
+        "incognito_mode": False,
+    }  # fmt: skip
+    records = [
+        base,
+        base,  # repeated
+        {**base, "ts": "2022-05-01T12:30:00+02:00", "master_metadata_track_name": "Zero\u0000byte",
+         "spotify_track_uri": "spotify:track:0bbbbbbbbbbbbbbbbbbbbb", "offline_timestamp": 9007199254740993},
+        {**base, "ts": "2022-05-01T11:00:00", "ms_played": 95_000.5, "master_metadata_track_name": "Émoji 🎧 \\N",
+         "spotify_track_uri": "spotify:track:0ccccccccccccccccccccc", "_blendify": {"source": "forged"}},
+        {**base, "ts": "2022-05-01T11:10:00Z", "spotify_track_uri": None, "master_metadata_track_name": "No uri",
+         "master_metadata_album_artist_name": None, "master_metadata_album_album_name": None},
+        {**base, "ts": "2022-05-01T11:20:00Z", "ms_played": 5_000, "reason_end": "fwdbtn"},  # filtered
+        {**base, "ts": "2022-05-01T11:30:00Z", "spotify_track_uri": "spotify:local:A+B:Al%2Fbum:T%C3%ADtle:200",
+         "master_metadata_track_name": None},
+    ]  # fmt: skip
+    return json.dumps(records).encode()
+
+
+def _stored_rows(engine: Engine, user_ids: list[str]) -> list[list[str | None]]:
+    with engine.connect() as conn:
+        return [
+            list(r)
+            for r in conn.execute(
+                sa.text(
+                    "SELECT u.email, provider::text, track_id, track_name, artist_name, album_name, album_art_url, "
+                    "duration_ms::text, played_at::text, isrc, track_metadata::text, "
+                    "(fetched_at = min(fetched_at) OVER (PARTITION BY p.user_id, provider))::text "
+                    "FROM user_recently_played p JOIN users u ON u.id = p.user_id WHERE p.user_id = ANY(:u) "
+                    "ORDER BY u.email, provider, played_at, track_id, track_metadata::text"
+                ),
+                {"u": [uuid.UUID(u) for u in user_ids]},
+            )
+        ]
+
+
+def _report(report: Any) -> list[dict[str, Any]]:
+    return [
+        {k: v for k, v in vars(f).items() if k != "already_imported_at"}
+        | {"again": f.already_imported_at is not None}
+        for f in report.files
+    ]
+
+
+def test_the_stored_rows_and_reports_are_pinned(engine: Engine, app_engine: Engine, tmp_path: Path) -> None:
+    """Every export version and the awkward cases, with an API play to pair, a warehouse ISRC to reuse,
+    a re-import (nothing appended) and a new download overlapping the first (the staged path)."""
+    ann, bob, cy = (add_user(engine, f"{n}@example.com") for n in ("ann", "bob", "cy"))
+    store_top_tracks(
+        engine, bob, "spotify", [track("2QjOHCTQ1Jl3zawyYOpxh6", "Morning Static", "x", isrc="DEX123456789")]
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO user_recently_played (user_id, provider, track_id, track_name, artist_name, "
+                "played_at, fetched_at, track_metadata) VALUES (:u, 'spotify', '0aaaaaaaaaaaaaaaaaaaaa', 'Tab', "
+                "'x', '2022-05-01 09:56:50.4', '2022-05-01 10:00', '{}')"
+            ),
+            {"u": ann},
+        )
+    awkward = tmp_path / "awkward" / "Streaming_History_Audio_2022_0.json"
+    awkward.parent.mkdir()
+    awkward.write_bytes(_awkward_file())
+    reports: list[Any] = []
+    for folder in ("endsong", "extended-2023", "extended-2024"):
+        reports.append(_report(import_history(app_engine, uuid.UUID(ann), "spotify", SPOTIFY / folder)))
+    reports.append(_report(import_history(app_engine, uuid.UUID(ann), "spotify", awkward.parent)))
+    reports.append(_report(import_history(app_engine, uuid.UUID(ann), "spotify", awkward.parent)))  # again
+    reports.append(_report(import_history(app_engine, uuid.UUID(cy), "spotify", SPOTIFY / "account-data")))
+    # a later download: the same plays and one more, under a new hash: only the new play lands
+    later = json.loads(awkward.read_bytes())
+    later.append({**later[0], "ts": "2022-06-01T10:00:00Z"})
+    awkward.write_bytes(json.dumps(later).encode())
+    reports.append(_report(import_history(app_engine, uuid.UUID(ann), "spotify", awkward.parent)))
+    reports.append(_report(import_history(app_engine, uuid.UUID(cy), "apple", APPLE / "export")))
+    got = {"rows": _stored_rows(engine, [ann, cy]), "reports": reports}
+    got = json.loads(json.dumps(got, default=str))
+    if os.environ.get("BLENDIFY_REGENERATE_PINNED"):
+        PINNED.parent.mkdir(exist_ok=True)
+        PINNED.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n")
+    assert got == json.loads(PINNED.read_text())

@@ -7,25 +7,30 @@ Imported rows are told apart by `track_metadata._blendify.source = 'export'` (th
 from __future__ import annotations
 
 import itertools
+import json
+import re
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from blendify_assets.core.fetch import Row
-from blendify_assets.db.copy import copy_rows
 from blendify_assets.db.music.tables import IS_EXPORT, TABLES
-from blendify_assets.db.music.writer import row_values
 
 PLAYS = TABLES["user_recently_played"]
 _COLUMNS = ("user_id", "provider", "fetched_at", *PLAYS.columns)
+assert PLAYS.columns == (
+    "track_id", "track_name", "artist_name", "album_name", "album_art_url", "duration_ms", "played_at", "isrc",
+    "track_metadata",
+), "_copy_lines writes these columns in this order"  # fmt: skip
 _INCOMING = "incoming_history"
-_CHUNK = 5_000  # rows per COPY on the direct path: one ISRC lookup each, memory bounded by it
+_CHUNK = 5_000  # rows per COPY on the direct path: one ISRC lookup each; the reader parses the next meanwhile
 _LOOKED_UP = 50_000  # track ids whose warehouse ISRC (or its absence) is remembered on the direct path
 _RECENT_KEYS = 10_000  # play keys remembered on the direct path (an export repeats records nearby)
 
@@ -97,7 +102,7 @@ def append_file(
             tally["synthetic"] += str(row["track_id"]).startswith("synthetic:")
             yield row
 
-    copy_rows(conn, _INCOMING, _COLUMNS, row_values(PLAYS, user_id, provider, fetched_at, counted(rows)))
+    _copy(conn, _INCOMING, _copy_lines(user_id, provider, fetched_at, counted(rows)))
     known = " UNION ALL ".join(
         f"SELECT track_id, isrc FROM {table} WHERE provider = CAST(:p AS provider) AND isrc IS NOT NULL "
         f"AND track_id = ANY(ARRAY(SELECT DISTINCT track_id FROM {_INCOMING} WHERE isrc IS NULL))"
@@ -151,15 +156,24 @@ def known_isrcs(conn: Connection, provider: str, track_ids: list[str]) -> dict[s
 
 
 def append_new(
-    conn: Connection, user_id: uuid.UUID, provider: str, fetched_at: datetime, rows: Iterable[Row]
+    conn: Connection,
+    user_id: uuid.UUID,
+    provider: str,
+    fetched_at: datetime,
+    rows: Iterable[Row],
+    looked_up: dict[str, str | None] | None = None,
 ) -> Appended | None:
     """The fast path for plays not stored yet (a first import): COPY straight into the table in
     chunks, each given the ISRCs the warehouse holds for its track ids first, under a savepoint.
     A record repeated nearby in the file is skipped here. If any play turns out to be stored
     already (the unique play key), everything since the savepoint is undone and None returned:
-    the caller then runs `append_file`, which stages and skips what is stored."""
-    seen: OrderedDict[tuple[datetime, str], None] = OrderedDict()
-    looked_up: dict[str, str | None] = {}  # track id -> ISRC (None: none known); a song recurs all file long
+    the caller then runs `append_file`, which stages and skips what is stored.
+
+    `looked_up` (track id -> the warehouse's ISRC, None: none known) is the caller's to share
+    between the files of one import: a song recurs in every file of a lifetime, and asking the
+    warehouse again for each file cost more than the COPYs once the table was large."""
+    seen: dict[tuple[datetime, str], None] = {}  # insertion-ordered: the oldest key is dropped first
+    looked_up = {} if looked_up is None else looked_up
     staged = appended = enriched = unidentified = without = 0
     methods: dict[str, int] = {}
     try:
@@ -168,14 +182,14 @@ def append_new(
             while chunk := list(itertools.islice(source, _CHUNK)):
                 fresh = []
                 for row in chunk:
-                    staged += 1
                     key = (row["played_at"], row["track_id"])
                     if key in seen:
                         continue
                     seen[key] = None
                     if len(seen) > _RECENT_KEYS:
-                        seen.popitem(last=False)
+                        del seen[next(iter(seen))]
                     fresh.append(row)
+                staged += len(chunk)
                 wanted = sorted(
                     {str(r["track_id"]) for r in fresh if r.get("isrc") is None} - looked_up.keys()
                 )
@@ -184,22 +198,92 @@ def append_new(
                 found = known_isrcs(conn, provider, wanted)
                 looked_up.update({track_id: found.get(track_id) for track_id in wanted})
                 for row in fresh:
-                    isrc = looked_up.get(str(row["track_id"])) if row.get("isrc") is None else None
-                    if isrc is not None:
-                        row["isrc"] = isrc
-                        row["track_metadata"]["_blendify"]["isrc_from"] = "warehouse"
-                        enriched += 1
-                    elif row.get("isrc") is None and str(row["track_id"]).startswith("synthetic:"):
-                        unidentified += 1
+                    if row.get("isrc") is None:
+                        track_id = str(row["track_id"])
+                        isrc = looked_up.get(track_id)
+                        if isrc is not None:
+                            row["isrc"] = isrc
+                            row["track_metadata"]["_blendify"]["isrc_from"] = "warehouse"
+                            enriched += 1
+                        else:
+                            without += 1
+                            unidentified += track_id.startswith("synthetic:")
                     method = row["track_metadata"]["_blendify"].get("isrc_from")
                     if method is not None:
                         methods[method] = methods.get(method, 0) + 1
-                    without += row.get("isrc") is None
-                copy_rows(conn, PLAYS.name, _COLUMNS, row_values(PLAYS, user_id, provider, fetched_at, fresh))
+                _copy(conn, PLAYS.name, _copy_lines(user_id, provider, fetched_at, fresh))
                 appended += len(fresh)
-    except psycopg.errors.UniqueViolation:
+    except sa.exc.IntegrityError as exc:  # _copy raises SQLAlchemy's error, as every statement does
+        if not isinstance(exc.orig, psycopg.errors.UniqueViolation):
+            raise
         return None
     return Appended(staged, appended, enriched, unidentified, methods, without)
+
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text(value: Any) -> str:
+    """A text value in COPY's text format: \\N for NULL, its four special characters escaped."""
+    if value is None:
+        return "\\N"
+    text = value if type(value) is str else str(value)
+    return text.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(text) else text
+
+
+def _json(value: Any) -> str:
+    """A jsonb value in COPY's text format: orjson (the stdlib for what orjson refuses, integers
+    beyond 64 bits), whose output has no raw control characters: only backslashes need doubling."""
+    if value is None:
+        return "\\N"
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("\\", "\\\\")
+
+
+def _copy_lines(
+    user_id: uuid.UUID, provider: str, fetched_at: datetime, rows: Iterable[Row]
+) -> Iterator[str]:
+    """COPY text lines of the rows, in `_COLUMNS` order, written directly: a generic per-value
+    converter costs more than the import's parsing. Times are stored as naive UTC."""
+    prefix = f"{user_id}\t{_text(provider)}\t{fetched_at.isoformat(sep=' ')}\t"
+    for row in rows:
+        played_at: datetime = row["played_at"]
+        if played_at.tzinfo is not None:
+            if played_at.tzinfo is not UTC:
+                played_at = played_at.astimezone(UTC)
+            played_at = played_at.replace(tzinfo=None)
+        get = row.get
+        duration = get("duration_ms")
+        yield "\t".join((
+            prefix + _text(row["track_id"]), _text(get("track_name")), _text(get("artist_name")),
+            _text(get("album_name")), _text(get("album_art_url")), "\\N" if duration is None else str(duration),
+            played_at.isoformat(sep=" "), _text(get("isrc")), _json(get("track_metadata")) + "\n",
+        ))  # fmt: skip
+
+
+def _copy(conn: Connection, table: str, lines: Iterable[str]) -> None:
+    """COPY the lines into `table` inside the connection's transaction, ~256 KB per write, so the
+    server parses one batch while the next is formatted. A refusal is raised as SQLAlchemy's error
+    (IntegrityError, ...), as db.copy.copy_rows does."""
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection), "COPY needs psycopg 3"
+    statement = f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN"
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            batch: list[str] = []
+            for line in lines:
+                batch.append(line)
+                if len(batch) == 512:
+                    copy.write("".join(batch))
+                    batch.clear()
+            if batch:
+                copy.write("".join(batch))
+    except psycopg.Error as exc:
+        raise sa.exc.DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
 
 def clock(conn: Connection) -> datetime:

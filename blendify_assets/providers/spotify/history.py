@@ -222,7 +222,9 @@ def _rows_reader(member: Member, schema: str, account: str | None):
 
 
 def _text(value: Any) -> str | None:
-    return strip_nul(value) if isinstance(value, str) and value.strip() else None
+    if type(value) is not str or not value or value.isspace():
+        return strip_nul(value) if isinstance(value, str) and value.strip() else None  # a str subclass
+    return value.replace("\x00", "") if "\x00" in value else value
 
 
 def _ms(value: Any) -> int | None:
@@ -231,46 +233,58 @@ def _ms(value: Any) -> int | None:
     return int(value)
 
 
+_TRACK_PREFIX = "spotify:track:"
+
+
 def _extended_row(record: Any, file: str, schema: str, summary: ExportSummary) -> Row | None:
+    """One Extended-history record as a row, or None (counted under its filter reason). Called for
+    every record of a lifetime: one `get` per field, no intermediate structures."""
     if not isinstance(record, dict):
         summary.unreadable("a record is not a JSON object")
         return None
-    ended = _parse_ts(record.get("ts"))
-    ms_played = _ms(record.get("ms_played"))
+    get = record.get
+    ts = get("ts")
+    ended = _parse_ts(ts)
+    ms_played = _ms(get("ms_played"))
     if ended is None or ms_played is None:
         summary.unreadable("no readable ts or ms_played")
         return None
-    if record.get("incognito_mode"):
+    if get("incognito_mode"):
         summary.skip("incognito")
         return None
-    if record.get("spotify_episode_uri") or record.get("episode_name"):
+    if get("spotify_episode_uri") or get("episode_name"):
         summary.skip("episode")
         return None
-    if any(record.get(k) for k in AUDIOBOOK_KEYS):
+    if (
+        get("audiobook_title")
+        or get("audiobook_uri")
+        or get("audiobook_chapter_uri")
+        or get("audiobook_chapter_title")
+    ):
         summary.skip("audiobook")
         return None
     if ms_played < MIN_PLAY_MS and (
-        record.get("skipped") or ("reason_end" in record and record["reason_end"] in SKIP_REASONS)
+        get("skipped") or ("reason_end" in record and record["reason_end"] in SKIP_REASONS)
     ):
         summary.skip("short_skip")
         return None
-    title = _text(record.get("master_metadata_track_name"))
-    artist = _text(record.get("master_metadata_album_artist_name"))
-    album = _text(record.get("master_metadata_album_album_name"))
-    uri = _text(record.get("spotify_track_uri"))
-    if uri and uri.startswith("spotify:track:") and len(uri) > len("spotify:track:"):
-        track_id, source = uri.split(":", 2)[2], "uri"
+    title = _text(get("master_metadata_track_name"))
+    artist = _text(get("master_metadata_album_artist_name"))
+    album = _text(get("master_metadata_album_album_name"))
+    uri = _text(get("spotify_track_uri"))
+    if uri and uri.startswith(_TRACK_PREFIX) and len(uri) > len(_TRACK_PREFIX):
+        track_id, source = uri[len(_TRACK_PREFIX) :], "uri"
     elif uri and uri.startswith("spotify:local:"):
         track_id, source = uri, "local_uri"
         title, artist, album = _from_local_uri(uri, title, artist, album)
     elif title:
         track_id, source = synthetic_track_id(artist, title), "synthetic"
+        summary.synthetic_ids += 1
     else:
         summary.skip("no_track")
         return None
-    summary.synthetic_ids += source == "synthetic"
     marker = {"source": SOURCE, "file": file, "schema": schema, "ms_played": ms_played,
-              "ended_at": record.get("ts"), "track_id_from": source}  # fmt: skip
+              "ended_at": ts, "track_id_from": source}  # fmt: skip
     return _row(track_id, title, artist, album, ended - timedelta(milliseconds=ms_played), record, marker)
 
 
@@ -327,6 +341,8 @@ def _parse_ts(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
+    if parsed.tzinfo is UTC:  # "…Z", as every export writes it
+        return parsed
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from blendify_assets.core.errors import BlendifyError
+from blendify_assets.providers import history as history_files
 from blendify_assets.providers.history import ExportError, synthetic_track_id
 from blendify_assets.providers.spotify import history
 from tests.history_support import FIXTURES, folder_files, key, read_all, write_zip, zip_bytes
@@ -169,6 +170,41 @@ def test_nul_characters_never_reach_a_row(tmp_path: Path, offset: int) -> None:
     (row,) = list(file.plays())
     assert row["track_name"] == pad + "Song"
     assert "\\u0000" not in json.dumps(row["track_metadata"])  # how json.dumps spells U+0000
+
+
+def _read_each_way(path: Path, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Rows and summaries read as a small file is (whole, by orjson), then as a large one (streamed)."""
+    results: list[object] = []
+    for limit in (history_files.WHOLE_FILE_BYTES, 0):
+        monkeypatch.setattr(history_files, "WHOLE_FILE_BYTES", limit)
+        try:
+            export = history.open_export(path)
+            results.append((read_all(export), [f.summary.as_dict() for f in export.files]))
+        except ExportError as exc:
+            results.append(str(exc))
+    return results
+
+
+@pytest.mark.parametrize("folder", ["endsong", "extended-2023", "extended-2024", "account-data", "truncated"])
+def test_a_small_file_read_whole_gives_what_streaming_gives(
+    folder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole, streamed = _read_each_way(SPOTIFY / folder, monkeypatch)
+    assert whole == streamed
+
+
+@pytest.mark.parametrize("number", ["123456789012345678901234567890", "18446744073709551616", "1e400"])
+def test_numbers_a_double_or_64_bits_cannot_hold_are_read_as_the_streaming_reader_reads_them(
+    tmp_path: Path, number: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "Streaming_History_Audio_2024_0.json"
+    record = (
+        '{"ts": "2024-01-01T00:10:00Z", "ms_played": 200000, "offline_timestamp": %s, '
+        '"spotify_track_uri": "spotify:track:2QjOHCTQ1Jl3zawyYOpxh6", "master_metadata_track_name": "Song"}'
+    )
+    path.write_text("[" + record % 1 + ", " + record % number + "]")  # the first record is validated up front
+    whole, streamed = _read_each_way(path, monkeypatch)
+    assert whole == streamed
 
 
 def test_read_export_yields_one_file_at_a_time() -> None:

@@ -162,7 +162,7 @@ def test_a_step_stores_its_users_materialisations_in_one_write_and_only_theirs(
     """Dagster's event log gets one write per step for its users' materialisations (not one per
     user), and a user whose sync failed is still not among them."""
     pg_instance.add_dynamic_partitions("spotify_users", users)
-    sim.faults.add("/me/tracks", "quota_exceeded", count=1)  # one user's saved tracks fail
+    sim.faults.add("/me/tracks", "malformed_items", count=1)  # one user's saved tracks are unreadable: failed
     with counted_materialisation_writes() as writes:
         run = run_range(defs, pg_instance, users, [SAVED])
     assert not run.success

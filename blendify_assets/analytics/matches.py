@@ -19,9 +19,11 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import numpy as np
 from sqlalchemy.engine import Connection, Engine
@@ -41,6 +43,7 @@ from blendify_assets.blend.normalize import normalize_isrc
 from blendify_assets.blend.overlap import (
     KIND_WEIGHTS,
     Item,
+    Prepared,
     SparseRows,
     TopK,
     component_table,
@@ -101,12 +104,15 @@ def compute_taste_matches(
 
 # --- bucketed computation -------------------------------------------------------------------------
 
-USER_PAGE = 200
-"""Users whose rows are read and built at once while preparing (bounds memory)."""
+USER_PAGE = 25
+"""Users whose rows are read and built at once while preparing (bounds memory: a medium user's
+rows take ~4 MB as dicts)."""
 POSTING_USERS = 2_000
 """Users whose vectors are one posting block of a bucket run (bounds memory)."""
-EXPLAIN_USERS = 25
+EXPLAIN_USERS = 8
 """Bucket users whose pairs are explained at once (with their neighbours' tastes loaded)."""
+EXPLAIN_CACHE = 150
+"""Users' tastes kept loaded while explaining (at least EXPLAIN_USERS x (k + 1))."""
 KINDS = tuple(KIND_WEIGHTS)
 KIND_CODE = {kind: i for i, kind in enumerate(KINDS)}
 ITEM_DTYPE = np.dtype("<i8")
@@ -228,6 +234,8 @@ class BucketRun:
     rows: int
     complete: bool
     seconds: Mapping[str, float]
+    tastes_loaded: int = 0
+    """Users' tastes read to explain the pairs (bucket users and neighbours, reloads included)."""
 
 
 def compute_bucket(
@@ -278,16 +286,23 @@ def compute_bucket(
         for u in sorted(best)
     }
     del best, query, index
-    rows = pairs = 0
+    rows = 0
+    uses = Counter((min(u, o), max(u, o)) for u in users for o, _ in neighbours.get(u, ()))
     with engine.begin() as conn:
         computed_at = run["computed_at"]
+        explainer = _Explainer(conn, run_id, uses.copy(), EXPLAIN_CACHE)
         with_top = [u for u in users if neighbours.get(u)]
         for lo in range(0, len(with_top), EXPLAIN_USERS):
             chunk = with_top[lo : lo + EXPLAIN_USERS]
-            out, explained = _explained_rows(conn, run_id, computed_at, {u: neighbours[u] for u in chunk})
+            explainer.load({u for u in chunk} | {o for u in chunk for o, _ in neighbours[u]})
+            out = [
+                (run_id, uuid.UUID(u), uuid.UUID(o), rank, *explainer.part(u, o), computed_at)
+                for u in chunk
+                for rank, (o, _) in enumerate(neighbours[u], start=1)
+            ]
             taste_matches.append_matches(conn, out)
             rows += len(out)
-            pairs += explained
+        pairs, loaded = len(uses), explainer.loaded
         clock.lap("details_and_write")
         taste_matches.append_bucket(
             conn, run_id=run_id, bucket=bucket, users=len(users), candidate_pairs=candidates, rows=rows,
@@ -296,7 +311,7 @@ def compute_bucket(
     with engine.connect() as conn:
         after = taste_matches.bucketed_run(conn, run_id)
     complete = after is not None and len(after["done"]) == buckets
-    return BucketRun(run_id, bucket, len(users), candidates, pairs, rows, complete, clock.laps)
+    return BucketRun(run_id, bucket, len(users), candidates, pairs, rows, complete, clock.laps, loaded)
 
 
 def _sparse(rows: Sequence[taste_vectors.VectorRow], index: Mapping[str, int]) -> SparseRows:
@@ -314,39 +329,63 @@ def _sparse(rows: Sequence[taste_vectors.VectorRow], index: Mapping[str, int]) -
     )
 
 
-def _explained_rows(
-    conn: Connection,
-    run_id: int,
-    computed_at: datetime,
-    neighbours: Mapping[str, Sequence[tuple[str, float]]],
-) -> tuple[list[tuple[object, ...]], int]:
-    """The stored rows of these users' top lists, each pair explained once, as the single-process
-    computation explains it (the pair in user-id order, under the computation's identity)."""
-    wanted = sorted({u for u in neighbours} | {o for top in neighbours.values() for o, _ in top})
-    tastes = load_tastes(conn, wanted)
-    by_id = {m.user_id: m for m in tastes}
-    identity = _partial_identity(conn, run_id, tastes)
-    prepared = {m.user_id: prepare(m, identity) for m in tastes}
-    parts: dict[tuple[str, str], tuple[object, ...]] = {}
-    out: list[tuple[object, ...]] = []
-    for user in sorted(neighbours):
-        for rank, (other, _) in enumerate(neighbours[user], start=1):
-            pair = (min(user, other), max(user, other))
-            if pair not in parts:
-                parts[pair] = _stored_part(
-                    pair_overlap(by_id[pair[0]], by_id[pair[1]], identity, prepared=prepared)
-                )
-            out.append((run_id, uuid.UUID(user), uuid.UUID(other), rank, *parts[pair], computed_at))
-    return out, len(parts)
+class _Explainer:
+    """Explains pairs as the single-process computation does (the pair in user-id order, under the
+    computation's identity), holding at most ``cache`` users' tastes: bucket users come in id
+    order, and a neighbour who is in many top lists (a popular taste) stays loaded."""
+
+    def __init__(self, conn: Connection, run_id: int, pairs: Counter[tuple[str, str]], cache: int) -> None:
+        self.conn, self.run_id, self.cache = conn, run_id, cache
+        self.uses = pairs
+        self.tastes: OrderedDict[str, tuple[MemberTaste, Prepared]] = OrderedDict()
+        self.identity = IdentityIndex({}, {}, {})
+        self.parts: dict[tuple[str, str], tuple[object, ...]] = {}
+        self.loaded = 0
+
+    def load(self, users: Collection[str]) -> None:
+        """Make these users' tastes present (all fit: callers pass at most ``cache`` users)."""
+        missing = sorted(u for u in users if u not in self.tastes)
+        for u in users:
+            if u in self.tastes:
+                self.tastes.move_to_end(u)
+        while self.tastes and len(self.tastes) + len(missing) > self.cache:
+            oldest = next(iter(self.tastes))
+            if oldest in users:
+                break
+            del self.tastes[oldest]
+        if not missing:
+            return
+        fresh = load_tastes(self.conn, missing)
+        self.loaded += len(fresh)
+        _extend_identity(self.conn, self.run_id, self.identity, fresh)
+        for m in fresh:
+            self.tastes[m.user_id] = (m, prepare(m, self.identity))
+
+    def part(self, user: str, other: str) -> tuple[object, ...]:
+        """The stored columns of the pair, explained once and kept until its other direction."""
+        pair = (min(user, other), max(user, other))
+        found = self.parts.get(pair)
+        if found is None:
+            a, b = self.tastes[pair[0]][0], self.tastes[pair[1]][0]
+            prepared = {u: self.tastes[u][1] for u in pair}
+            found = _stored_part(pair_overlap(a, b, self.identity, prepared=prepared))
+        self.uses[pair] -= 1
+        if self.uses[pair]:
+            self.parts[pair] = found
+        else:
+            self.parts.pop(pair, None)
+        return found
 
 
-def _partial_identity(conn: Connection, run_id: int, tastes: Sequence[MemberTaste]) -> IdentityIndex:
-    """The computation's identity for these members' tracks: the stored clusters, else each track
-    its own cluster, named as ``build_identity`` names a cluster of one."""
-    keys = sorted({key for m in tastes for key in m.tracks})
+def _extend_identity(
+    conn: Connection, run_id: int, identity: IdentityIndex, tastes: Sequence[MemberTaste]
+) -> None:
+    """Add these members' tracks to a partial copy of the computation's identity: the stored
+    clusters, else each track its own cluster, named as ``build_identity`` names a cluster of one."""
+    cluster_of = cast(dict[TrackKey, str], identity.cluster_of)
+    match = cast(dict[str, Match], identity.match)
+    keys = sorted({key for m in tastes for key in m.tracks if key not in cluster_of})
     stored = taste_vectors.clusters_for(conn, run_id, keys)
-    cluster_of: dict[TrackKey, str] = {}
-    match: dict[str, Match] = {}
     for m in tastes:
         for key, info in m.tracks.items():
             if key in cluster_of:
@@ -360,7 +399,6 @@ def _partial_identity(conn: Connection, run_id: int, tastes: Sequence[MemberTast
                 cid = f"isrc:{isrc}" if isrc else "{}:{}".format(*key)
                 cluster_of[key] = cid
                 match[cid] = SINGLE
-    return IdentityIndex(cluster_of, {}, match)
 
 
 def _stored_part(o: PairOverlap) -> tuple[object, ...]:

@@ -146,6 +146,7 @@ def _taste_matches() -> dg.AssetsDefinition:
                 "users": dg.MetadataValue.int(run.users),
                 "candidate_pairs": dg.MetadataValue.int(run.candidate_pairs),
                 "pairs": dg.MetadataValue.int(run.pairs),
+                "tastes_loaded": dg.MetadataValue.int(run.tastes_loaded),
                 "rows_appended": dg.MetadataValue.int(run.rows),
                 "dagster/row_count": dg.MetadataValue.int(run.rows),
                 "computation_complete": dg.MetadataValue.bool(run.complete),

@@ -81,24 +81,26 @@ def compute_taste_matches(
 ) -> MatchRun:
     """Prepare a computation and run every bucket in this process, one after the other (the demo
     and the command line; Dagster runs the buckets as separate runs)."""
-    clock = _Clock()
     prepared = prepare_taste_run(engine, k=k, buckets=buckets, dagster_run_id=dagster_run_id)
-    clock.lap("prepare")
     done = [
         compute_bucket(engine, b, run_id=prepared.run_id, dagster_run_id=dagster_run_id)
         for b in range(buckets)
     ]
-    clock.lap("buckets")
     with engine.connect() as conn:
         firsts = taste_matches.best_scores(conn, prepared.run_id)
+        pairs = taste_matches.distinct_pairs(conn, prepared.run_id)
+    stages = {
+        stage: round(sum(d.seconds.get(stage, 0.0) for d in done), 3)
+        for stage in ("top_k", "details_and_write")
+    }
     return MatchRun(
         run_id=prepared.run_id,
         computed_at=prepared.computed_at,
         users=prepared.users,
-        pairs=sum(d.pairs for d in done),
+        pairs=pairs,
         rows=sum(d.rows for d in done),
         mean_top_score=round(sum(firsts) / len(firsts), 1) if firsts else 0.0,
-        seconds=clock.laps,
+        seconds={"prepare": round(sum(prepared.seconds.values()), 3), **stages},
     )
 
 

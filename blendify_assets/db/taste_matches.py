@@ -131,6 +131,19 @@ def best_scores(conn: Connection, run_id: int) -> list[float]:
     return [float(s) for (s,) in rows]
 
 
+def distinct_pairs(conn: Connection, run_id: int) -> int:
+    """Unordered pairs in one run's top lists (a pair in both users' lists counts once)."""
+    return int(
+        conn.execute(
+            sa.text(
+                "SELECT count(DISTINCT (least(user_id, other_user_id), greatest(user_id, other_user_id))) "
+                "FROM user_taste_matches WHERE run_id = :r"
+            ),
+            {"r": run_id},
+        ).scalar_one()
+    )
+
+
 def current_neighbours(conn: Connection, user_id: uuid.UUID) -> list[RowMapping]:
     """The user's top-k from the latest run (index: user_id, computed_at, rank)."""
     return list(

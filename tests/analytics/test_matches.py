@@ -169,7 +169,11 @@ def test_bucketed_matches_equal_the_single_process_computation(
             sa.text("SELECT count(*), sum(users) FROM taste_match_buckets WHERE run_id = :r"),
             {"r": run.run_id},
         ).one()
+        reference_pairs = conn.execute(
+            sa.text("SELECT pairs FROM taste_match_runs WHERE id = :r"), {"r": reference}
+        ).scalar_one()
     assert tuple(buckets) == (4, run.users) and run.users == 50
+    assert run.pairs == reference_pairs and run.rows == len(expected)
 
 
 def test_readers_see_a_bucketed_computation_only_once_every_bucket_is_in(engine: Engine) -> None:

@@ -8,6 +8,8 @@ Trigger paths (one each, so nothing runs twice):
   assets: ``analytics/taste_vectors`` (one run prepares a computation) and ``analytics/taste_matches``
   (static bucket partitions, ``eager``: once the vectors are new, each bucket is its own run, so
   the run queue runs them in parallel). ``taste_matching`` launches buckets by hand or as a backfill.
+  Analytics runs queue behind syncs and backfills (``ANALYTICS_RUN_TAGS``: priority -1, at most
+  ``ANALYTICS_RUN_LIMIT`` at once), so a new computation's 16 buckets never hold every run slot.
 - new blends: ``new_blends_sensor`` reads ``blends`` past its cursor and adds the partitions (so
   the automation above refreshes them daily); it requests a first generation only for blends that
   have none. ``blendify blends create`` writes the blend and its first generation in one
@@ -72,6 +74,16 @@ def _deps(ingestion_keys: Sequence[dg.AssetKey]) -> list[dg.AssetDep]:
     """Every provider endpoint, all of its user partitions."""
     return [dg.AssetDep(key, partition_mapping=dg.AllPartitionMapping()) for key in ingestion_keys]
 
+
+ANALYTICS_QUEUE_TAG = "blendify/queue"
+ANALYTICS_QUEUE = "analytics"
+ANALYTICS_RUN_LIMIT = 2
+"""Runs tagged ``blendify/queue=analytics`` that the run queue starts at once (the instance's
+``tag_concurrency_limits``, orchestration/instance.py): 16 bucket runs never take every run slot."""
+ANALYTICS_RUN_TAGS = {"dagster/priority": "-1", ANALYTICS_QUEUE_TAG: ANALYTICS_QUEUE}
+"""Tags of every analytics run (automation, ``taste_matching``): queued syncs and backfills go first
+(the QueuedRunCoordinator dequeues by ``dagster/priority``, highest first, FIFO within one), and at
+most ``ANALYTICS_RUN_LIMIT`` of them run at once, so the other run slots stay free for syncs."""
 
 TASTE_BUCKETS = dg.StaticPartitionsDefinition([f"{b:02d}" for b in range(BUCKETS)])
 """Buckets of users (a hash of the user id): each bucket of the taste matches is its own run."""
@@ -257,6 +269,7 @@ taste_matching_job = dg.define_asset_job(
     "taste_matching",
     selection=dg.AssetSelection.assets(TASTE_MATCHES),
     partitions_def=TASTE_BUCKETS,
+    tags=ANALYTICS_RUN_TAGS,
     description="Match one bucket of users of the newest prepared computation (a backfill of all buckets "
     "runs them in parallel).",
 )
@@ -306,6 +319,7 @@ analytics_automation = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.assets(TASTE_VECTORS, TASTE_MATCHES, BLEND_TRACKS, PUBLISHED),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=60,
+    run_tags=ANALYTICS_RUN_TAGS,
     description="Refreshes taste matches (a computation after syncs, then each of its buckets as a run) and "
     "blends after syncs, and publishes each new generation (their automation conditions).",
 )

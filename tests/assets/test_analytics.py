@@ -234,3 +234,20 @@ def test_a_blend_created_from_the_command_line_is_generated_once(
     assert sorted(added) == sorted([blend_id, bare]), "both are refreshed daily from now on"
     generations = "SELECT count(DISTINCT created_at) FROM blend_tracks WHERE blend_id = :b"
     assert count(engine, generations, b=blend_id) == 1
+
+
+def test_analytics_runs_queue_behind_syncs_and_never_take_every_run_slot() -> None:
+    """Issue 18 (w18a): a new computation's 16 eager bucket runs filled the 4-run queue, and a UI
+    backfill of syncs waited behind them for minutes. Every analytics run (the automation's and the
+    taste_matching job's) queues at priority -1 (the QueuedRunCoordinator starts the highest first)
+    and under a tag the instance limits below the queue's size."""
+    from blendify_assets.assets.analytics import analytics_automation, taste_matching_job
+    from blendify_assets.orchestration.instance import instance_config
+
+    for tags in (analytics_automation.run_tags, taste_matching_job.tags):
+        assert tags["dagster/priority"] == "-1"
+        assert tags["blendify/queue"] == "analytics"
+    runs = instance_config("postgresql+psycopg2://u@h/db", {"spotify_api": 4})["concurrency"]["runs"]
+    [limit] = [t for t in runs.get("tag_concurrency_limits", []) if t["key"] == "blendify/queue"]
+    assert limit["value"] == "analytics"
+    assert 1 <= limit["limit"] < runs["max_concurrent_runs"]

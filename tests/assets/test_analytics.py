@@ -251,3 +251,42 @@ def test_analytics_runs_queue_behind_syncs_and_never_take_every_run_slot() -> No
     [limit] = [t for t in runs.get("tag_concurrency_limits", []) if t["key"] == "blendify/queue"]
     assert limit["value"] == "analytics"
     assert 1 <= limit["limit"] < runs["max_concurrent_runs"]
+
+
+def test_a_queued_backfill_starts_before_a_computations_queued_buckets() -> None:
+    """The run queue itself (Dagster's QueuedRunCoordinator daemon, configured as `blendify dev`
+    configures it): 16 bucket runs queued by the automation, then a UI backfill of syncs. The next
+    runs it starts include the backfill and leave the buckets at most their limit."""
+    from dagster._core.remote_origin import (
+        RegisteredCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+    from dagster._core.test_utils import create_run_for_test
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
+
+    from blendify_assets.assets.analytics import analytics_automation
+    from blendify_assets.orchestration.instance import instance_config
+
+    config = instance_config("postgresql+psycopg2://u@h/db", {"spotify_api": 4})
+    overrides = {"run_coordinator": config["run_coordinator"], "concurrency": config["concurrency"]}
+    repository = RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("blendify"), "__repository__")
+
+    def queued(job: str, tags: dict[str, str]) -> DagsterRun:
+        return create_run_for_test(
+            instance, job_name=job, status=DagsterRunStatus.QUEUED, tags=tags,
+            remote_job_origin=RemoteJobOrigin(repository, job),
+        )  # fmt: skip
+
+    with dg.instance_for_test(overrides=overrides) as instance:
+        buckets = [
+            queued("__ASSET_JOB", {**analytics_automation.run_tags, "dagster/partition": f"{b:02d}"})
+            for b in range(16)
+        ]
+        backfill = queued("spotify_sync", {"dagster/from_ui": "true"})
+        daemon = QueuedRunCoordinatorDaemon(interval_seconds=1)
+        started = daemon._get_runs_to_dequeue(instance, instance.get_concurrency_config(), None)
+    ids = {run.run_id for run in started}
+    assert backfill.run_id in ids, "the backfill waits behind the buckets"
+    assert len(ids & {run.run_id for run in buckets}) <= 2

@@ -1,31 +1,64 @@
 """Taste matches for everyone: each user's top-k most similar users, appended with ``computed_at``.
 
-Sparse all the way: the neighbours come from :func:`blend.top_k_similar` over taste vectors (an
-inverted index touches only pairs that share an item), and the shared tracks, artists and genres
-are worked out only for those k pairs per user. Every run appends one ``taste_match_runs`` row and
-its ``user_taste_matches`` rows, so "your match went 62 -> 71 since March" is a query.
+Sparse all the way, and in buckets so that no process holds every user (issue 18):
+
+1. :func:`prepare_taste_run` reads users a page at a time, clusters their tracks into recordings
+   once (the identity is global), and stores every user's taste vector packed (``taste_vectors``)
+   with the run's ``taste_match_runs`` row.
+2. :func:`compute_bucket`, one Dagster run per bucket of users, scores its users against everyone
+   with an inverted index over blocks of the stored vectors (:func:`blend.overlap.top_k_block`,
+   bit-identical to :func:`blend.top_k_similar` over all users at once), explains each kept pair
+   (shared tracks, artists, genres) and appends its ``user_taste_matches`` rows with its
+   ``taste_match_buckets`` row. A run is current once every bucket is in, so readers never see
+   half a computation; "your match went 62 -> 71 since March" is a query.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
+import numpy as np
 from sqlalchemy.engine import Connection, Engine
 
 from blendify_assets.analytics.tastes import build_tastes, load_tastes
-from blendify_assets.blend import FORMULA, PairOverlap, build_identity, pair_overlap, prepare, top_k_similar
-from blendify_assets.blend.overlap import KIND_WEIGHTS
+from blendify_assets.blend import (
+    FORMULA,
+    MemberTaste,
+    PairOverlap,
+    build_identity,
+    pair_overlap,
+    prepare,
+    taste_vector,
+)
+from blendify_assets.blend.identity import SINGLE, IdentityIndex, Match, TrackInfo, TrackKey
+from blendify_assets.blend.normalize import normalize_isrc
+from blendify_assets.blend.overlap import (
+    KIND_WEIGHTS,
+    Item,
+    Prepared,
+    SparseRows,
+    TopK,
+    component_table,
+    merge_top_k,
+    top_k_block,
+)
+from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.time import utcnow
-from blendify_assets.db import taste_matches
+from blendify_assets.db import taste_matches, taste_vectors
+from blendify_assets.db import users as users_db
 from blendify_assets.db.music.reads import taste_rows
 
 DEFAULT_K = 10
+BUCKETS = 16
+"""Buckets of users (by a hash of the user id); each is one Dagster run of the asset."""
 SHARED_LIMIT = 20
 """Shared items kept per stored pair (the counts are exact)."""
 
@@ -43,69 +76,331 @@ class MatchRun:
     seconds: Mapping[str, float]
 
 
-def compute_taste_matches(engine: Engine, k: int = DEFAULT_K, dagster_run_id: str | None = None) -> MatchRun:
-    """Read every user's latest state, find each one's k best matches, append them as one run."""
+def compute_taste_matches(
+    engine: Engine, k: int = DEFAULT_K, dagster_run_id: str | None = None, buckets: int = BUCKETS
+) -> MatchRun:
+    """Prepare a computation and run every bucket in this process, one after the other (the demo
+    and the command line; Dagster runs the buckets as separate runs)."""
+    prepared = prepare_taste_run(engine, k=k, buckets=buckets, dagster_run_id=dagster_run_id)
+    done = [
+        compute_bucket(engine, b, run_id=prepared.run_id, dagster_run_id=dagster_run_id)
+        for b in range(buckets)
+    ]
+    with engine.connect() as conn:
+        firsts = taste_matches.best_scores(conn, prepared.run_id)
+        pairs = taste_matches.distinct_pairs(conn, prepared.run_id)
+    stages = {
+        stage: round(sum(d.seconds.get(stage, 0.0) for d in done), 3)
+        for stage in ("top_k", "details_and_write")
+    }
+    return MatchRun(
+        run_id=prepared.run_id,
+        computed_at=prepared.computed_at,
+        users=prepared.users,
+        pairs=pairs,
+        rows=sum(d.rows for d in done),
+        mean_top_score=round(sum(firsts) / len(firsts), 1) if firsts else 0.0,
+        seconds={"prepare": round(sum(prepared.seconds.values()), 3), **stages},
+    )
+
+
+# --- bucketed computation -------------------------------------------------------------------------
+
+USER_PAGE = 25
+"""Users whose rows are read and built at once while preparing (bounds memory: a medium user's
+rows take ~4 MB as dicts)."""
+POSTING_USERS = 2_000
+"""Users whose vectors are one posting block of a bucket run (bounds memory)."""
+EXPLAIN_USERS = 8
+"""Bucket users whose pairs are explained at once (with their neighbours' tastes loaded)."""
+EXPLAIN_CACHE = 150
+"""Users' tastes kept loaded while explaining (at least EXPLAIN_USERS x (k + 1))."""
+KINDS = tuple(KIND_WEIGHTS)
+KIND_CODE = {kind: i for i, kind in enumerate(KINDS)}
+ITEM_DTYPE = np.dtype("<i8")
+WEIGHT_DTYPE = np.dtype("<f8")
+
+
+def bucket_of(user_id: str, buckets: int) -> int:
+    """A user's bucket: stable across runs and machines (not Python's salted hash)."""
+    digest = hashlib.blake2b(uuid.UUID(user_id).bytes, digest_size=8).digest()
+    return int.from_bytes(digest, "big") % buckets
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A computation whose vectors are stored and whose buckets are still to run."""
+
+    run_id: int
+    computed_at: datetime
+    users: int
+    buckets: int
+    items: int
+    clusters_stored: int
+    seconds: Mapping[str, float]
+
+
+def prepare_taste_run(
+    engine: Engine, *, k: int = DEFAULT_K, buckets: int = BUCKETS, dagster_run_id: str | None = None
+) -> PreparedRun:
+    """Cluster every user's tracks into recordings and store every user's taste vector, reading
+    users a page at a time; one transaction, so a computation is prepared whole or not at all.
+
+    The identity is global (fuzzy links chain across users' tracks), so it is built once over the
+    distinct tracks, as the single-process computation does: each track as the last user (in id
+    order) holding it has it. Only what a per-track key cannot give is stored: clusters of several
+    tracks, and tracks whose copies disagree on the ISRC; every other track is its own cluster
+    (``isrc:<ISRC>`` or ``provider:track_id``).
+    """
+    clock = _Clock()
+    with engine.begin() as conn:
+        copies: dict[TrackKey, TrackInfo] = {}
+        conflicts: set[TrackKey] = set()
+        users = 0
+        for tastes in _taste_pages(conn):
+            for m in tastes:
+                users += 1
+                for key, info in m.tracks.items():
+                    before = copies.get(key)
+                    if before is not None and before.isrc != info.isrc:
+                        conflicts.add(key)
+                    copies[key] = info
+        clock.lap("read_tracks")
+        identity = build_identity(copies.values())
+        del copies
+        clock.lap("identity")
+        computed_at = utcnow().replace(tzinfo=None)
+        previous = taste_vectors.previous_run(conn)
+        run_id = taste_matches.start_run(
+            conn, computed_at=computed_at, users=users, k=k, buckets=buckets, formula=FORMULA,
+            dagster_run_id=dagster_run_id,
+        )  # fmt: skip
+        taste_vectors.keep_only(conn, [run_id] if previous is None else [run_id, previous])
+        stored = [
+            (run_id, p, t, cid, identity.match[cid].method, identity.match[cid].confidence)
+            for cid, keys in identity.members.items()
+            for p, t in keys
+            if len(keys) > 1 or (p, t) in conflicts
+        ]
+        taste_vectors.append_clusters(conn, stored)
+        items: dict[Item, int] = {}
+        for tastes in _taste_pages(conn):
+            taste_vectors.append_vectors(
+                conn, [_vector_row(run_id, m, identity, items, buckets) for m in tastes]
+            )
+        clock.lap("vectors")
+    return PreparedRun(run_id, computed_at, users, buckets, len(items), len(stored), clock.laps)
+
+
+def _taste_pages(conn: Connection) -> Iterator[list[MemberTaste]]:
+    """Every user with taste rows, built a page at a time, in user-id order."""
+    for ids in users_db.user_id_pages(conn, USER_PAGE):
+        rows = taste_rows(conn, ids)
+        yield build_tastes(rows)
+        del rows
+
+
+def _vector_row(
+    run_id: int, member: MemberTaste, identity: IdentityIndex, items: dict[Item, int], buckets: int
+) -> tuple[object, ...]:
+    """The member's taste vector packed: item codes (item number x 4 + kind) and shares, in the
+    vector's own order (the order the single-process computation sums a pair's terms in)."""
+    codes: list[int] = []
+    weights: list[float] = []
+    kinds = 0
+    for item, w in taste_vector(member, identity).items():
+        if w > 0:
+            code = KIND_CODE[item[0]]
+            codes.append(items.setdefault(item, len(items)) * 4 + code)
+            weights.append(w)
+            kinds |= 1 << code
+    return (
+        run_id,
+        member.user_id,
+        bucket_of(member.user_id, buckets),
+        kinds,
+        np.asarray(codes, ITEM_DTYPE).tobytes(),
+        np.asarray(weights, WEIGHT_DTYPE).tobytes(),
+    )
+
+
+@dataclass(frozen=True)
+class BucketRun:
+    """What one bucket run appended."""
+
+    run_id: int
+    bucket: int
+    users: int
+    candidate_pairs: int
+    pairs: int
+    rows: int
+    complete: bool
+    seconds: Mapping[str, float]
+    tastes_loaded: int = 0
+    """Users' tastes read to explain the pairs (bucket users and neighbours, reloads included)."""
+
+
+def compute_bucket(
+    engine: Engine, bucket: int, *, run_id: int | None = None, dagster_run_id: str | None = None
+) -> BucketRun:
+    """One bucket of a prepared computation (by default the newest): its users' k best matches
+    against every user, scored exactly as the single-process computation scores them, explained
+    and appended with the bucket's row in one transaction.
+
+    Memory holds the bucket's vectors, one block of everyone's vectors (streamed in user-id order)
+    and each bucket user's k best so far; then a few bucket users and their neighbours' tastes at a
+    time while explaining.
+    """
     clock = _Clock()
     with engine.connect() as conn:
-        rows = taste_rows(conn)
-    clock.lap("read")
-    tastes = build_tastes(rows)
-    del rows
-    identity = build_identity(t for m in tastes for t in m.tracks.values())
-    prepared = {m.user_id: prepare(m, identity) for m in tastes}
-    clock.lap("tastes")
-    neighbours = top_k_similar({u: p[0] for u, p in prepared.items()}, k, component_weights=KIND_WEIGHTS)
-    clock.lap("top_k")
-    uses = Counter((min(u, o), max(u, o)) for u, top in neighbours.items() for o, _ in top)
-    computed_at = utcnow().replace(tzinfo=None)
-    by_id = {m.user_id: m for m in tastes}
+        run = taste_matches.bucketed_run(conn, run_id)
+        if run is None:
+            raise BlendifyError(
+                "no taste-match computation is prepared: materialise analytics/taste_vectors first"
+            )
+        run_id, k, buckets = int(run["id"]), int(run["k"]), int(run["buckets"])
+        if not 0 <= bucket < buckets:
+            raise BlendifyError(f"bucket {bucket} is not one of the computation's {buckets} buckets")
+        if bucket in run["done"]:
+            return BucketRun(run_id, bucket, 0, 0, 0, 0, len(run["done"]) == buckets, {})
+        ids: list[str] = []
+        masks: list[int] = []
+        for user, kinds in taste_vectors.user_kinds(conn, run_id):
+            ids.append(user)
+            masks.append(kinds)
+        index = {u: i for i, u in enumerate(ids)}
+        user_mask = np.asarray(masks, np.int64)
+        del masks
+        mine = taste_vectors.bucket_vectors(conn, run_id, bucket)
+        query = _sparse(mine, index)
+        del mine
+        table = component_table({kind: KIND_WEIGHTS[kind] for kind in KINDS})
+        best: TopK = {}
+        candidates = 0
+        for block in taste_vectors.vector_blocks(conn, run_id, POSTING_USERS):
+            found, expanded = top_k_block(query, _sparse(block, index), user_mask, table, k)
+            merge_top_k(best, found, k)
+            candidates += expanded
+        clock.lap("top_k")
+    users = [ids[i] for i in np.unique(query.user).tolist()]
+    neighbours = {
+        ids[u]: [(ids[int(c)], round(float(v), 6)) for c, v in zip(*best[u], strict=True)]
+        for u in sorted(best)
+    }
+    del best, query, index
+    rows = 0
+    uses = Counter((min(u, o), max(u, o)) for u in users for o, _ in neighbours.get(u, ()))
+    with engine.begin() as conn:
+        computed_at = run["computed_at"]
+        explainer = _Explainer(conn, run_id, uses.copy(), EXPLAIN_CACHE)
+        with_top = [u for u in users if neighbours.get(u)]
+        for lo in range(0, len(with_top), EXPLAIN_USERS):
+            chunk = with_top[lo : lo + EXPLAIN_USERS]
+            explainer.load({u for u in chunk} | {o for u in chunk for o, _ in neighbours[u]})
+            out = [
+                (run_id, uuid.UUID(u), uuid.UUID(o), rank, *explainer.part(u, o), computed_at)
+                for u in chunk
+                for rank, (o, _) in enumerate(neighbours[u], start=1)
+            ]
+            taste_matches.append_matches(conn, out)
+            rows += len(out)
+        pairs, loaded = len(uses), explainer.loaded
+        clock.lap("details_and_write")
+        taste_matches.append_bucket(
+            conn, run_id=run_id, bucket=bucket, users=len(users), candidate_pairs=candidates, rows=rows,
+            seconds=clock.laps, finished_at=utcnow().replace(tzinfo=None), dagster_run_id=dagster_run_id,
+        )  # fmt: skip
+    with engine.connect() as conn:
+        after = taste_matches.bucketed_run(conn, run_id)
+    complete = after is not None and len(after["done"]) == buckets
+    return BucketRun(run_id, bucket, len(users), candidates, pairs, rows, complete, clock.laps, loaded)
 
-    def explain(a: str, b: str) -> PairOverlap:
-        return pair_overlap(by_id[a], by_id[b], identity, prepared=prepared)
 
-    run_id = taste_matches.append_run(
-        engine,
-        computed_at=computed_at,
-        users=len(tastes),
-        k=k,
-        pairs=len(uses),
-        formula=FORMULA,
-        dagster_run_id=dagster_run_id,
-        rows=lambda run_id: _rows(run_id, computed_at, neighbours, uses, explain),
+def _sparse(rows: Sequence[taste_vectors.VectorRow], index: Mapping[str, int]) -> SparseRows:
+    """Packed vectors as arrays under the computation's global user numbering."""
+    codes = [np.frombuffer(items, ITEM_DTYPE) for _, _, items, _ in rows]
+    sizes = [len(c) for c in codes]
+    code = np.concatenate(codes) if codes else np.zeros(0, ITEM_DTYPE)
+    return SparseRows(
+        user=np.repeat(np.asarray([index[u] for u, _, _, _ in rows], np.int64), sizes),
+        item=code >> 2,
+        weight=np.concatenate([np.frombuffer(w, WEIGHT_DTYPE) for _, _, _, w in rows])
+        if rows
+        else np.zeros(0, WEIGHT_DTYPE),
+        kind=code & 3,
     )
-    clock.lap("details_and_write")
-    firsts = [top[0][1] for top in neighbours.values() if top]
-    return MatchRun(
-        run_id=run_id,
-        computed_at=computed_at,
-        users=len(tastes),
-        pairs=len(uses),
-        rows=sum(len(top) for top in neighbours.values()),
-        mean_top_score=round(100 * sum(firsts) / len(firsts), 1) if firsts else 0.0,
-        seconds=clock.laps,
-    )
 
 
-def _rows(
-    run_id: int,
-    computed_at: datetime,
-    neighbours: Mapping[str, Sequence[tuple[str, float]]],
-    uses: Counter[tuple[str, str]],
-    explain: Callable[[str, str], PairOverlap],
-) -> Iterator[tuple[object, ...]]:
-    """Rows streamed into COPY. A pair is explained once and its stored part is kept only until
-    its other direction (if any) has been written, so memory stays at a few rows, not all pairs."""
-    pending: dict[tuple[str, str], tuple[object, ...]] = {}
-    for user, top in neighbours.items():
-        for rank, (other, _) in enumerate(top, start=1):
-            pair = (min(user, other), max(user, other))
-            part = pending.get(pair) or _stored_part(explain(*pair))
-            uses[pair] -= 1
-            if uses[pair]:
-                pending[pair] = part
+class _Explainer:
+    """Explains pairs as the single-process computation does (the pair in user-id order, under the
+    computation's identity), holding at most ``cache`` users' tastes: bucket users come in id
+    order, and a neighbour who is in many top lists (a popular taste) stays loaded."""
+
+    def __init__(self, conn: Connection, run_id: int, pairs: Counter[tuple[str, str]], cache: int) -> None:
+        self.conn, self.run_id, self.cache = conn, run_id, cache
+        self.uses = pairs
+        self.tastes: OrderedDict[str, tuple[MemberTaste, Prepared]] = OrderedDict()
+        self.identity = IdentityIndex({}, {}, {})
+        self.parts: dict[tuple[str, str], tuple[object, ...]] = {}
+        self.loaded = 0
+
+    def load(self, users: Collection[str]) -> None:
+        """Make these users' tastes present (all fit: callers pass at most ``cache`` users)."""
+        missing = sorted(u for u in users if u not in self.tastes)
+        for u in users:
+            if u in self.tastes:
+                self.tastes.move_to_end(u)
+        while self.tastes and len(self.tastes) + len(missing) > self.cache:
+            oldest = next(iter(self.tastes))
+            if oldest in users:
+                break
+            del self.tastes[oldest]
+        if not missing:
+            return
+        fresh = load_tastes(self.conn, missing)
+        self.loaded += len(fresh)
+        _extend_identity(self.conn, self.run_id, self.identity, fresh)
+        for m in fresh:
+            self.tastes[m.user_id] = (m, prepare(m, self.identity))
+
+    def part(self, user: str, other: str) -> tuple[object, ...]:
+        """The stored columns of the pair, explained once and kept until its other direction."""
+        pair = (min(user, other), max(user, other))
+        found = self.parts.get(pair)
+        if found is None:
+            a, b = self.tastes[pair[0]][0], self.tastes[pair[1]][0]
+            prepared = {u: self.tastes[u][1] for u in pair}
+            found = _stored_part(pair_overlap(a, b, self.identity, prepared=prepared))
+        self.uses[pair] -= 1
+        if self.uses[pair]:
+            self.parts[pair] = found
+        else:
+            self.parts.pop(pair, None)
+        return found
+
+
+def _extend_identity(
+    conn: Connection, run_id: int, identity: IdentityIndex, tastes: Sequence[MemberTaste]
+) -> None:
+    """Add these members' tracks to a partial copy of the computation's identity: the stored
+    clusters, else each track its own cluster, named as ``build_identity`` names a cluster of one."""
+    cluster_of = cast(dict[TrackKey, str], identity.cluster_of)
+    match = cast(dict[str, Match], identity.match)
+    keys = sorted({key for m in tastes for key in m.tracks if key not in cluster_of})
+    stored = taste_vectors.clusters_for(conn, run_id, keys)
+    for m in tastes:
+        for key, info in m.tracks.items():
+            if key in cluster_of:
+                continue
+            if key in stored:
+                cid, method, confidence = stored[key]
+                cluster_of[key] = cid
+                match[cid] = Match(method, confidence)
             else:
-                pending.pop(pair, None)
-            yield (run_id, uuid.UUID(user), uuid.UUID(other), rank, *part, computed_at)
+                isrc = normalize_isrc(info.isrc)
+                cid = f"isrc:{isrc}" if isrc else "{}:{}".format(*key)
+                cluster_of[key] = cid
+                match[cid] = SINGLE
 
 
 def _stored_part(o: PairOverlap) -> tuple[object, ...]:

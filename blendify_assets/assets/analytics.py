@@ -4,7 +4,12 @@ Trigger paths (one each, so nothing runs twice):
 
 - after syncs: declarative automation on these assets only (``after_syncs``), evaluated by the
   ``analytics_automation`` sensor, which is on by default. Ingestion assets carry no automation
-  condition; their sensor and schedules belong to the orchestration layer.
+  condition; their sensor and schedules belong to the orchestration layer. Taste matching is two
+  assets: ``analytics/taste_vectors`` (one run prepares a computation) and ``analytics/taste_matches``
+  (static bucket partitions, ``eager``: once the vectors are new, each bucket is its own run, so
+  the run queue runs them in parallel). ``taste_matching`` launches buckets by hand or as a backfill.
+  Analytics runs queue behind syncs and backfills (``ANALYTICS_RUN_TAGS``: priority -1, at most
+  ``ANALYTICS_RUN_LIMIT`` at once), so a new computation's 16 buckets never hold every run slot.
 - new blends: ``new_blends_sensor`` reads ``blends`` past its cursor and adds the partitions (so
   the automation above refreshes them daily); it requests a first generation only for blends that
   have none. ``blendify blends create`` writes the blend and its first generation in one
@@ -23,7 +28,7 @@ from blendify_assets.analytics.blends import (
     generate_blend_tracks,
     latest_generation,
 )
-from blendify_assets.analytics.matches import DEFAULT_K, compute_taste_matches
+from blendify_assets.analytics.matches import BUCKETS, DEFAULT_K, compute_bucket, prepare_taste_run
 from blendify_assets.assets.resources import WarehouseResource
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.text import user_label
@@ -32,6 +37,7 @@ BLENDS = "blends"
 blends = dg.DynamicPartitionsDefinition(name=BLENDS)  # key = blends.id
 
 TASTE_MATCHES = dg.AssetKey(["analytics", "taste_matches"])
+TASTE_VECTORS = dg.AssetKey(["analytics", "taste_vectors"])
 BLEND_TRACKS = dg.AssetKey(["blends", "blend_tracks"])
 PUBLISHED = dg.AssetKey(["blends", "published_playlists"])  # assets/publish.py
 TASTE_MATCH_CRON = "0 */6 * * *"
@@ -69,35 +75,93 @@ def _deps(ingestion_keys: Sequence[dg.AssetKey]) -> list[dg.AssetDep]:
     return [dg.AssetDep(key, partition_mapping=dg.AllPartitionMapping()) for key in ingestion_keys]
 
 
-def _taste_matches(ingestion_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+ANALYTICS_QUEUE_TAG = "blendify/queue"
+ANALYTICS_QUEUE = "analytics"
+ANALYTICS_RUN_LIMIT = 2
+"""Runs tagged ``blendify/queue=analytics`` that the run queue starts at once (the instance's
+``tag_concurrency_limits``, orchestration/instance.py): 16 bucket runs never take every run slot."""
+ANALYTICS_RUN_TAGS = {"dagster/priority": "-1", ANALYTICS_QUEUE_TAG: ANALYTICS_QUEUE}
+"""Tags of every analytics run (automation, ``taste_matching``): queued syncs and backfills go first
+(the QueuedRunCoordinator dequeues by ``dagster/priority``, highest first, FIFO within one), and at
+most ``ANALYTICS_RUN_LIMIT`` of them run at once, so the other run slots stay free for syncs."""
+
+TASTE_BUCKETS = dg.StaticPartitionsDefinition([f"{b:02d}" for b in range(BUCKETS)])
+"""Buckets of users (a hash of the user id): each bucket of the taste matches is its own run."""
+
+
+def _taste_vectors(ingestion_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
     @dg.asset(
-        key=TASTE_MATCHES,
+        key=TASTE_VECTORS,
         group_name="analytics",
         deps=_deps(ingestion_keys),
         automation_condition=after_syncs(TASTE_MATCH_CRON),
         kinds={"postgres", "python"},
         owners=OWNERS,
         tags={"blendify/layer": "analytics"},
-        metadata={"dagster/table_name": "public.user_taste_matches"},
+        metadata={"dagster/table_name": "public.taste_vectors"},
         description=(
-            f"Each user's {DEFAULT_K} most similar users (sparse top-k) with shared tracks, artists, genres "
-            "and the 0-100 taste match, appended to user_taste_matches (current: latest_user_taste_matches)."
+            "A taste-match computation prepared: recordings clustered across providers once, every user's "
+            "taste vector stored (taste_vectors), users read a page at a time. Its buckets follow as "
+            "analytics/taste_matches partitions."
         ),
     )
-    def taste_matches(
+    def taste_vectors(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        """Read every user's latest state, find each one's best matches, append them as one run."""
-        run = compute_taste_matches(warehouse.engine, DEFAULT_K, dagster_run_id=context.run_id)
+        """Start a computation: its run row, identity clusters and vectors, in one transaction."""
+        run = prepare_taste_run(warehouse.engine, k=DEFAULT_K, buckets=BUCKETS, dagster_run_id=context.run_id)
         return dg.MaterializeResult(
             metadata={
                 "run_id": dg.MetadataValue.int(run.run_id),
                 "computed_at": dg.MetadataValue.text(run.computed_at.isoformat()),
                 "users": dg.MetadataValue.int(run.users),
+                "dagster/row_count": dg.MetadataValue.int(run.users),
+                "items": dg.MetadataValue.int(run.items),
+                "clusters_stored": dg.MetadataValue.int(run.clusters_stored),
+                "buckets": dg.MetadataValue.int(run.buckets),
+                "seconds": dg.MetadataValue.json(dict(run.seconds)),
+            }
+        )
+
+    return taste_vectors
+
+
+def _taste_matches() -> dg.AssetsDefinition:
+    @dg.asset(
+        key=TASTE_MATCHES,
+        group_name="analytics",
+        deps=[TASTE_VECTORS],
+        partitions_def=TASTE_BUCKETS,
+        backfill_policy=dg.BackfillPolicy.multi_run(1),  # a bucket per run: runs in parallel
+        automation_condition=dg.AutomationCondition.eager(),
+        kinds={"postgres", "python"},
+        owners=OWNERS,
+        tags={"blendify/layer": "analytics"},
+        metadata={"dagster/table_name": "public.user_taste_matches"},
+        description=(
+            f"Each user's {DEFAULT_K} most similar users (sparse top-k against everyone) with shared tracks, "
+            "artists, genres and the 0-100 taste match, for one bucket of users of the newest prepared "
+            "computation; appended to user_taste_matches. Readers (latest_user_taste_matches) see a "
+            "computation once all its buckets are in."
+        ),
+    )
+    def taste_matches(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """One bucket's users: their best matches, explained and appended with the bucket's row."""
+        run = compute_bucket(warehouse.engine, int(context.partition_key), dagster_run_id=context.run_id)
+        if not run.seconds:
+            context.log.info(f"bucket {context.partition_key} of computation {run.run_id} is already in")
+        return dg.MaterializeResult(
+            metadata={
+                "run_id": dg.MetadataValue.int(run.run_id),
+                "users": dg.MetadataValue.int(run.users),
+                "candidate_pairs": dg.MetadataValue.int(run.candidate_pairs),
                 "pairs": dg.MetadataValue.int(run.pairs),
+                "tastes_loaded": dg.MetadataValue.int(run.tastes_loaded),
                 "rows_appended": dg.MetadataValue.int(run.rows),
                 "dagster/row_count": dg.MetadataValue.int(run.rows),
-                "mean_best_match": dg.MetadataValue.float(run.mean_top_score),
+                "computation_complete": dg.MetadataValue.bool(run.complete),
                 "seconds": dg.MetadataValue.json(dict(run.seconds)),
             }
         )
@@ -201,6 +265,16 @@ blend_generation_job = dg.define_asset_job(
 )
 
 
+taste_matching_job = dg.define_asset_job(
+    "taste_matching",
+    selection=dg.AssetSelection.assets(TASTE_MATCHES),
+    partitions_def=TASTE_BUCKETS,
+    tags=ANALYTICS_RUN_TAGS,
+    description="Match one bucket of users of the newest prepared computation (a backfill of all buckets "
+    "runs them in parallel).",
+)
+
+
 @dg.sensor(
     job=blend_generation_job,
     minimum_interval_seconds=30,
@@ -242,19 +316,19 @@ def new_blends_sensor(
 
 analytics_automation = dg.AutomationConditionSensorDefinition(
     "analytics_automation",
-    target=dg.AssetSelection.assets(TASTE_MATCHES, BLEND_TRACKS, PUBLISHED),
+    target=dg.AssetSelection.assets(TASTE_VECTORS, TASTE_MATCHES, BLEND_TRACKS, PUBLISHED),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=60,
-    description="Refreshes taste matches and blends after syncs, and publishes each new generation "
-    "(their automation conditions).",
+    run_tags=ANALYTICS_RUN_TAGS,
+    description="Refreshes taste matches (a computation after syncs, then each of its buckets as a run) and "
+    "blends after syncs, and publishes each new generation (their automation conditions).",
 )
 
 
 def analytics_definitions(ingestion_keys: Sequence[dg.AssetKey]) -> dg.Definitions:
     """Taste matches and blends, downstream of these ingestion assets, with their sensors."""
-    taste_matches, blend_tracks = _taste_matches(ingestion_keys), _blend_tracks(ingestion_keys)
     return dg.Definitions(
-        assets=[taste_matches, blend_tracks],
-        jobs=[blend_generation_job],
+        assets=[_taste_vectors(ingestion_keys), _taste_matches(), _blend_tracks(ingestion_keys)],
+        jobs=[blend_generation_job, taste_matching_job],
         sensors=[new_blends_sensor, analytics_automation],
     )

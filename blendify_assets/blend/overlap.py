@@ -317,6 +317,113 @@ def _top(cols: np.ndarray, vals: np.ndarray, k: int, users: list[str]) -> list[t
     return [(users[int(c)], round(float(v), 6)) for c, v in zip(cols[order], vals[order], strict=True)]
 
 
+@dataclass(frozen=True)
+class SparseRows:
+    """Sparse vectors as arrays: entry ``i`` is ``weight[i]`` of item ``item[i]`` for user ``user[i]``
+    (a global user index: its rank in user-id order), with its component ``kind[i]``. A user's
+    entries are contiguous and in the order of their taste vector."""
+
+    user: np.ndarray
+    item: np.ndarray
+    weight: np.ndarray
+    kind: np.ndarray
+
+
+def component_table(weights: Mapping[str, float]) -> np.ndarray:
+    """``W[mask][component]``: the weights rescaled over the components present in ``mask``."""
+    names = list(weights)
+    table = np.zeros((1 << len(names), len(names)))
+    for mask in range(1, 1 << len(names)):
+        present = [i for i in range(len(names)) if mask >> i & 1]
+        total = sum(weights[names[i]] for i in present)
+        for i in present:
+            table[mask, i] = weights[names[i]] / total if total > 0 else 0.0
+    return table
+
+
+TopK = dict[int, tuple[np.ndarray, np.ndarray]]
+"""Global user index -> (other users' global indices, unrounded scores), best first."""
+
+
+def top_k_block(
+    query: SparseRows,
+    postings: SparseRows,
+    user_mask: np.ndarray,
+    table: np.ndarray,
+    k: int,
+    *,
+    max_expansion: int = 4_000_000,
+) -> tuple[TopK, int]:
+    """The query users' k best among the posting users, exactly as :func:`top_k_similar` scores.
+
+    Each pair's score is summed in the query user's entry order, with the same element-wise
+    operations, so the floats are bit-identical to the single-process computation; the k best of a
+    user over all posting blocks are the k best of the per-block k best (order: score descending,
+    then user index). Returns the per-user candidates and how many (user, other) contributions
+    were expanded (the candidate work).
+    """
+    out: TopK = {}
+    if len(query.user) == 0 or len(postings.user) == 0:
+        return out, 0
+    n_users = len(user_mask)
+    by_item = np.lexsort((postings.user, postings.item))
+    post_user, post_w = postings.user[by_item], postings.weight[by_item]
+    uniq, first, counts = np.unique(postings.item[by_item], return_index=True, return_counts=True)
+    slot = np.searchsorted(uniq, query.item)
+    slot = np.minimum(slot, len(uniq) - 1)
+    found = uniq[slot] == query.item
+    q_user, q_w, q_kind, q_slot = query.user[found], query.weight[found], query.kind[found], slot[found]
+    cost = counts[q_slot].astype(np.int64)
+    starts = first[q_slot]
+    query_users = np.unique(query.user)
+    row_bounds = np.searchsorted(q_user, query_users)
+    row_bounds = np.append(row_bounds, len(q_user))
+    cum = np.concatenate(([0], np.cumsum(cost)))[row_bounds]
+    expanded = 0
+    lo, n_rows = 0, len(query_users)
+    while lo < n_rows:
+        hi = int(np.searchsorted(cum, cum[lo] + max_expansion, side="right")) - 1
+        hi = min(n_rows, max(lo + 1, hi))
+        a, b = row_bounds[lo], row_bounds[hi]
+        lens = cost[a:b]
+        total = int(lens.sum())
+        expanded += total
+        offsets = starts[a:b] - (np.cumsum(lens) - lens)
+        pos = np.repeat(offsets, lens) + np.arange(total, dtype=np.int64)
+        other = post_user[pos]
+        me = np.repeat(q_user[a:b], lens)
+        contrib = np.minimum(np.repeat(q_w[a:b], lens), post_w[pos])
+        both = user_mask[me] & user_mask[other]
+        contrib = contrib * table[both, np.repeat(q_kind[a:b], lens)]
+        mask = other != me
+        local = np.searchsorted(query_users[lo:hi], me[mask])
+        keys = local.astype(np.int64) * n_users + other[mask]
+        rows, cols, vals = _reduce(keys, contrib[mask], hi - lo, n_users)
+        bounds = np.searchsorted(rows, np.arange(hi - lo + 1))
+        for r in range(hi - lo):
+            s_, e_ = bounds[r], bounds[r + 1]
+            if e_ > s_:
+                out[int(query_users[lo + r])] = _best(cols[s_:e_], vals[s_:e_], k)
+        lo = hi
+    return out, expanded
+
+
+def merge_top_k(into: TopK, more: TopK, k: int) -> None:
+    """Keep each user's k best of both (score descending, then user index)."""
+    for user, (cols, vals) in more.items():
+        if user in into:
+            cols = np.concatenate((into[user][0], cols))
+            vals = np.concatenate((into[user][1], vals))
+            into[user] = _best(cols, vals, k)
+        else:
+            into[user] = (cols, vals)
+
+
+def _best(cols: np.ndarray, vals: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.lexsort((cols, -vals))[:k]
+    return cols[order], vals[order]
+
+
 def top_k_taste_matches(
     members: Sequence[MemberTaste], k: int = 10, identity: IdentityIndex | None = None
 ) -> dict[str, list[tuple[str, float]]]:

@@ -1,8 +1,11 @@
-"""The taste-match tables: `taste_match_runs` and `user_taste_matches` (append-only), with their
-`latest_*` views. Each run is appended whole, so a pair's score over time is a query."""
+"""The taste-match tables: `taste_match_runs`, `user_taste_matches` and `taste_match_buckets`
+(append-only), with their views. A run is appended whole, or (bucketed) its run row first and then
+each bucket whole with its `taste_match_buckets` row; readers see only complete runs
+(`complete_taste_match_runs`, `latest_*`), so a pair's score over time is a query."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -48,6 +51,99 @@ def append_run(
     return run_id
 
 
+def start_run(
+    conn: Connection,
+    *,
+    computed_at: datetime,
+    users: int,
+    k: int,
+    buckets: int,
+    formula: str,
+    dagster_run_id: str | None,
+) -> int:
+    """A bucketed run's row, in the caller's transaction; its rows follow bucket by bucket
+    (`append_bucket`). ``pairs`` is 0 here: each bucket records its own counts."""
+    return int(
+        conn.execute(
+            sa.text(
+                "INSERT INTO taste_match_runs (computed_at, users, k, pairs, formula, run_id, buckets) "
+                "VALUES (:t, :u, :k, 0, :f, :r, :b) RETURNING id"
+            ),
+            {"t": computed_at, "u": users, "k": k, "f": formula, "r": dagster_run_id, "b": buckets},
+        ).scalar_one()
+    )
+
+
+def bucketed_run(conn: Connection, run_id: int | None = None) -> RowMapping | None:
+    """A bucketed run (id, computed_at, k, buckets, users) and the buckets it has: this one, or
+    the newest."""
+    where = "WHERE r.id = :r" if run_id is not None else "WHERE r.buckets IS NOT NULL"
+    return (
+        conn.execute(
+            sa.text(
+                "SELECT r.id, r.computed_at, r.k, r.buckets, r.users, "
+                "coalesce(array_agg(b.bucket ORDER BY b.bucket) FILTER (WHERE b.bucket IS NOT NULL), '{}') AS done "
+                f"FROM taste_match_runs r LEFT JOIN taste_match_buckets b ON b.run_id = r.id {where} "
+                "GROUP BY r.id ORDER BY r.id DESC LIMIT 1"
+            ),
+            {"r": run_id},
+        )
+        .mappings()
+        .first()
+    )
+
+
+def append_bucket(
+    conn: Connection,
+    *,
+    run_id: int,
+    bucket: int,
+    users: int,
+    candidate_pairs: int,
+    rows: int,
+    seconds: dict[str, float],
+    finished_at: datetime,
+    dagster_run_id: str | None,
+) -> None:
+    """The bucket's row, in the transaction that appended its matches (`append_matches`)."""
+    conn.execute(
+        sa.text(
+            "INSERT INTO taste_match_buckets (run_id, bucket, users, candidate_pairs, rows, seconds, "
+            "finished_at, dagster_run_id) VALUES (:r, :b, :u, :c, :n, CAST(:s AS jsonb), :t, :d)"
+        ),
+        {
+            "r": run_id, "b": bucket, "u": users, "c": candidate_pairs, "n": rows,
+            "s": json.dumps(seconds), "t": finished_at, "d": dagster_run_id,
+        },
+    )  # fmt: skip
+
+
+def append_matches(conn: Connection, rows: Iterable[tuple[object, ...]]) -> None:
+    """Rows in COLUMNS order, by COPY, in the caller's transaction."""
+    copy_rows(conn, "user_taste_matches", COLUMNS, rows)
+
+
+def best_scores(conn: Connection, run_id: int) -> list[float]:
+    """Every user's best score in one run (the run's "mean best match")."""
+    rows = conn.execute(
+        sa.text("SELECT score FROM user_taste_matches WHERE run_id = :r AND rank = 1"), {"r": run_id}
+    )
+    return [float(s) for (s,) in rows]
+
+
+def distinct_pairs(conn: Connection, run_id: int) -> int:
+    """Unordered pairs in one run's top lists (a pair in both users' lists counts once)."""
+    return int(
+        conn.execute(
+            sa.text(
+                "SELECT count(DISTINCT (least(user_id, other_user_id), greatest(user_id, other_user_id))) "
+                "FROM user_taste_matches WHERE run_id = :r"
+            ),
+            {"r": run_id},
+        ).scalar_one()
+    )
+
+
 def current_neighbours(conn: Connection, user_id: uuid.UUID) -> list[RowMapping]:
     """The user's top-k from the latest run (index: user_id, computed_at, rank)."""
     return list(
@@ -57,7 +153,7 @@ def current_neighbours(conn: Connection, user_id: uuid.UUID) -> list[RowMapping]
                 "m.shared_track_count, m.shared_artist_count, m.shared_genre_count, "
                 "m.song_that_brings_you_together, m.computed_at "
                 "FROM user_taste_matches m JOIN users u ON u.id = m.other_user_id "
-                "WHERE m.user_id = :u AND m.computed_at = (SELECT max(computed_at) FROM taste_match_runs) "
+                "WHERE m.user_id = :u AND m.computed_at = (SELECT computed_at FROM latest_taste_match_run) "
                 "ORDER BY m.rank"
             ),
             {"u": user_id},
@@ -66,13 +162,15 @@ def current_neighbours(conn: Connection, user_id: uuid.UUID) -> list[RowMapping]
 
 
 def pair_history(conn: Connection, a: uuid.UUID, b: uuid.UUID) -> list[RowMapping]:
-    """The pair's stored score at every run where either was in the other's top-k, oldest first."""
+    """The pair's stored score at every complete run where either was in the other's top-k, oldest
+    first."""
     return list(
         conn.execute(
             sa.text(
                 "SELECT DISTINCT ON (computed_at) computed_at, score, shared_track_count, "
                 "shared_artist_count, shared_genre_count FROM user_taste_matches "
-                "WHERE (user_id = :a AND other_user_id = :b) OR (user_id = :b AND other_user_id = :a) "
+                "WHERE ((user_id = :a AND other_user_id = :b) OR (user_id = :b AND other_user_id = :a)) "
+                "AND computed_at IN (SELECT computed_at FROM complete_taste_match_runs) "
                 "ORDER BY computed_at, user_id"
             ),
             {"a": a, "b": b},

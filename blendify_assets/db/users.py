@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -124,3 +124,21 @@ def emails_of(conn: Connection, user_ids: Sequence[uuid.UUID]) -> dict[str, str]
         {"ids": [str(u) for u in user_ids]},
     )
     return {str(k): str(v) for k, v in rows.all()}
+
+
+def user_id_pages(conn: Connection, page: int) -> Iterator[list[str]]:
+    """Every user id in id order, a page at a time (keyset: each page is one index range)."""
+    after: str | None = None
+    while True:
+        rows = conn.execute(
+            sa.text(
+                "SELECT id::text FROM users WHERE CAST(:after AS uuid) IS NULL OR id > CAST(:after AS uuid) "
+                "ORDER BY id LIMIT :n"
+            ),
+            {"after": after, "n": page},
+        ).scalars()
+        ids = [str(i) for i in rows]
+        if not ids:
+            return
+        yield ids
+        after = ids[-1]

@@ -24,6 +24,7 @@ from dagster_postgres.run_storage import run_storage
 from dagster_postgres.utils import pg_alembic_config
 from sqlalchemy.engine import make_url
 
+from blendify_assets.assets.analytics import ANALYTICS_QUEUE, ANALYTICS_QUEUE_TAG, ANALYTICS_RUN_LIMIT
 from blendify_assets.core.settings import WarehouseSettings
 from blendify_assets.db.engine import create_engine, dagster_storage_url
 from blendify_assets.orchestration.runs import PLANNED_EVENTS_ENV
@@ -50,6 +51,9 @@ def storage_config(storage_url: str) -> dict[str, Any]:
     }
 
 
+MAX_CONCURRENT_RUNS = 4
+
+
 def instance_config(storage_url: str, pool_limits: Mapping[str, int]) -> dict[str, Any]:
     return {
         "storage": {"postgres": storage_config(storage_url)},
@@ -59,7 +63,14 @@ def instance_config(storage_url: str, pool_limits: Mapping[str, int]) -> dict[st
         },
         "concurrency": {
             "pools": {"default_limit": max(pool_limits.values(), default=1)},
-            "runs": {"max_concurrent_runs": 4},
+            "runs": {
+                "max_concurrent_runs": MAX_CONCURRENT_RUNS,
+                # Analytics runs (16 taste-match buckets at once) leave the other slots to syncs and
+                # backfills; they also queue at dagster/priority -1 (assets/analytics.py).
+                "tag_concurrency_limits": [
+                    {"key": ANALYTICS_QUEUE_TAG, "value": ANALYTICS_QUEUE, "limit": ANALYTICS_RUN_LIMIT}
+                ],
+            },
         },
         "run_retries": {"enabled": True, "max_retries": 1, "retry_on_asset_or_op_failure": False},
         # The daemon (under `blendify dev`) also frees slots a finished run still holds; runs of a

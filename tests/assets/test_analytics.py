@@ -14,7 +14,14 @@ from sqlalchemy.engine import Engine
 
 from blendify_assets.analytics.blends import create_blend
 from blendify_assets.analytics.tastes import load_tastes
-from blendify_assets.assets.analytics import BLEND_TRACKS, PUBLISHED, TASTE_MATCHES, new_blends_sensor
+from blendify_assets.assets.analytics import (
+    BLEND_TRACKS,
+    PUBLISHED,
+    TASTE_BUCKETS,
+    TASTE_MATCHES,
+    TASTE_VECTORS,
+    new_blends_sensor,
+)
 from blendify_assets.blend import pair_overlap
 from blendify_assets.cli import main
 from blendify_assets.db.taste_matches import current_neighbours, pair_history
@@ -37,6 +44,7 @@ def analytics(resources) -> dict[str, dg.AssetsDefinition]:
     built = build_definitions(PROVIDERS, resources)
     graph = built.resolve_asset_graph()
     return {
+        "taste_vectors": graph.assets_def_for_key(TASTE_VECTORS),
         "taste_matches": graph.assets_def_for_key(TASTE_MATCHES),
         "blend_tracks": graph.assets_def_for_key(BLEND_TRACKS),
     }
@@ -47,18 +55,31 @@ def test_definitions_load() -> None:
     sensor = defs.resolve_sensor_def("analytics_automation")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     targeted = sensor.asset_selection.resolve(defs.resolve_asset_graph())
-    assert targeted == {TASTE_MATCHES, BLEND_TRACKS, PUBLISHED}, "automation drives only the analytics assets"
+    assert targeted == {TASTE_VECTORS, TASTE_MATCHES, BLEND_TRACKS, PUBLISHED}, (
+        "automation drives only the analytics assets"
+    )
     ingestion = [a for a in defs.resolve_asset_graph().asset_nodes if a.key not in targeted]
     assert ingestion and all(a.automation_condition is None for a in ingestion)
+
+
+def materialize_taste_matches(analytics, instance: dg.DagsterInstance) -> list[dg.AssetMaterialization]:
+    """What the automation does: prepare a computation, then each bucket as its own run."""
+    assert dg.materialize([analytics["taste_vectors"]], instance=instance).success
+    events = []
+    for bucket in TASTE_BUCKETS.get_partition_keys():
+        result = dg.materialize([analytics["taste_matches"]], partition_key=bucket, instance=instance)
+        assert result.success
+        events += result.asset_materializations_for_node("analytics__taste_matches")
+    return events
 
 
 def test_taste_matches_asset_appends_each_users_neighbours(
     blendify_env, engine: Engine, world: World, instance: dg.DagsterInstance, analytics, resources
 ) -> None:
-    first = dg.materialize([analytics["taste_matches"]], instance=instance)
-    assert first.success
-    meta = first.asset_materializations_for_node("analytics__taste_matches")[0].metadata
-    assert meta["users"].value == 4 and meta["rows_appended"].value == 2 and meta["pairs"].value == 1
+    events = materialize_taste_matches(analytics, instance)
+    assert len(events) == 16 and sum(e.metadata["users"].value for e in events) == 4
+    assert sum(e.metadata["rows_appended"].value for e in events) == 2
+    assert [e.metadata["computation_complete"].value for e in events].count(True) == 1, "the last bucket"
 
     with engine.connect() as conn:
         rows = conn.execute(
@@ -78,7 +99,7 @@ def test_taste_matches_asset_appends_each_users_neighbours(
         ]
     ), "Carol and Dave share nothing with anyone, so they have no neighbours"
 
-    assert dg.materialize([analytics["taste_matches"]], instance=instance).success
+    materialize_taste_matches(analytics, instance)
     assert count(engine, "SELECT count(*) FROM taste_match_runs") == 2
     assert count(engine, "SELECT count(*) FROM user_taste_matches") == 4
     assert count(engine, "SELECT count(*) FROM latest_user_taste_matches") == 2
@@ -134,7 +155,7 @@ def test_new_blends_sensor_picks_up_each_blend_exactly_once(
 
 
 def test_automation_refreshes_after_a_sync_once_per_tick(instance: dg.DagsterInstance) -> None:
-    selection = dg.AssetSelection.assets(TASTE_MATCHES, BLEND_TRACKS)
+    selection = dg.AssetSelection.assets(TASTE_VECTORS, TASTE_MATCHES, BLEND_TRACKS)
     start = datetime(2026, 3, 1, 1, 0)
     instance.add_dynamic_partitions("blends", ["b1", "b2"])
 
@@ -152,7 +173,7 @@ def test_automation_refreshes_after_a_sync_once_per_tick(instance: dg.DagsterIns
         dg.AssetMaterialization(dg.AssetKey(["spotify", "top_tracks"]), partition="u1")
     )
     r = evaluate(start + timedelta(hours=6, minutes=5), r.cursor)
-    assert r.get_num_requested(TASTE_MATCHES) == 1, "a sync after the tick: refresh"
+    assert r.get_num_requested(TASTE_VECTORS) == 1, "a sync after the tick: refresh"
     assert r.get_requested_partitions(BLEND_TRACKS) == {"b1", "b2"}, "every blend, in one request"
     r = evaluate(start + timedelta(hours=6, minutes=10), r.cursor)
     assert r.total_requested == 0, "handled: not again until the next tick and another sync"
@@ -163,7 +184,7 @@ def test_missing_analytics_fill_after_the_first_sync_without_waiting_for_the_tic
 ) -> None:
     """Issue 12 (4): in a new deployment (or `dev --demo`) taste matches and blends are generated
     as soon as syncs land, not at the next 06:00 tick; once there, they wait for the tick."""
-    selection = dg.AssetSelection.assets(TASTE_MATCHES, BLEND_TRACKS)
+    selection = dg.AssetSelection.assets(TASTE_VECTORS, TASTE_MATCHES, BLEND_TRACKS)
     start = datetime(2026, 3, 1, 1, 0)
     instance.add_dynamic_partitions("blends", ["b1"])
 
@@ -179,9 +200,15 @@ def test_missing_analytics_fill_after_the_first_sync_without_waiting_for_the_tic
         dg.AssetMaterialization(dg.AssetKey(["spotify", "top_tracks"]), partition="u1")
     )
     r = evaluate(start + timedelta(minutes=1), r.cursor)
-    assert r.get_num_requested(TASTE_MATCHES) == 1, "missing: generated after the first sync"
+    assert r.get_num_requested(TASTE_VECTORS) == 1, "missing: generated after the first sync"
     assert r.get_requested_partitions(BLEND_TRACKS) == {"b1"}
-    instance.report_runless_asset_event(dg.AssetMaterialization(TASTE_MATCHES))
+    instance.report_runless_asset_event(dg.AssetMaterialization(TASTE_VECTORS))
+    r = evaluate(start + timedelta(minutes=2), r.cursor)
+    assert r.get_requested_partitions(TASTE_MATCHES) == set(TASTE_BUCKETS.get_partition_keys()), (
+        "a new computation: every bucket, each its own run"
+    )
+    for bucket in TASTE_BUCKETS.get_partition_keys():
+        instance.report_runless_asset_event(dg.AssetMaterialization(TASTE_MATCHES, partition=bucket))
     instance.report_runless_asset_event(dg.AssetMaterialization(BLEND_TRACKS, partition="b1"))
     instance.report_runless_asset_event(
         dg.AssetMaterialization(dg.AssetKey(["spotify", "top_tracks"]), partition="u1")
@@ -207,3 +234,59 @@ def test_a_blend_created_from_the_command_line_is_generated_once(
     assert sorted(added) == sorted([blend_id, bare]), "both are refreshed daily from now on"
     generations = "SELECT count(DISTINCT created_at) FROM blend_tracks WHERE blend_id = :b"
     assert count(engine, generations, b=blend_id) == 1
+
+
+def test_analytics_runs_queue_behind_syncs_and_never_take_every_run_slot() -> None:
+    """Issue 18 (w18a): a new computation's 16 eager bucket runs filled the 4-run queue, and a UI
+    backfill of syncs waited behind them for minutes. Every analytics run (the automation's and the
+    taste_matching job's) queues at priority -1 (the QueuedRunCoordinator starts the highest first)
+    and under a tag the instance limits below the queue's size."""
+    from blendify_assets.assets.analytics import analytics_automation, taste_matching_job
+    from blendify_assets.orchestration.instance import instance_config
+
+    for tags in (analytics_automation.run_tags, taste_matching_job.tags):
+        assert tags["dagster/priority"] == "-1"
+        assert tags["blendify/queue"] == "analytics"
+    runs = instance_config("postgresql+psycopg2://u@h/db", {"spotify_api": 4})["concurrency"]["runs"]
+    [limit] = [t for t in runs.get("tag_concurrency_limits", []) if t["key"] == "blendify/queue"]
+    assert limit["value"] == "analytics"
+    assert 1 <= limit["limit"] < runs["max_concurrent_runs"]
+
+
+def test_a_queued_backfill_starts_before_a_computations_queued_buckets() -> None:
+    """The run queue itself (Dagster's QueuedRunCoordinator daemon, configured as `blendify dev`
+    configures it): 16 bucket runs queued by the automation, then a UI backfill of syncs. The next
+    runs it starts include the backfill and leave the buckets at most their limit."""
+    from dagster._core.remote_origin import (
+        RegisteredCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+    from dagster._core.test_utils import create_run_for_test
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
+
+    from blendify_assets.assets.analytics import analytics_automation
+    from blendify_assets.orchestration.instance import instance_config
+
+    config = instance_config("postgresql+psycopg2://u@h/db", {"spotify_api": 4})
+    overrides = {"run_coordinator": config["run_coordinator"], "concurrency": config["concurrency"]}
+    repository = RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("blendify"), "__repository__")
+
+    def queued(job: str, tags: dict[str, str]) -> DagsterRun:
+        return create_run_for_test(
+            instance, job_name=job, status=DagsterRunStatus.QUEUED, tags=tags,
+            remote_job_origin=RemoteJobOrigin(repository, job),
+        )  # fmt: skip
+
+    with dg.instance_for_test(overrides=overrides) as instance:
+        buckets = [
+            queued("__ASSET_JOB", {**analytics_automation.run_tags, "dagster/partition": f"{b:02d}"})
+            for b in range(16)
+        ]
+        backfill = queued("spotify_sync", {"dagster/from_ui": "true"})
+        daemon = QueuedRunCoordinatorDaemon(interval_seconds=1)
+        started = daemon._get_runs_to_dequeue(instance, instance.get_concurrency_config(), None)
+    ids = {run.run_id for run in started}
+    assert backfill.run_id in ids, "the backfill waits behind the buckets"
+    assert len(ids & {run.run_id for run in buckets}) <= 2

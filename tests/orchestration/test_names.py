@@ -36,6 +36,7 @@ def test_asset_and_check_keys() -> None:
     assert {"/".join(k.path) for k in graph.get_all_asset_keys()} == {
         *(f"spotify/{e}" for e in SPOTIFY),
         *(f"apple_music/{e}" for e in APPLE),
+        "analytics/taste_vectors",
         "analytics/taste_matches",
         "blends/blend_tracks",
         "blends/published_playlists",
@@ -53,6 +54,7 @@ def test_jobs_schedules_sensors_partitions_and_pools() -> None:
         "spotify_sync",
         "apple_music_sync",
         "blend_generation",
+        "taste_matching",
     }
     assert {(s.name, s.cron_schedule, s.job_name) for s in defs.schedules or []} == {
         ("spotify_daily_resync", "15 3 * * *", "spotify_sync"),
@@ -75,6 +77,7 @@ def test_jobs_schedules_sensors_partitions_and_pools() -> None:
     assert ops == {
         **{f"spotify_{e}": "spotify_api" for e in SPOTIFY if e != "playlist_tracks"},
         **{f"apple_music_{e}": "apple_music_api" for e in APPLE if e != "playlist_tracks"},
+        "analytics__taste_vectors": None,
         "analytics__taste_matches": None,
         "blend_tracks": None,
         "published_playlists": None,

@@ -109,10 +109,16 @@ Rows = dict[str, list[dict[str, object]]]
 
 
 def _per_user(sql: str) -> str:
-    """The same query for a list of users, one index probe each."""
+    """The same query for a list of users, one index probe each.
+
+    ``OFFSET 0`` keeps the per-user subquery from being flattened into a join over all users: flattened,
+    ``user_id = u.id`` is a join clause, which Postgres does not push into the ``DISTINCT ON`` of
+    ``latest_snapshots``, so every page of users sorted every user's snapshots of the table (reads
+    grew with users²). Kept as a subquery, ``u.id`` is a parameter, the filter reaches
+    ``snapshots`` and ``idx_snapshots_latest`` (``user_id`` first) reads only this user's snapshots."""
     return (
         f"SELECT v.* FROM unnest(CAST(:ids AS uuid[])) AS u(id) "
-        f"CROSS JOIN LATERAL ({sql} WHERE user_id = u.id) v"
+        f"CROSS JOIN LATERAL (SELECT * FROM ({sql}) AS q WHERE user_id = u.id OFFSET 0) v"
     )
 
 

@@ -6,6 +6,8 @@ Tiny test tables make a sequential scan the cheapest plan, so sequential scans a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -77,3 +79,44 @@ def test_imported_plays_are_read_as_one_count_per_track_and_api_plays_one_by_one
     assert [(r["track_id"], str(r["played_at"])) for r in rows["recently_played"]] == [
         ("t1", "2020-01-05 00:00:00")
     ]
+
+
+def _scans(node: dict) -> Iterator[dict]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _scans(child)
+
+
+def test_a_page_of_users_reads_only_its_own_snapshots(engine: Engine) -> None:
+    """Issue 18 (w18a): the taste read of a page of 25 users sorted every user's snapshots of each
+    view (the user filter stopped before the DISTINCT ON of latest_snapshots), so preparing a
+    computation read users² snapshots. Each scan of `snapshots` in a page query is now an index
+    probe on the page's user."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (id, email) SELECT ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, "
+                "'u' || g || '@example.com' FROM generate_series(1, 2000) g"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO snapshots (user_id, provider, table_name, scope, fetched_at, row_count, content_hash) "
+                "SELECT u.id, 'spotify', t, s, timestamp '2020-01-01' + make_interval(days => d), 1, 'h' "
+                "FROM users u, unnest(CAST(:tables AS text[])) t, "
+                "unnest(ARRAY['short_term', 'medium_term', 'long_term', '']) s, generate_series(1, 2) d"
+            ),
+            {"tables": [t for _, t, view in queries.PROFILE_TABLES if view.startswith("latest_")]},
+        )
+        conn.execute(sa.text("ANALYZE snapshots"))
+        page = [f"00000000-0000-4000-8000-{i:012d}" for i in range(1, 26)]
+        unfiltered = {}
+        for name, sql in SOURCE_QUERIES.items():
+            [[plan]] = conn.execute(sa.text(f"EXPLAIN (FORMAT JSON) {_per_user(sql)}"), {"ids": page}).all()
+            for node in _scans(plan[0]["Plan"]):
+                if node.get("Relation Name") != "snapshots":
+                    continue
+                cond = node.get("Index Cond", "") + node.get("Recheck Cond", "")
+                if "user_id = u.id" not in cond:
+                    unfiltered[name] = f"{node['Node Type']}: {cond or node.get('Filter', '')}"
+    assert not unfiltered, f"scans of every user's snapshots: {unfiltered}"

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import gc
 import hashlib
 import queue
 import tempfile
@@ -39,6 +38,7 @@ from typing import IO, Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from blendify_assets.core.collector import fewer_collections
 from blendify_assets.core.fetch import Row
 from blendify_assets.db import connections, history_imports
 from blendify_assets.db.connections import DatabaseTokenSource, provider_account
@@ -206,7 +206,7 @@ def import_history(
     if provider not in READERS:
         raise ExportError(f"no history import for provider {provider!r}")
     given = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
-    with READERS[provider](given) as export, _fewer_collections():
+    with READERS[provider](given) as export, fewer_collections():
         digests = {file.name: _sha256(file) for file in export.files}
         found: IsrcLookups | None = None
         note = f"ISRCs from the warehouse only ({no_lookup_reason})"
@@ -407,34 +407,6 @@ def _import_file(
         filtered=report.filtered, enrichment=report.enrichment,
     )  # fmt: skip
     return report
-
-
-_GC_THRESHOLD = 50_000
-"""Allocations between young-generation collections during an import (Python's default is 700)."""
-_gc_lock = threading.Lock()
-_gc_users = 0
-_gc_saved: tuple[int, ...] = ()
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Collect cycles less often while importing: every record makes a few dicts that live until
-    their COPY, and the default threshold scans them again and again (~20% of the import's CPU).
-    Nothing an import makes is cyclic, so memory is unchanged; the threshold is restored when the
-    last import running in the process ends."""
-    global _gc_users, _gc_saved
-    with _gc_lock:
-        if _gc_users == 0:
-            _gc_saved = gc.get_threshold()
-            gc.set_threshold(max(_GC_THRESHOLD, _gc_saved[0]), *_gc_saved[1:])
-        _gc_users += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_users -= 1
-            if _gc_users == 0:
-                gc.set_threshold(*_gc_saved)
 
 
 _AHEAD_BATCH = 1_000  # rows handed over at a time

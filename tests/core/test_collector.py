@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from blendify_assets.core.collector import collector_paused
+from blendify_assets.core.collector import collector_paused, fewer_collections
 
 
 @pytest.fixture(autouse=True)
@@ -52,3 +52,16 @@ def test_a_collector_someone_else_turned_off_stays_off() -> None:
     with collector_paused():
         pass
     assert not gc.isenabled()
+
+
+def test_fewer_collections_while_held_and_the_found_threshold_back_after_the_last_one() -> None:
+    before = gc.get_threshold()
+    with fewer_collections(50_000):
+        assert gc.get_threshold()[0] == max(50_000, before[0])
+        with fewer_collections(50_000):
+            pass
+        assert gc.get_threshold()[0] == max(50_000, before[0]), "the inner one left the outer one's setting"
+    assert gc.get_threshold() == before
+    with pytest.raises(ValueError), fewer_collections():
+        raise ValueError("bad export")
+    assert gc.get_threshold() == before

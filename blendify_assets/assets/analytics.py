@@ -132,7 +132,8 @@ def _taste_matches() -> dg.AssetsDefinition:
         group_name="analytics",
         deps=[TASTE_VECTORS],
         partitions_def=TASTE_BUCKETS,
-        backfill_policy=dg.BackfillPolicy.multi_run(1),  # a bucket per run: runs in parallel
+        # No backfill policy: Dagster's default is a run per partition, so buckets run in parallel
+        # (and `backfill_policy` on `@asset` prints a BetaWarning in every command's output).
         automation_condition=dg.AutomationCondition.eager(),
         kinds={"postgres", "python"},
         owners=OWNERS,

@@ -273,13 +273,7 @@ def _components(
     kind_of = np.asarray(kinds, np.int64)
     user_mask = np.zeros(n_users, np.int64)
     np.bitwise_or.at(user_mask, uid, 1 << kind_of)
-    table = np.zeros((1 << len(names), len(names)))
-    for mask in range(1, 1 << len(names)):
-        present = [i for i in range(len(names)) if mask >> i & 1]
-        total = sum(weights[names[i]] for i in present)
-        for i in present:
-            table[mask, i] = weights[names[i]] / total if total > 0 else 0.0
-    return kind_of, user_mask, table
+    return kind_of, user_mask, component_table(weights)
 
 
 def _entries(

@@ -1,0 +1,83 @@
+"""Dagster's Postgres event-log storage, with each process remembering the dynamic partition keys.
+
+Creating a partition-range run makes Dagster resolve the range against the whole dynamic key list
+once per asset (`get_partition_keys_in_range` -> `get_dynamic_partitions`): a full Spotify sync run
+read all 100,000 keys eight times, and the asset backfill daemon read them again on every iteration,
+so creating a run grew with the partition set (docs/deploy.md, "100,000 partitions"). Here a process
+keeps the last key list per partition set and reads it again only when the set changed, which one
+aggregate over the set's index entries (row count and highest id) tells: an added key raises the
+highest id, a deleted one lowers the count, so any change since the last read is seen.
+
+Dagster's extension point: `event_log_storage` in dagster.yaml names this class (instance.py); it is
+a `PostgresEventLogStorage` (dagster-postgres' public class) with two overridden methods of the
+public storage interface. Relied on, and pinned by tests/orchestration/test_storage.py: Dagster
+resolves ranges through the storage's `get_dynamic_partitions`, and the `dynamic_partitions` table
+(dagster's own schema) keeps its serial `id`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from dagster._core.storage.event_log.schema import DynamicPartitionsTable
+from dagster._serdes import ConfigurableClassData
+from dagster_postgres import PostgresEventLogStorage
+from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+
+Stamp = tuple[int, int]  # (keys in the set, highest id): changes whenever a key is added or deleted
+
+
+class PartitionKeysCachingEventLogStorage(PostgresEventLogStorage):
+    """`PostgresEventLogStorage` that reads a dynamic partition set's keys only when it changed, and
+    remembers that its tables exist (Dagster asks before every asset check event it stores)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keys: dict[str, tuple[Stamp, tuple[str, ...]]] = {}
+        self._tables: set[str] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
+    ) -> PartitionKeysCachingEventLogStorage:
+        return cls(
+            inst_data=inst_data,
+            postgres_url=pg_url_from_config(config_value),
+            should_autocreate_tables=config_value.get("should_autocreate_tables", True),
+            token_provider=get_token_provider_from_config(config_value),
+        )
+
+    def partition_set_stamp(self, partitions_def_name: str) -> Stamp:
+        """The set's size and highest id: one index-only aggregate, no keys sent."""
+        table = DynamicPartitionsTable
+        query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.max(table.c.id), 0)).where(
+            table.c.partitions_def_name == partitions_def_name
+        )
+        with self.index_connection() as conn:
+            count, highest = conn.execute(query).one()
+        return int(count), int(highest)
+
+    def get_dynamic_partitions(self, partitions_def_name: str) -> Sequence[str]:
+        stamp = self.partition_set_stamp(partitions_def_name)
+        with self._lock:
+            known = self._keys.get(partitions_def_name)
+        if known is not None and known[0] == stamp:
+            return list(known[1])
+        # Stamped before reading: a key added in between makes the next stamp differ (read again).
+        keys = list(super().get_dynamic_partitions(partitions_def_name))
+        with self._lock:
+            self._keys[partitions_def_name] = (stamp, tuple(keys))
+        return keys
+
+    def has_table(self, table_name: str) -> bool:
+        """Dagster's tables, once there, stay (an upgrade only adds); a missing one is asked again."""
+        if table_name in self._tables:
+            return True
+        present = super().has_table(table_name)
+        if present:
+            self._tables.add(table_name)
+        return present

@@ -1,4 +1,4 @@
-"""Dagster's Postgres event-log storage, with each process remembering the dynamic partition keys.
+"""Dagster's Postgres event-log storage, remembering the dynamic partition keys and its connection.
 
 Creating a partition-range run makes Dagster resolve the range against the whole dynamic key list
 once per asset (`get_partition_keys_in_range` -> `get_dynamic_partitions`): a full Spotify sync run
@@ -8,11 +8,16 @@ keeps the last key list per partition set and reads it again only when the set c
 aggregate over the set's index entries (row count and highest id) tells: an added key raises the
 highest id, a deleted one lowers the count, so any change since the last read is seen.
 
+dagster-postgres also opens a new Postgres session (a server process) for every statement
+(`NullPool`): about 100 a created run (its planned events, asset check rows, key lookups), which
+cost the server more CPU than the statements. This storage keeps one pooled connection per process
+(as Dagster's own `optimize_for_webserver` does for the webserver), checked before each use.
+
 Dagster's extension point: `event_log_storage` in dagster.yaml names this class (instance.py); it is
-a `PostgresEventLogStorage` (dagster-postgres' public class) with two overridden methods of the
-public storage interface. Relied on, and pinned by tests/orchestration/test_storage.py: Dagster
-resolves ranges through the storage's `get_dynamic_partitions`, and the `dynamic_partitions` table
-(dagster's own schema) keeps its serial `id`.
+a `PostgresEventLogStorage` (dagster-postgres' public class) overriding methods of the public
+storage interface. Internals relied on, pinned by tests/orchestration/test_storage.py: Dagster
+resolves ranges through the storage's `get_dynamic_partitions`; the storage's statements go through
+its `_engine` attribute (replaced here); the `dynamic_partitions` table keeps its serial `id`.
 """
 
 from __future__ import annotations
@@ -25,17 +30,25 @@ import sqlalchemy as sa
 from dagster._core.storage.event_log.schema import DynamicPartitionsTable
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import PostgresEventLogStorage
-from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
+
+# One connection kept per process; threads beyond it (the daemon's) borrow up to 8 more, closed on
+# return. Pre-ping: a restarted server costs a reconnect, not a failed statement.
+POOL: dict[str, Any] = {"pool_size": 1, "max_overflow": 8, "pool_recycle": 300, "pool_pre_ping": True}
 
 Stamp = tuple[int, int]  # (keys in the set, highest id): changes whenever a key is added or deleted
 
 
 class PartitionKeysCachingEventLogStorage(PostgresEventLogStorage):
-    """`PostgresEventLogStorage` that reads a dynamic partition set's keys only when it changed, and
-    remembers that its tables exist (Dagster asks before every asset check event it stores)."""
+    """`PostgresEventLogStorage` that reads a dynamic partition set's keys only when it changed,
+    remembers that its tables exist (Dagster asks before every asset check event it stores), and
+    keeps its connection."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._engine = create_pg_engine(
+            self.postgres_url, self._token_provider, isolation_level="AUTOCOMMIT", **POOL
+        )
         self._keys: dict[str, tuple[Stamp, tuple[str, ...]]] = {}
         self._tables: set[str] = set()
         self._lock = threading.Lock()
@@ -72,6 +85,10 @@ class PartitionKeysCachingEventLogStorage(PostgresEventLogStorage):
         with self._lock:
             self._keys[partitions_def_name] = (stamp, tuple(keys))
         return keys
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()  # the pooled connection: a dropped database has no session left
 
     def has_table(self, table_name: str) -> bool:
         """Dagster's tables, once there, stay (an upgrade only adds); a missing one is asked again."""

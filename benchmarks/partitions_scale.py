@@ -17,7 +17,8 @@ are written with COPY; their partitions are added as production adds them
 Once, in this process: run_creation: the first `--create-runs` of the re-sync tick's range runs
 created as the scheduler daemon creates them (`_submit_run_request`, an in-process code location):
 CPU seconds per created run of this process plus the Postgres server's (load-independent), SQL
-statements and rows per run.
+statements and rows per run; with Blendify's event-log storage and, as the baseline, with
+dagster-postgres' own on the same database.
 
 Once: `dagster dev` (webserver + daemon; the run queue held at 0 so nothing executes, sensors and
 schedules stopped through GraphQL) on a free port, then per repeat the GraphQL queries the asset
@@ -203,7 +204,9 @@ class Statements:
             self.rows += max(cursor.rowcount, 0)
 
 
-def create_runs_as_the_scheduler(instance, schedule_name: str, count: int, postgres: int) -> dict:
+def create_runs_as_the_scheduler(
+    instance, schedule_name: str, count: int, postgres: int, when: datetime
+) -> dict:
     """Create the re-sync tick's first `count` runs as the scheduler daemon does, in this process
     (Dagster's modules imported here: main() clears DAGSTER_* from the environment first)."""
     from dagster._core.definitions.timestamp import TimestampWithTimezone
@@ -224,7 +227,6 @@ def create_runs_as_the_scheduler(instance, schedule_name: str, count: int, postg
         location = workspace.create_request_context().get_code_location("blendify")
         repo = next(iter(location.get_repositories().values()))
         schedule = repo.get_schedule(schedule_name)
-        when = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
         data = location.get_schedule_execution_data(
             instance=instance, repository_handle=repo.handle, schedule_name=schedule_name,
             scheduled_execution_time=TimestampWithTimezone(when.timestamp(), "UTC"), log_key=None,
@@ -245,6 +247,20 @@ def create_runs_as_the_scheduler(instance, schedule_name: str, count: int, postg
         "sql_statements_per_run": round((statements.count - before[0]) / runs),
         "rows_read_per_run": round((statements.rows - before[1]) / runs),
     }
+
+
+@contextlib.contextmanager
+def dagster_default_storage(dagster_home: Path):
+    """The same Dagster database opened with dagster-postgres' own event-log storage (before
+    orchestration/storage.py: no key cache, a session per statement)."""
+    import dagster as dg
+
+    config = yaml.safe_load((dagster_home / "dagster.yaml").read_text())
+    config["event_log_storage"] |= {"module": "dagster_postgres", "class": "PostgresEventLogStorage"}
+    with tempfile.TemporaryDirectory() as other:
+        (Path(other) / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        with dg.DagsterInstance.from_config(other) as instance:
+            yield instance
 
 
 def wait_for_webserver(url: str, process, timeout: float = 300) -> None:
@@ -391,7 +407,15 @@ def main() -> None:
             note("schedule_runs_requested", len(data.run_requests or []))
         partitions_now = len(instance.get_dynamic_partitions(spotify.partitions_name))
         postgres = int((settings.postgres_dir / "postmaster.pid").read_text().split()[0])
-        run_creation = create_runs_as_the_scheduler(instance, schedule.name, args.create_runs, postgres)
+        run_creation = {
+            "blendify_storage": create_runs_as_the_scheduler(
+                instance, schedule.name, args.create_runs, postgres, datetime(2026, 12, 2, 3, tzinfo=UTC)
+            )
+        }
+        with dagster_default_storage(settings.dagster_home) as baseline:  # the ratio's baseline
+            run_creation["dagster_default_storage"] = create_runs_as_the_scheduler(
+                baseline, schedule.name, args.create_runs, postgres, datetime(2026, 12, 3, 3, tzinfo=UTC)
+            )
 
         # --- the webserver: the UI's pages, and a backfill of everything -----------------------
         config_path = settings.dagster_home / "dagster.yaml"

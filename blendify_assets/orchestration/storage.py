@@ -5,8 +5,9 @@ once per asset (`get_partition_keys_in_range` -> `get_dynamic_partitions`): a fu
 read all 100,000 keys eight times, and the asset backfill daemon read them again on every iteration,
 so creating a run grew with the partition set (docs/deploy.md, "100,000 partitions"). Here a process
 keeps the last key list per partition set and reads it again only when the set changed, which one
-aggregate over the set's index entries (row count and highest id) tells: an added key raises the
-highest id, a deleted one lowers the count, so any change since the last read is seen.
+aggregate over the set's rows tells (their count, highest and summed ids): an added key raises the
+highest id, a deleted one lowers the count, and an insert that commits late with a lower id beside
+a delete still changes the sum (ids are unique), so any change since the last read is seen.
 
 dagster-postgres also opens a new Postgres session (a server process) for every statement
 (`NullPool`): about 100 a created run (its planned events, asset check rows, key lookups), which
@@ -36,7 +37,7 @@ from dagster_postgres.utils import create_pg_engine, get_token_provider_from_con
 # return. Pre-ping: a restarted server costs a reconnect, not a failed statement.
 POOL: dict[str, Any] = {"pool_size": 1, "max_overflow": 8, "pool_recycle": 300, "pool_pre_ping": True}
 
-Stamp = tuple[int, int]  # (keys in the set, highest id): changes whenever a key is added or deleted
+Stamp = tuple[int, int, int]  # (keys, highest id, sum of ids): changes whenever a key is added or deleted
 
 
 class PartitionKeysCachingEventLogStorage(PostgresEventLogStorage):
@@ -65,14 +66,16 @@ class PartitionKeysCachingEventLogStorage(PostgresEventLogStorage):
         )
 
     def partition_set_stamp(self, partitions_def_name: str) -> Stamp:
-        """The set's size and highest id: one index-only aggregate, no keys sent."""
+        """The set's size, highest id and summed ids: one aggregate, no keys sent."""
         table = DynamicPartitionsTable
-        query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.max(table.c.id), 0)).where(
-            table.c.partitions_def_name == partitions_def_name
-        )
+        query = sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.max(table.c.id), 0),
+            sa.func.coalesce(sa.func.sum(table.c.id), 0),
+        ).where(table.c.partitions_def_name == partitions_def_name)
         with self.index_connection() as conn:
-            count, highest = conn.execute(query).one()
-        return int(count), int(highest)
+            count, highest, total = conn.execute(query).one()
+        return int(count), int(highest), int(total)
 
     def get_dynamic_partitions(self, partitions_def_name: str) -> Sequence[str]:
         stamp = self.partition_set_stamp(partitions_def_name)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from dagster._core.definitions.timestamp import TimestampWithTimezone
 from dagster._core.execution.backfill import PartitionBackfill
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.storage.event_log.schema import DynamicPartitionsTable
 from dagster._core.test_utils import create_test_daemon_workspace_context
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.utils import make_new_backfill_id
@@ -178,3 +179,12 @@ def test_a_key_another_process_adds_or_deletes_is_seen(blendify_env) -> None:
         other.delete_dynamic_partition(name, "d")
         other.add_dynamic_partitions(name, ["e"])  # same count as before: the highest id tells
         assert list(daemon.get_dynamic_partitions(name)) == ["a", "c", "e"]
+        # An insert whose id was drawn before the last read but committed after it, beside a delete:
+        # same count, same highest id (b's id is free again, as a late commit's would be).
+        table = DynamicPartitionsTable
+        with other.event_log_storage.index_connection() as conn:
+            late = conn.execute(sa.select(sa.func.min(table.c.id)).where(table.c.partitions_def_name == name))
+            first_id = late.scalar_one()
+            conn.execute(table.insert().values(id=first_id + 1, partitions_def_name=name, partition="late"))
+        other.delete_dynamic_partition(name, "a")
+        assert sorted(daemon.get_dynamic_partitions(name)) == ["c", "e", "late"]

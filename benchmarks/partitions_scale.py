@@ -2,7 +2,7 @@
 
     python benchmarks/partitions_scale.py [--partitions 100000] [--new 1000] [--repeats 3]
                                           [--no-backfill] [--backfill-timeout 300]
-                                          [--per-partition-planned-events]
+                                          [--per-partition-planned-events] [--create-runs 8]
 
 A private BLENDIFY_HOME (embedded PostgreSQL, Dagster's instance in `blendify_dagster` beside the
 warehouse, as `blendify dev` has it). `--partitions` users, each with an active Spotify connection,
@@ -14,12 +14,19 @@ are written with COPY; their partitions are added as production adds them
   applied, as the daemon does. Also an idle tick (nothing new).
 - schedule_tick: `spotify_daily_resync` evaluated on the real instance (every active user).
 
+Once, in this process: run_creation: the first `--create-runs` of the re-sync tick's range runs
+created as the scheduler daemon creates them (`_submit_run_request`, an in-process code location):
+CPU seconds per created run of this process plus the Postgres server's (load-independent), SQL
+statements and rows per run; with Blendify's event-log storage and, as the baseline, with
+dagster-postgres' own on the same database.
+
 Once: `dagster dev` (webserver + daemon; the run queue held at 0 so nothing executes, sensors and
 schedules stopped through GraphQL) on a free port, then per repeat the GraphQL queries the asset
 page (partition stats) and the partitions page (partition keys and statuses) send; and a backfill of
 every Spotify asset over all partitions launched with `launchPartitionBackfill` (the UI's dialog):
 the mutation's time, then the runs the backfill daemon creates (BackfillPolicy.multi_run(250)) and
-the time until the last one exists. Everything is stopped and the home removed at the end.
+the time until the last one exists, runs created per minute, and CPU seconds per created run of
+`dagster dev`'s processes plus the Postgres server's. Everything is stopped and the home removed at the end.
 
 Prints one JSON line (`_measure.Report`): each figure's median and range, load and CPU.
 """
@@ -27,10 +34,13 @@ Prints one JSON line (`_measure.Report`): each figure's median and range, load a
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
+import logging
 import math
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -158,6 +168,101 @@ def storage_rows(instance) -> dict[str, tuple[int, int]]:
         engine.dispose()
 
 
+def tree_cpu(roots: list[int]) -> float:
+    """CPU seconds of these processes and their descendants, the ended ones they reaped included
+    (the Postgres server's finished sessions, `dagster dev`'s children)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]) / tick)
+    total, todo, seen = 0.0, list(roots), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in stats:
+            continue
+        seen.add(pid)
+        total += stats[pid][1]
+        todo.extend(child for child, (parent, _) in stats.items() if parent == pid)
+    return total
+
+
+class Statements:
+    """SQL statements and SELECTed rows SQLAlchemy sent from this process."""
+
+    def __init__(self) -> None:
+        self.count = self.rows = 0
+        sa.event.listen(sa.engine.Engine, "after_cursor_execute", self)
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.count += 1
+        if statement.lstrip()[:6].upper() == "SELECT":
+            self.rows += max(cursor.rowcount, 0)
+
+
+def create_runs_as_the_scheduler(
+    instance, schedule_name: str, count: int, postgres: int, when: datetime
+) -> dict:
+    """Create the re-sync tick's first `count` runs as the scheduler daemon does, in this process
+    (Dagster's modules imported here: main() clears DAGSTER_* from the environment first)."""
+    from dagster._core.definitions.timestamp import TimestampWithTimezone
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.test_utils import create_test_daemon_workspace_context
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+    from dagster._scheduler.scheduler import _submit_run_request
+
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(
+            module_name="blendify_assets.definitions", attribute="defs", working_directory=str(REPO)
+        ),
+        location_name="blendify",
+    )
+    statements = Statements()
+    with create_test_daemon_workspace_context(InProcessWorkspaceLoadTarget(origin), instance) as workspace:
+        location = workspace.create_request_context().get_code_location("blendify")
+        repo = next(iter(location.get_repositories().values()))
+        schedule = repo.get_schedule(schedule_name)
+        data = location.get_schedule_execution_data(
+            instance=instance, repository_handle=repo.handle, schedule_name=schedule_name,
+            scheduled_execution_time=TimestampWithTimezone(when.timestamp(), "UTC"), log_key=None,
+        )  # fmt: skip
+        requests = (data.run_requests or [])[:count]
+        before = (statements.count, statements.rows, tree_cpu([postgres]))
+        with timed() as t:
+            for request in requests:
+                _submit_run_request(request, workspace, schedule, when, logging.getLogger(__name__), None)
+        server_cpu = tree_cpu([postgres]) - before[2]
+    sa.event.remove(sa.engine.Engine, "after_cursor_execute", statements)
+    runs = len(requests)
+    return {
+        "runs": runs,
+        "seconds_per_run": round(t.wall / runs, 2),
+        "cpu_seconds_per_run": round((t.cpu + server_cpu) / runs, 3),
+        "of_which_postgres_cpu_per_run": round(server_cpu / runs, 3),
+        "sql_statements_per_run": round((statements.count - before[0]) / runs),
+        "rows_read_per_run": round((statements.rows - before[1]) / runs),
+    }
+
+
+@contextlib.contextmanager
+def dagster_default_storage(dagster_home: Path):
+    """The same Dagster database opened with dagster-postgres' own event-log storage (before
+    orchestration/storage.py: no key cache, a session per statement)."""
+    import dagster as dg
+
+    config = yaml.safe_load((dagster_home / "dagster.yaml").read_text())
+    config["event_log_storage"] |= {"module": "dagster_postgres", "class": "PostgresEventLogStorage"}
+    with tempfile.TemporaryDirectory() as other:
+        (Path(other) / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        with dg.DagsterInstance.from_config(other) as instance:
+            yield instance
+
+
 def wait_for_webserver(url: str, process, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -194,6 +299,7 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=1_000, help="new connections per sensor tick")
     parser.add_argument("--no-backfill", action="store_true", help="skip the backfill launch")
     parser.add_argument("--backfill-timeout", type=float, default=300)
+    parser.add_argument("--create-runs", type=int, default=8, help="re-sync runs created in-process")
     parser.add_argument(
         "--per-partition-planned-events", action="store_true",
         help="Dagster's default: one planned event per partition and asset when a run is created "
@@ -203,6 +309,7 @@ def main() -> None:
     report = Report("partitions_scale", args.repeats)
 
     home = Path(tempfile.mkdtemp(prefix="blendify-partitions-scale-"))
+    atexit.register(shutil.rmtree, home, True)  # registered first: runs after the server has stopped
     for name in [
         n for n in os.environ if n.startswith(("BLENDIFY_", "SPOTIFY_", "APPLE_MUSIC_", "DAGSTER_"))
     ]:
@@ -299,6 +406,16 @@ def main() -> None:
             note("schedule_tick_cpu_seconds", t.cpu)
             note("schedule_runs_requested", len(data.run_requests or []))
         partitions_now = len(instance.get_dynamic_partitions(spotify.partitions_name))
+        postgres = int((settings.postgres_dir / "postmaster.pid").read_text().split()[0])
+        run_creation = {
+            "blendify_storage": create_runs_as_the_scheduler(
+                instance, schedule.name, args.create_runs, postgres, datetime(2026, 12, 2, 3, tzinfo=UTC)
+            )
+        }
+        with dagster_default_storage(settings.dagster_home) as baseline:  # the ratio's baseline
+            run_creation["dagster_default_storage"] = create_runs_as_the_scheduler(
+                baseline, schedule.name, args.create_runs, postgres, datetime(2026, 12, 3, 3, tzinfo=UTC)
+            )
 
         # --- the webserver: the UI's pages, and a backfill of everything -----------------------
         config_path = settings.dagster_home / "dagster.yaml"
@@ -332,6 +449,7 @@ def main() -> None:
             selection = [{"path": list(spotify.asset_key_path(e))} for e in spotify.endpoint_names]
             params = {"partitionNames": list(everything), "assetSelection": selection}
             before = storage_rows(instance)
+            cpu_before = tree_cpu([process.pid, postgres])
             data, launch_seconds = post(url, LAUNCH, {"params": params})
             launched = data["launchPartitionBackfill"]
             if launched["__typename"] != "LaunchBackfillSuccess":
@@ -351,7 +469,9 @@ def main() -> None:
                 if count >= expected or status.value not in ("REQUESTED",):
                     break
                 time.sleep(1)
+            cpu_spent = tree_cpu([process.pid, postgres]) - cpu_before
             after = storage_rows(instance)
+            window = last_change - t0
             backfill = {
                 "partitions": len(everything),
                 "storage_added_rows_mb": {
@@ -362,7 +482,9 @@ def main() -> None:
                 "runs_created": created,
                 "runs_expected": expected,
                 "first_run_seconds": round(first_run, 1) if first_run is not None else None,
-                "last_run_seconds": round(last_change - t0, 1) if created else None,
+                "last_run_seconds": round(window, 1) if created else None,
+                "runs_per_minute": round(created / window * 60, 1) if created and window else None,
+                "cpu_seconds_per_run": round(cpu_spent / created, 2) if created else None,
                 "status": instance.get_backfill(backfill_id).status.value,
                 "timed_out": created < expected and time.perf_counter() - t0 >= args.backfill_timeout,
             }
@@ -389,6 +511,7 @@ def main() -> None:
             "dagster_dev_startup_seconds": round(startup_seconds, 1),
             "instigators_stopped": stopped,
             "partitions_page_keys": partition_keys_returned,
+            "run_creation": run_creation,
             "backfill": backfill,
         }
     )

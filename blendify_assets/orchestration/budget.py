@@ -15,7 +15,13 @@ from sqlalchemy.engine import Engine
 from blendify_assets.db import poll_schedule, provider_budget
 from blendify_assets.db.connections import active_among, active_user_ids
 from blendify_assets.ingest.budget import POLL_DUE_BY, SYNCED_BEFORE, plan_resync
-from blendify_assets.orchestration.runs import SYNC_RUN_CONFIG, USERS_PER_RUN, contiguous_batches, range_tags
+from blendify_assets.orchestration.runs import (
+    POLL_USERS_PER_RUN,
+    SYNC_RUN_CONFIG,
+    USERS_PER_RUN,
+    contiguous_batches,
+    range_tags,
+)
 from blendify_assets.providers.spec import Endpoint, ProviderSpec
 
 
@@ -69,7 +75,7 @@ def poll_requests(
     if not due:
         return dg.SkipReason(f"no {spec.name} user's {endpoint.name} poll is due")
     ordered = context.instance.get_dynamic_partitions(spec.partitions_name)
-    batches = spanning_batches(ordered, due, USERS_PER_RUN)
+    batches = spanning_batches(ordered, due, POLL_USERS_PER_RUN)
     tick = moment.strftime("%Y%m%dT%H%M")
     return _requests(name, tick, spec, batches, {POLL_DUE_BY: moment.isoformat()}, selection)
 

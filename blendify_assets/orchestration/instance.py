@@ -20,6 +20,7 @@ from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
 from dagster._core.storage.runs.schema import RunStorageSqlMetadata
 from dagster._core.storage.schedules.schema import ScheduleStorageSqlMetadata
 from dagster._core.storage.sql import stamp_alembic_rev
+from dagster_postgres import PostgresEventLogStorage
 from dagster_postgres.run_storage import run_storage
 from dagster_postgres.utils import pg_alembic_config
 from sqlalchemy.engine import make_url
@@ -28,6 +29,7 @@ from blendify_assets.assets.analytics import ANALYTICS_QUEUE, ANALYTICS_QUEUE_TA
 from blendify_assets.core.settings import WarehouseSettings
 from blendify_assets.db.engine import create_engine, dagster_storage_url
 from blendify_assets.orchestration.runs import PLANNED_EVENTS_ENV
+from blendify_assets.orchestration.storage import PartitionKeysCachingEventLogStorage
 
 PASSWORD_VARIABLE = "BLENDIFY_DAGSTER_PG_PASSWORD"
 
@@ -53,10 +55,23 @@ def storage_config(storage_url: str) -> dict[str, Any]:
 
 MAX_CONCURRENT_RUNS = 4
 
+STORAGE_CLASSES = {
+    "run_storage": ("dagster_postgres", "PostgresRunStorage"),
+    "event_log_storage": (
+        "blendify_assets.orchestration.storage",
+        PartitionKeysCachingEventLogStorage.__name__,
+    ),
+    "schedule_storage": ("dagster_postgres", "PostgresScheduleStorage"),
+}
+
 
 def instance_config(storage_url: str, pool_limits: Mapping[str, int]) -> dict[str, Any]:
     return {
-        "storage": {"postgres": storage_config(storage_url)},
+        # dagster-postgres' three storages, the event log's with the partition-key cache (storage.py).
+        **{
+            key: {"module": module, "class": name, "config": storage_config(storage_url)}
+            for key, (module, name) in STORAGE_CLASSES.items()
+        },
         "run_coordinator": {
             "module": "dagster.core.run_coordinator",
             "class": "QueuedRunCoordinator",
@@ -183,7 +198,7 @@ def set_pool_limits(instance: Any, pool_limits: Mapping[str, int]) -> None:  # a
     an advisory lock in its Postgres storage and skip pools already at their limit)."""
     storage = instance.event_log_storage
     with contextlib.ExitStack() as stack:
-        if type(storage).__name__ == "PostgresEventLogStorage":
+        if isinstance(storage, PostgresEventLogStorage):
             conn = stack.enter_context(storage.index_connection())
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": POOL_LIMITS_LOCK})
             stack.callback(conn.execute, sa.text("SELECT pg_advisory_unlock(:k)"), {"k": POOL_LIMITS_LOCK})

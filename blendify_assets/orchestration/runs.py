@@ -19,6 +19,11 @@ SYNC_RUN_CONFIG: dict[str, Any] = {}  # the code location's executor is in-proce
 # retry re-checks its whole batch (cheaply: unchanged data appends nothing), so batches are large.
 USERS_PER_RUN = 250
 
+# Users per run of a one-endpoint poll (Spotify's adaptive recently played, Apple's hourly one): a
+# user costs one or two requests there, so four times the users keep a run's work alike and a
+# 100,000-user poll creates about 100 runs instead of 400 (docs/deploy.md, "100,000 partitions").
+POLL_USERS_PER_RUN = 1000
+
 EVENT_BATCH_SIZE = 1000
 """Asset events Dagster may store in one write (`DAGSTER_EVENT_BATCH_SIZE`, read by the process that
 stores them: the run's, and the daemon's for the events it logs when it creates a run). A sync step

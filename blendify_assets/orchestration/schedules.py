@@ -18,7 +18,13 @@ from sqlalchemy.engine import Engine
 from blendify_assets.db.connections import active_user_ids
 from blendify_assets.ingest.budget import request_budget
 from blendify_assets.orchestration.budget import paused_skip, poll_requests, stalest_first_requests
-from blendify_assets.orchestration.runs import SYNC_RUN_CONFIG, USERS_PER_RUN, contiguous_batches, range_tags
+from blendify_assets.orchestration.runs import (
+    POLL_USERS_PER_RUN,
+    SYNC_RUN_CONFIG,
+    USERS_PER_RUN,
+    contiguous_batches,
+    range_tags,
+)
 from blendify_assets.providers.spec import DAILY, Cadence, Endpoint, ProviderSpec
 
 
@@ -36,6 +42,7 @@ def resync_requests(
         return dg.SkipReason(f"no active {spec.name} connections with a partition yet")
     moment = context.scheduled_execution_time or datetime.now(UTC)
     tick = moment.astimezone(UTC).strftime("%Y%m%dT%H%M")
+    per_run = POLL_USERS_PER_RUN if asset_selection else USERS_PER_RUN  # a one-endpoint poll: larger runs
     return [
         dg.RunRequest(
             run_key=f"{schedule_name}-{tick}-{index}",
@@ -43,7 +50,7 @@ def resync_requests(
             tags=range_tags(batch) | {"blendify/trigger": schedule_name, "blendify/provider": spec.name},
             asset_selection=list(asset_selection) if asset_selection else None,
         )
-        for index, batch in enumerate(contiguous_batches(ordered, wanted, USERS_PER_RUN))
+        for index, batch in enumerate(contiguous_batches(ordered, wanted, per_run))
     ]
 
 

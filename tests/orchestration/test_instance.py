@@ -31,7 +31,7 @@ def test_instance_stores_runs_in_postgres(blendify_env) -> None:
     assert oct((home / "dagster.yaml").stat().st_mode & 0o777) == "0o600"
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert type(instance.event_log_storage).__name__ == "PartitionKeysCachingEventLogStorage"
         set_pool_limits(instance, LIMITS)
         assert (
             instance.event_log_storage.get_concurrency_info("spotify_api").slot_count == LIMITS["spotify_api"]
@@ -102,7 +102,7 @@ def test_a_command_starting_while_another_writes_dagster_yaml_reads_a_whole_file
     finally:
         done.set()
         reader.join()
-    assert seen and all(isinstance(c, dict) and "storage" in c for c in seen)
+    assert seen and all(isinstance(c, dict) and "event_log_storage" in c for c in seen)
 
 
 def test_two_warehouses_on_one_server_keep_their_own_dagster_instance(

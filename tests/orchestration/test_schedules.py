@@ -82,6 +82,17 @@ def test_recently_played_poll_launches_only_the_users_due(
     assert not later.run_requests and "poll is due" in (later.skip_message or "")
 
 
+def test_a_poll_takes_up_to_a_thousand_users_a_run(instance, resources, connect, warehouse) -> None:
+    """A one-endpoint poll costs a user one or two requests: its runs are four times a re-sync's."""
+    users = [connect(f"p{i}@example.com") for i in range(300)]
+    instance.add_dynamic_partitions("spotify_users", users)
+    tick = TICK.replace(minute=37)
+    for user in users:
+        _plan(warehouse, user, tick - timedelta(minutes=5))
+    data = evaluate("spotify_recently_played_poll", instance, resources, tick)
+    assert ranges(data) == [(users[0], users[-1])]  # before: two runs of 250 and 50
+
+
 def _synced(warehouse, user: str, when: datetime, requests: int = 10, endpoint: str = "top_tracks") -> None:
     with warehouse.begin() as conn:
         sync_log.insert(

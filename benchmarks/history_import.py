@@ -12,7 +12,9 @@ Peak memory is the child's maximum resident set (its VmHWM), for a small and the
 
 Prints one JSON line: per run the import's and the copy's wall seconds, their medians and spread,
 `ratio` = import rows/s ÷ raw COPY rows/s (target >= 0.5), peak RSS per export size (target
-< 300 MB whatever the size), the child's CPU seconds, and the load (benchmarks/_measure.py).
+< 300 MB whatever the size), the child's CPU seconds, the CPU seconds of the import's server process
+and of the raw COPY's (the server's work for the same rows: they should match), and the load
+(benchmarks/_measure.py).
 `--profile PATH` profiles the first import (in its child) with cProfile.
 
     python benchmarks/history_import.py [--rows 500000] [--repeats 3] [--profile PATH]
@@ -120,6 +122,11 @@ def server_cpu(engine: sa.engine.Engine) -> float | None:
     local (its /proc is not readable)."""
     with engine.connect() as conn:
         pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    return backend_cpu(pid)
+
+
+def backend_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of the server process `pid`, or None when it is not local."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -153,26 +160,31 @@ def run_import(
     }
 
 
-def raw_copy(engine: sa.engine.Engine, source: uuid.UUID, target: uuid.UUID) -> float:
+def raw_copy(engine: sa.engine.Engine, source: uuid.UUID, target: uuid.UUID) -> tuple[float, float | None]:
     """COPY the rows the import stored for `source` again, for `target`: the bytes are dumped first
-    (not timed), so only the server's COPY into the indexed table is measured."""
+    (not timed), so only the server's COPY into the indexed table is measured. Wall seconds, and the
+    CPU seconds its server process spent (the import's `server_cpu_s` counterpart)."""
     listed = ", ".join(COLUMNS[1:])
     dump = io.BytesIO()
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
         query = f"COPY (SELECT '{target}'::uuid, {listed} FROM user_recently_played WHERE user_id = '{source}') TO STDOUT"
         with cursor.copy(query) as copy:  # type: ignore[attr-defined]
             for chunk in copy:
                 dump.write(chunk)
         raw.commit()
+        cpu_before = backend_cpu(pid)
         started = time.perf_counter()
         with cursor.copy(f"COPY user_recently_played ({', '.join(COLUMNS)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
             view = dump.getbuffer()
             for i in range(0, len(view), 1 << 20):
                 copy.write(view[i : i + (1 << 20)])
         raw.commit()
-        return time.perf_counter() - started
+        seconds, cpu_after = time.perf_counter() - started, backend_cpu(pid)
+        return seconds, (None if cpu_before is None or cpu_after is None else cpu_after - cpu_before)
     finally:
         raw.close()
 
@@ -205,13 +217,15 @@ def main() -> None:
         write_export(small, args.small)
         export_mb = round(big.stat().st_size / 1e6, 1)
         small_run = run_import(url, add_user(engine, "small@bench.test"), small)
-        imports, copies, python_copies = [], [], []
+        imports, copies, copy_cpus, python_copies = [], [], [], []
         for run in range(args.repeats):  # interleaved, so drift under load hits both alike
             user = add_user(engine, f"import{run}@bench.test")
             result = run_import(url, user, big, profile=args.profile if run == 0 else None)
             assert result["appended"] == args.rows, result
             imports.append(result)
-            copies.append(raw_copy(engine, user, add_user(engine, f"copy{run}@bench.test")))
+            seconds, cpu = raw_copy(engine, user, add_user(engine, f"copy{run}@bench.test"))
+            copies.append(seconds)
+            copy_cpus.append(cpu or 0.0)
             b = run_import(url, add_user(engine, f"pycopy{run}@bench.test"), big, "--copy-child")
             python_copies.append(b["seconds"])
     import_rps = args.rows / statistics.median(r["seconds"] for r in imports)
@@ -226,6 +240,7 @@ def main() -> None:
         "ratio_vs_python_copy": round(import_rps / py_copy_rps, 3),
         "import_cpu_s": spread([r["cpu_s"] for r in imports]),
         "import_server_cpu_s": spread([r["server_cpu_s"] or 0.0 for r in imports]),
+        "raw_copy_server_cpu_s": spread(copy_cpus),
         "peak_rss_mb": {str(args.small): round(small_run["peak_rss_mb"], 1),
                         str(args.rows): round(max(r["peak_rss_mb"] for r in imports), 1)},
         "peak_rss_target_mb": "< 300",

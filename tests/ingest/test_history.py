@@ -117,6 +117,71 @@ def test_a_later_download_overlapping_an_import_appends_only_its_new_plays(
     assert len(plays(engine, uid)) == len(before) + 1
 
 
+def _late_2024(i: int, track: int | None = None) -> dict[str, Any]:
+    """Play i of a late-2024 Extended history, four minutes after play i - 1."""
+    t = i if track is None else track
+    return {
+        "ts": (datetime(2019, 1, 1, tzinfo=UTC) + timedelta(minutes=4 * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "platform": "ios", "ms_played": 200_000, "conn_country": "DE", "ip_addr": "192.0.2.10",
+        "master_metadata_track_name": f"Song {t}", "master_metadata_album_artist_name": "Artist",
+        "master_metadata_album_album_name": "Album", "spotify_track_uri": f"spotify:track:{t:022d}",
+        "episode_name": None, "episode_show_name": None, "spotify_episode_uri": None, "audiobook_title": None,
+        "audiobook_uri": None, "audiobook_chapter_uri": None, "audiobook_chapter_title": None,
+        "reason_start": "trackdone", "reason_end": "trackdone", "shuffle": False, "skipped": False,
+        "offline": False, "offline_timestamp": None, "incognito_mode": False,
+    }  # fmt: skip
+
+
+def _history_folder(folder: Path, files: dict[str, list[dict[str, Any]]]) -> Path:
+    folder.mkdir()
+    for name, records in files.items():
+        (folder / f"Streaming_History_Audio_{name}.json").write_text(json.dumps(records))
+    return folder
+
+
+def test_a_middle_file_overlapping_stored_plays_is_staged_and_the_files_after_it_still_land(
+    engine: Engine, app_engine: Engine, tmp_path: Path
+) -> None:
+    """The files are read ahead across their boundaries; a file that meets stored plays is read again
+    on its own (the staged path) and reading goes on with the file after it."""
+    uid = uuid.UUID(add_user(engine, "ann@example.com"))
+    import_history(
+        app_engine,
+        uid,
+        "spotify",
+        _history_folder(tmp_path / "first", {"2020_1": [_late_2024(i) for i in range(100, 150)]}),
+    )
+    later = {
+        "2019_0": [_late_2024(i) for i in range(50)],
+        "2020_1": [_late_2024(i) for i in range(100, 151)],  # a new download of that year: one play more
+        "2021_2": [_late_2024(i) for i in range(200, 250)],
+    }
+    report = import_history(app_engine, uid, "spotify", _history_folder(tmp_path / "later", later))
+    by_year = {f.file.split("_")[-2]: (f.appended, f.duplicates_stored) for f in report.files}
+    assert by_year == {"2019": (50, 0), "2020": (1, 50), "2021": (50, 0)}
+    assert len(plays(engine, str(uid))) == 50 + 51 + 50
+
+
+def test_plays_waiting_for_the_warehouse_isrc_lookup_are_all_stored_with_theirs(
+    engine: Engine, app_engine: Engine, tmp_path: Path
+) -> None:
+    """Rows of songs not seen yet wait (up to 5,000) for one ISRC query; past that many, and at the
+    end of the file, every waiting row is stored, with the warehouse's ISRC where it knows one."""
+    uid, other = add_user(engine, "ann@example.com"), add_user(engine, "bob@example.com")
+    records = [_late_2024(i) for i in range(7_000)] + [_late_2024(7_000 + i, track=i) for i in range(10)]
+    known = [track(f"{t:022d}", f"Song {t}", "Artist", isrc=f"GBAYE{t:07d}") for t in (3, 5_500, 6_999)]
+    store_top_tracks(engine, other, "spotify", known)
+    report = import_history(
+        app_engine, uuid.UUID(uid), "spotify", _history_folder(tmp_path / "h", {"2019_0": records})
+    )
+    stored = plays(engine, uid)
+    assert report.appended == len(stored) == 7_010
+    with_isrc = sorted((tid, isrc, how) for _, tid, isrc, _, how in stored if isrc)
+    assert with_isrc == sorted([(f"{t:022d}", f"GBAYE{t:07d}", "warehouse") for t in (3, 3, 5_500, 6_999)])
+    assert report.enriched("isrc_from_warehouse") == 4
+    assert report.enriched("unidentified") == 7_010 - 4
+
+
 def test_plays_stored_from_the_api_are_not_stored_again(
     engine: Engine, app_engine: Engine, tmp_path: Path
 ) -> None:

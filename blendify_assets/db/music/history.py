@@ -6,7 +6,6 @@ Imported rows are told apart by `track_metadata._blendify.source = 'export'` (th
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import uuid
@@ -30,7 +29,7 @@ assert PLAYS.columns == (
     "track_metadata",
 ), "_copy_lines writes these columns in this order"  # fmt: skip
 _INCOMING = "incoming_history"
-_CHUNK = 5_000  # rows per COPY on the direct path: one ISRC lookup each; the reader parses the next meanwhile
+_CHUNK = 5_000  # rows at most held back on the direct path until one query asks their tracks' ISRCs
 _LOOKED_UP = 50_000  # track ids whose warehouse ISRC (or its absence) is remembered on the direct path
 _RECENT_KEYS = 10_000  # play keys remembered on the direct path (an export repeats records nearby)
 
@@ -103,16 +102,12 @@ def append_file(
             yield row
 
     _copy(conn, _INCOMING, _copy_lines(user_id, provider, fetched_at, counted(rows)))
-    known = " UNION ALL ".join(
-        f"SELECT track_id, isrc FROM {table} WHERE provider = CAST(:p AS provider) AND isrc IS NOT NULL "
-        f"AND track_id = ANY(ARRAY(SELECT DISTINCT track_id FROM {_INCOMING} WHERE isrc IS NULL))"
-        for table in _ISRC_SOURCES
-    )
+    wanted = f"SELECT DISTINCT track_id FROM {_INCOMING} WHERE isrc IS NULL"
     enriched = conn.execute(
         sa.text(
             f"UPDATE {_INCOMING} i SET isrc = k.isrc, "
             "track_metadata = jsonb_set(i.track_metadata, '{_blendify,isrc_from}', '\"warehouse\"') "
-            f"FROM (SELECT DISTINCT ON (track_id) track_id, isrc FROM ({known}) s ORDER BY track_id, isrc) k "
+            f"FROM ({_known_sql(wanted)}) k "
             "WHERE i.track_id = k.track_id AND i.isrc IS NULL "
             "RETURNING i.track_id LIKE 'synthetic:%'"
         ),
@@ -139,19 +134,34 @@ def append_file(
     return Appended(tally["staged"], int(appended), len(enriched), unidentified, methods, without)
 
 
-def known_isrcs(conn: Connection, provider: str, track_ids: list[str]) -> dict[str, str]:
-    """ISRCs the warehouse holds for these provider track ids (partial indexes make it lookups)."""
-    if not track_ids:
-        return {}
-    known = " UNION ALL ".join(
-        f"SELECT track_id, isrc FROM {table} WHERE provider = CAST(:p AS provider) AND isrc IS NOT NULL "
-        "AND track_id = ANY(:ids)"
+def _known_sql(wanted: str) -> str:
+    """SELECT (track_id, isrc) for each track id `wanted` (a query of one column, `track_id`) whose
+    ISRC the warehouse holds: the least of them, as it is the same whichever table is asked first.
+
+    Each id is probed on its own (a LATERAL subquery per table, LIMIT 1 on a track_id index: the
+    partial `... WHERE isrc IS NOT NULL` ones of 0010, user_top_tracks' own). Asked as one
+    `track_id = ANY(ids)` per table instead, the planner may scan: with stale or no statistics on
+    a freshly filled user_recently_played it judged the partial index no smaller than the table and
+    read every stored play of those tracks through the play-key index (a skip scan) or the whole
+    heap, ~2 s per 5,000 ids at 1.5 million plays, in the import's own transaction."""
+    probes = " UNION ALL ".join(
+        f"(SELECT isrc FROM {table} t WHERE t.track_id = w.track_id AND t.isrc IS NOT NULL "
+        "AND t.provider = CAST(:p AS provider) ORDER BY t.isrc LIMIT 1)"
         for table in _ISRC_SOURCES
     )
-    rows = conn.execute(
-        sa.text(f"SELECT DISTINCT ON (track_id) track_id, isrc FROM ({known}) s ORDER BY track_id, isrc"),
-        {"p": provider, "ids": track_ids},
+    return (
+        f"SELECT w.track_id, k.isrc FROM ({wanted}) w "
+        f"CROSS JOIN LATERAL (SELECT min(isrc) AS isrc FROM ({probes}) p) k WHERE k.isrc IS NOT NULL"
     )
+
+
+def known_isrcs(conn: Connection, provider: str, track_ids: list[str]) -> dict[str, str]:
+    """ISRCs the warehouse holds for these provider track ids: one index probe per id and table,
+    whatever the table's statistics say (see `_known_sql`)."""
+    if not track_ids:
+        return {}
+    wanted = "SELECT DISTINCT track_id FROM unnest(CAST(:ids AS text[])) AS ids(track_id)"
+    rows = conn.execute(sa.text(_known_sql(wanted)), {"p": provider, "ids": track_ids})
     return {track_id: isrc for track_id, isrc in rows}
 
 
@@ -163,61 +173,90 @@ def append_new(
     rows: Iterable[Row],
     looked_up: dict[str, str | None] | None = None,
 ) -> Appended | None:
-    """The fast path for plays not stored yet (a first import): COPY straight into the table in
-    chunks, each given the ISRCs the warehouse holds for its track ids first, under a savepoint.
-    A record repeated nearby in the file is skipped here. If any play turns out to be stored
-    already (the unique play key), everything since the savepoint is undone and None returned:
-    the caller then runs `append_file`, which stages and skips what is stored.
+    """The fast path for plays not stored yet (a first import): COPY straight into the table under a
+    savepoint, each row given the ISRC the warehouse holds for its track id. A record repeated
+    nearby in the file is skipped here. If any play turns out to be stored already (the unique play
+    key), everything since the savepoint is undone and None returned: the caller then runs
+    `append_file`, which stages and skips what is stored.
 
-    `looked_up` (track id -> the warehouse's ISRC, None: none known) is the caller's to share
-    between the files of one import: a song recurs in every file of a lifetime, and asking the
-    warehouse again for each file cost more than the COPYs once the table was large."""
+    One COPY streams the file while its track ids' ISRCs are known (`looked_up`: track id -> the
+    warehouse's ISRC, None: none known; the caller's to share between the files of one import, as a
+    song recurs in every file of a lifetime). A row whose id is not known yet waits, with up to
+    `_CHUNK` others, until one query (`known_isrcs`) asks for all of theirs; only then does the COPY
+    end, for that query, and a new one start with the waiting rows. So the server parses without
+    a break while the songs are familiar, which after the first files they mostly are (rows are
+    appended in another order then; nothing reads the table's physical order)."""
     seen: dict[tuple[datetime, str], None] = {}  # insertion-ordered: the oldest key is dropped first
     looked_up = {} if looked_up is None else looked_up
-    staged = appended = enriched = unidentified = without = 0
+    tally = {"staged": 0, "appended": 0, "enriched": 0, "unidentified": 0, "without": 0}
     methods: dict[str, int] = {}
+    source = iter(rows)
+    waiting: list[Row] = []  # rows whose track's warehouse ISRC is not known yet
+    resolved: list[Row] = []  # waiting rows whose ISRC (or its absence) has been asked since
+
+    def settle(row: Row) -> Row:
+        """The row with the warehouse's ISRC (when it holds one) and counted."""
+        if row.get("isrc") is None:
+            track_id = str(row["track_id"])
+            isrc = looked_up.get(track_id)
+            if isrc is not None:
+                row["isrc"] = isrc
+                row["track_metadata"]["_blendify"]["isrc_from"] = "warehouse"
+                tally["enriched"] += 1
+            else:
+                tally["without"] += 1
+                tally["unidentified"] += track_id.startswith("synthetic:")
+        method = row["track_metadata"]["_blendify"].get("isrc_from")
+        if method is not None:
+            methods[method] = methods.get(method, 0) + 1
+        tally["appended"] += 1
+        return row
+
+    def ready() -> Iterator[Row]:
+        """Rows to COPY now: the resolved ones, then new ones until `_CHUNK` rows wait for a lookup."""
+        for row in resolved:
+            yield settle(row)
+        resolved.clear()
+        for row in source:
+            tally["staged"] += 1
+            key = (row["played_at"], row["track_id"])
+            if key in seen:
+                continue
+            seen[key] = None
+            if len(seen) > _RECENT_KEYS:
+                del seen[next(iter(seen))]
+            if row.get("isrc") is None and row["track_id"] not in looked_up:
+                waiting.append(row)
+                if len(waiting) >= _CHUNK:
+                    return
+                continue
+            yield settle(row)
+
     try:
         with conn.begin_nested():
-            source = iter(rows)
-            while chunk := list(itertools.islice(source, _CHUNK)):
-                fresh = []
-                for row in chunk:
-                    key = (row["played_at"], row["track_id"])
-                    if key in seen:
-                        continue
-                    seen[key] = None
-                    if len(seen) > _RECENT_KEYS:
-                        del seen[next(iter(seen))]
-                    fresh.append(row)
-                staged += len(chunk)
-                wanted = sorted(
-                    {str(r["track_id"]) for r in fresh if r.get("isrc") is None} - looked_up.keys()
-                )
+            while True:
+                _copy(conn, PLAYS.name, _copy_lines(user_id, provider, fetched_at, ready()))
+                if not waiting:
+                    break  # the rows are all read, and all written
+                wanted = sorted({str(r["track_id"]) for r in waiting} - looked_up.keys())
                 if len(looked_up) + len(wanted) > _LOOKED_UP:
                     looked_up.clear()
                 found = known_isrcs(conn, provider, wanted)
                 looked_up.update({track_id: found.get(track_id) for track_id in wanted})
-                for row in fresh:
-                    if row.get("isrc") is None:
-                        track_id = str(row["track_id"])
-                        isrc = looked_up.get(track_id)
-                        if isrc is not None:
-                            row["isrc"] = isrc
-                            row["track_metadata"]["_blendify"]["isrc_from"] = "warehouse"
-                            enriched += 1
-                        else:
-                            without += 1
-                            unidentified += track_id.startswith("synthetic:")
-                    method = row["track_metadata"]["_blendify"].get("isrc_from")
-                    if method is not None:
-                        methods[method] = methods.get(method, 0) + 1
-                _copy(conn, PLAYS.name, _copy_lines(user_id, provider, fetched_at, fresh))
-                appended += len(fresh)
+                resolved.extend(waiting)
+                waiting.clear()
     except sa.exc.IntegrityError as exc:  # _copy raises SQLAlchemy's error, as every statement does
         if not isinstance(exc.orig, psycopg.errors.UniqueViolation):
             raise
         return None
-    return Appended(staged, appended, enriched, unidentified, methods, without)
+    return Appended(
+        tally["staged"],
+        tally["appended"],
+        tally["enriched"],
+        tally["unidentified"],
+        methods,
+        tally["without"],
+    )
 
 
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")

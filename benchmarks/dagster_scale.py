@@ -17,9 +17,10 @@ the sensor turns the burst into partition-range runs. Figures (one JSON line):
   endpoint work, taken from sync_log) over the run's wall time, summed over runs; and
   dagster_share_end_to_end: 1 - (union of all body time) / wall (includes queueing and launch);
   dagster_share_outside_steps: the runs' time outside the steps' own timed work (the step's line
-  "... sync W s wall": its user checks and the work around them, e.g. the row counts for the
-  materialisations' metadata), over the runs' wall time. dagster_share counts that step work as
-  Dagster's; this one does not.
+  "... sync W s wall": its user checks and the work around them, e.g. the pause lookup before the
+  first user and closing the client after the last), over the runs' wall time. dagster_share counts that step work as
+  Dagster's; this one does not. dagster_share_parts splits dagster_share by where in the run the
+  time falls (`share_parts`: the steps' lead and tail are our code, the rest Dagster's).
 - new_connection_latency_seconds: one more user connected after the bulk is done -> every endpoint of
   that user stored (sensor tick + run launch + sync), with its parts.
 - cpu_split_seconds (the bulk only): CPU of the run workers inside the sync bodies (`ours`: the
@@ -36,6 +37,7 @@ the sensor turns the burst into partition-range runs. Figures (one JSON line):
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import signal
@@ -72,8 +74,8 @@ def union_seconds(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
-def body_intervals(engine, run_ids: list[str]) -> dict[str, list[tuple[float, float]]]:
-    """Per run: one interval per (step endpoint), from its first user's start to its last user's end."""
+def body_intervals(engine, run_ids: list[str]) -> dict[tuple[str, str], tuple[float, float]]:
+    """Per (run, endpoint): from its first user's start to its last user's end."""
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
@@ -82,10 +84,7 @@ def body_intervals(engine, run_ids: list[str]) -> dict[str, list[tuple[float, fl
             ),
             {"r": run_ids},
         ).all()
-    found: dict[str, list[tuple[float, float]]] = {}
-    for run_id, _endpoint, start, stop in rows:
-        found.setdefault(run_id, []).append((float(start), float(stop)))
-    return found
+    return {(run_id, endpoint): (float(start), float(stop)) for run_id, endpoint, start, stop in rows}
 
 
 class CpuSampler:
@@ -156,8 +155,8 @@ STEP_LINE = re.compile(r"sync (?P<wall>[0-9.]+) s wall, (?P<cpu>[0-9.]+) s CPU$"
 
 def body_times(instance, run_ids: list[str]) -> tuple[float, float]:
     """CPU and wall seconds the sync bodies report (one line per endpoint and step,
-    assets/ingestion.py: the user checks plus the step's own work around them, such as the row
-    counts its materialisations carry; steps of a run execute one after another)."""
+    assets/ingestion.py: the user checks plus the step's own work around them, such as the pause
+    lookup and closing the client; steps of a run execute one after another)."""
     cpu = wall = 0.0
     for run_id in run_ids:
         for record in instance.all_logs(run_id):
@@ -166,6 +165,54 @@ def body_times(instance, run_ids: list[str]) -> tuple[float, float]:
                 cpu += float(found["cpu"])
                 wall += float(found["wall"])
     return cpu, wall
+
+
+def share_parts(instance, records, bodies_by_endpoint) -> dict[str, float]:
+    """Where the runs' time outside the `sync_log` intervals goes, as shares of the runs' wall:
+    `run_start` (run start -> first step), `step_lead` (a step's start, or the previous endpoint's
+    line, -> its first user check: selecting users, reading connections, the pause lookup),
+    `step_tail` (the last check's end -> the endpoint's line: the writer's commit, closing the
+    client, the request tally, the materialisations' metadata), `step_events` (the line -> the next
+    endpoint or the step's end: Dagster storing the events and check results), `between_steps` and
+    `run_end`. A step's lead and tail are ours; the rest is Dagster's."""
+    parts: Counter[str] = Counter()
+    total = 0.0
+    for record in records:
+        run_id = record.dagster_run.run_id
+        total += record.end_time - record.start_time
+        steps: dict[str, dict] = {}
+        for log in instance.all_logs(run_id):
+            key = log.step_key
+            if not key:
+                continue
+            step = steps.setdefault(key, {"lines": []})
+            if log.is_dagster_event:
+                kind = log.dagster_event.event_type_value
+                if kind == "STEP_START":
+                    step["start"] = log.timestamp
+                elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+                    step["end"] = log.timestamp
+            elif STEP_LINE.search(log.user_message or ""):
+                step["lines"].append((log.timestamp, log.user_message.split(":", 1)[0]))
+        ordered = sorted((s for s in steps.values() if "start" in s and "end" in s), key=lambda s: s["start"])
+        if not ordered:
+            continue
+        parts["run_start"] += ordered[0]["start"] - record.start_time
+        parts["run_end"] += record.end_time - ordered[-1]["end"]
+        for before, after in itertools.pairwise(ordered):
+            parts["between_steps"] += after["start"] - before["end"]
+        for step in ordered:
+            mark = step["start"]
+            for stamp, endpoint in sorted(step["lines"]):
+                interval = bodies_by_endpoint.get((run_id, endpoint))
+                if interval is None:
+                    parts["step_lead"] += stamp - mark
+                else:
+                    parts["step_lead"] += max(0.0, interval[0] - mark)
+                    parts["step_tail"] += stamp - max(mark, interval[1])
+                mark = stamp
+            parts["step_events"] += step["end"] - mark
+    return {name: round(seconds / total, 3) for name, seconds in sorted(parts.items())} if total else {}
 
 
 def event_counts(instance, run_ids: list[str]) -> tuple[Counter[str], set[int]]:
@@ -276,7 +323,11 @@ def measure_once(args: argparse.Namespace) -> dict:
                 failed = conn.execute(
                     sa.text("SELECT count(*) FROM sync_log WHERE status <> 'success'")
                 ).scalar()
-            bodies = body_intervals(engine, run_ids)
+            by_endpoint = body_intervals(engine, run_ids)
+            bodies: dict[str, list[tuple[float, float]]] = {}
+            for (run_id, _endpoint), interval in by_endpoint.items():
+                bodies.setdefault(run_id, []).append(interval)
+            parts = share_parts(instance, records, by_endpoint)
             run_wall = sum(r.end_time - r.start_time for r in records)
             in_bodies = sum(union_seconds(bodies.get(r.dagster_run.run_id, [])) for r in records)
             all_bodies = union_seconds([i for v in bodies.values() for i in v])
@@ -311,6 +362,7 @@ def measure_once(args: argparse.Namespace) -> dict:
         "dagster_share": round(1 - in_bodies / run_wall, 3),
         "dagster_share_end_to_end": round(1 - all_bodies / wall, 3),
         "dagster_share_outside_steps": round(1 - steps_wall / run_wall, 3),
+        "dagster_share_parts": parts,
         "extrapolated_1000_users_wall_seconds": round(wall * 1000 / args.users, 0)
         if args.users != 1000
         else None,
@@ -366,6 +418,7 @@ def main() -> None:
             **figures,
             "cpu_split_seconds": [r["cpu_split_seconds"] for r in runs],
             "events_per_connection": [r["events_per_connection"] for r in runs],
+            "dagster_share_parts": [r["dagster_share_parts"] for r in runs],
             "latency_parts": [r["latency_parts"] for r in runs],
             "targets": {"rows_per_second": ">= 5000 (250 medium users)", "dagster_share": "<= 0.10"},
         }

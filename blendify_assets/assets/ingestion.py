@@ -4,6 +4,7 @@ declaration by `orchestration/factory.py`."""
 
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ import dagster as dg
 from dagster._core.events import DagsterEvent, DagsterEventBatchMetadata, generate_event_batch_id
 
 from blendify_assets.assets.resources import ProviderResource, WarehouseResource
-from blendify_assets.db.music.reads import column_schema, current_row_counts
+from blendify_assets.db.music.reads import column_schema
 from blendify_assets.ingest.budget import SYNCED_BEFORE, request_budget, select_users
 from blendify_assets.ingest.sync import StepSync, UserSync
 from blendify_assets.providers.spec import Cadence, Endpoint, ProviderSpec
@@ -32,6 +33,9 @@ def freshness_policy(cadence: Cadence) -> dg.FreshnessPolicy:
         fail_window=2 * cadence.every + slack, warn_window=cadence.every + slack
     )
 
+
+_SCHEMA_READS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blendify-column-schema")
+"""Reads a step's column schemas beside its user checks (one short query per table)."""
 
 OWNERS = ["team:blendify-data"]
 CONNECTION_HEALTHY = "connection_healthy"
@@ -235,6 +239,8 @@ def build_endpoint_assets(
         """Fetch these endpoints for these users, append what changed, report counts."""
         users = list(context.partition_keys)
         warehouse: WarehouseResource = context.resources.warehouse
+        # Read while the users sync (the materialisations carry it): not a pause before or after them.
+        schemas = {e.table: _SCHEMA_READS.submit(column_schema, warehouse.engine, e.table) for e in chain}
         provider: ProviderResource = getattr(context.resources, spec.group)
         tags = context.run.tags
         settings = provider.settings(spec)
@@ -262,8 +268,9 @@ def build_endpoint_assets(
                     f"{endpoint.name}: {len(deferred)} user(s) left for later: {step.stopped}"
                 )
             succeeded = [o for o in outcomes if o.status == "success"]
-            materialized = _materializations(warehouse, spec, endpoint, key, succeeded)
+            materialized = _materializations(key, succeeded, schemas[endpoint.table])
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            context.log.info(step_summary(endpoint.name, outcomes, wall, cpu))  # before Dagster stores events
             yield from batched(context, materialized)
             unhealthy = [o for o in outcomes if o.status in UNHEALTHY]
             skipped |= {o.user_id: o for o in unhealthy}
@@ -291,7 +298,6 @@ def build_endpoint_assets(
             for outcome in outcomes:
                 if outcome.status not in ("success", "deferred") and outcome.status not in UNHEALTHY:
                     failed[outcome.user_id] = outcome
-            context.log.info(step_summary(endpoint.name, outcomes, wall, cpu))
             results = _check_results(key, endpoint, succeeded)
             if succeeded or unhealthy:  # a user whose fetch failed otherwise says nothing of the connection
                 results.append(_connection_check(key, len(succeeded) + len(unhealthy), unhealthy))
@@ -310,21 +316,20 @@ def build_endpoint_assets(
 
 
 def _materializations(
-    warehouse: WarehouseResource, spec: ProviderSpec[Any], endpoint: Endpoint, key: dg.AssetKey,
-    succeeded: list[UserSync],
-) -> list[dg.AssetMaterialization]:  # fmt: skip
-    """One per user that synced, naming the user, with the rows in their current state. The last
-    of the step also carries the table's column schema as the database has it (once a step, not
-    per user: the UI shows the latest materialisation's)."""
+    key: dg.AssetKey, succeeded: list[UserSync], schema: Future[list[tuple[str, str, bool]]]
+) -> list[dg.AssetMaterialization]:
+    """One per user that synced, naming the user, with the rows in their current state (as the
+    writer left it: `UserSync.current_rows`, no query of the latest-state views). The last of the
+    step also carries the table's column schema as the database has it (once a step, not per user:
+    the UI shows the latest materialisation's)."""
     if not succeeded:
         return []
-    counts = current_row_counts(warehouse.engine, endpoint.table, spec.name, [o.user_id for o in succeeded])
-    schema = {"dagster/column_schema": _column_schema(column_schema(warehouse.engine, endpoint.table))}
+    columns = {"dagster/column_schema": _column_schema(schema.result())}
     return [
         dg.AssetMaterialization(
             asset_key=key,
             partition=o.user_id,
-            metadata=_metadata(o, counts.get(o.user_id)) | (schema if i == len(succeeded) - 1 else {}),
+            metadata=_metadata(o, o.current_rows) | (columns if i == len(succeeded) - 1 else {}),
         )
         for i, o in enumerate(succeeded)
     ]

@@ -51,6 +51,7 @@ class UserSync:
     status: str  # success | failed | needs_reauth | skipped | deferred (paused or out of budget: not tried)
     label: str = ""  # how operators see the user: display name and short id (core.text.user_label)
     rows_appended: int = 0
+    current_rows: int | None = None  # rows in the user's current state of the table once stored
     changed: bool = False
     error: str | None = None
     retryable: bool = True
@@ -259,7 +260,12 @@ class StepSync:
                         if fetch.provider_user_id and fetch.provider_user_id != state.provider_user_id:
                             await asyncio.to_thread(tokens.set_provider_user_id, fetch.provider_user_id)
                             self._provider_user_ids[user_id] = fetch.provider_user_id
-                        handed_in = writer.submit(Check(uid, name, fetch, started_at, self.run_id))
+                        current = (
+                            frozenset(ref.playlist_id for ref in state.playlists)
+                            if table.name == "user_playlist_tracks"
+                            else None
+                        )  # a playlist's tracks are current while the playlist is (latest_user_playlist_tracks)
+                        handed_in = writer.submit(Check(uid, name, fetch, started_at, self.run_id, current))
                     finally:
                         if handed_in is None:
                             writer.gave_up()
@@ -267,6 +273,7 @@ class StepSync:
                 if isinstance(stored, BaseException):
                     raise stored
                 outcome.rows_appended, outcome.changed = stored.rows_appended, stored.changed
+                outcome.current_rows = stored.current_rows
                 outcome.stats, outcome.not_reread = fetch.stats, len(fetch.unchanged_scopes)
                 outcome.problems = run_checks(endpoint, fetch)
                 return outcome

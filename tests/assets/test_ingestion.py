@@ -204,3 +204,38 @@ def test_materialisations_carry_the_column_schema_read_from_the_database(
     schema = mats[-1].metadata["dagster/column_schema"].value
     columns = {c.name: c.type for c in schema.columns}
     assert columns["rank"] == "integer" and "fetched_at" in columns and "track_metadata" in columns
+
+
+def test_every_materialisation_names_the_rows_in_the_users_current_state(
+    defs,
+    pg_instance,  # noqa: F811
+    users,
+    warehouse,  # noqa: F811
+) -> None:
+    """`dagster/row_count` of each user's partition is what the user's current state holds (the
+    latest-state view; every play for recently played), for every endpoint of a whole sync and again
+    after a second sync, though the step no longer queries the views for it."""
+    pg_instance.add_dynamic_partitions("spotify_users", users)
+    tables = {
+        s.key: str(s.metadata["dagster/table_name"]).removeprefix("public.")
+        for a in defs.assets or []
+        if isinstance(a, dg.AssetsDefinition)
+        for s in a.specs
+        if s.key.path[0] == "spotify" and "dagster/table_name" in s.metadata
+    }
+    for _ in range(2):
+        run = run_range(defs, pg_instance, users)
+        assert run.success
+        seen = 0
+        for event in run.get_asset_materialization_events():
+            mat = event.materialization
+            table = tables[mat.asset_key]
+            view = table if table == "user_recently_played" else f"latest_{table}"
+            with warehouse.connect() as conn:
+                expected = conn.execute(
+                    sa.text(f"SELECT count(*) FROM {view} WHERE user_id = CAST(:u AS uuid)"),
+                    {"u": mat.partition},
+                ).scalar_one()
+            assert mat.metadata["dagster/row_count"].value == expected, (mat.asset_key, mat.partition)
+            seen += 1
+        assert seen == len(users) * len(tables)

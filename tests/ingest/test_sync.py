@@ -104,4 +104,5 @@ def test_a_step_writes_its_users_checks_together_and_each_user_gets_their_own(
     truth = {u: len(simulator.world.spotify_truth(s.uid)["saved_tracks"]) for u, s in users.items()}
     assert stored == {u: n for u, n in truth.items() if n}
     assert [o.rows_appended for o in outcomes] == [truth[u] for u in users]
+    assert [o.current_rows for o in outcomes] == [truth[u] for u in users]  # their dagster/row_count
     assert tuple(logged) == (len(users), len(users), 1)  # one row each, all from one shared write

@@ -145,24 +145,6 @@ def row_counts(engine: Engine) -> dict[str, int]:
         }
 
 
-def current_row_counts(engine: Engine, table: str, provider: str, user_ids: Sequence[str]) -> dict[str, int]:
-    """Rows in each user's current state of `table` (its latest snapshots; every play for an event
-    log): Dagster's `dagster/row_count` for that user's partition. One grouped query."""
-    spec = TABLES[table]
-    source = table if spec.events else f"latest_{table}"
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                f"SELECT user_id::text, count(*) FROM {source} "
-                "WHERE user_id = ANY(CAST(:u AS uuid[])) AND provider = CAST(:p AS provider) GROUP BY user_id"
-            ),
-            {"u": [str(u) for u in user_ids], "p": provider},
-        ).all()
-    counts = dict.fromkeys((str(u) for u in user_ids), 0)
-    counts.update({user: int(n) for user, n in rows})
-    return counts
-
-
 def column_schema(engine: Engine, table: str) -> list[tuple[str, str, bool]]:
     """(column, type, nullable) of a music table as the database has it, in column order."""
     if table not in TABLES:

@@ -47,6 +47,10 @@ class StoreResult:
     scopes_unchanged: list[str] = field(default_factory=list)
     versions_recorded: list[str] = field(default_factory=list)  # content unchanged, provider version moved
     sync_log_id: int | None = None
+    current_rows: int = 0
+    """Rows in the user's current state of the table once this check is stored (what its
+    `latest_*` view, or for an event log the table, holds for the user): known from the latest
+    snapshots the writer reads anyway, so the step's materialisations need no query of the views."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,10 @@ class Check:
     fetch: EndpointFetch
     started_at: datetime
     run_id: str | None = None
+    current_scopes: frozenset[str] | None = None
+    """The scopes the user's current state is made of, when not every stored scope counts: a
+    playlist's tracks count only while the playlist is among the user's current playlists (as in
+    `latest_user_playlist_tracks`). None: every scope's latest snapshot counts."""
 
 
 def _naive_utc(value: datetime) -> datetime:
@@ -198,7 +206,9 @@ def _prepare(spec: TableSpec, check: Check, *, eager: bool) -> _Prepared:
 
 def _store_snapshots(conn: Connection, spec: TableSpec, batch: Sequence[_Prepared]) -> list[StoreResult]:
     """Store these checks' snapshots inside the caller's transaction: per check, scopes equal to
-    their latest snapshot append nothing, the rest append all their rows; one sync log row each."""
+    their latest snapshot append nothing, the rest append all their rows; one sync log row each.
+    The rows go first: a check's sync log row says it finished once its rows were written (its
+    `finished_at` is after their COPY), so the time spent storing them is inside the check."""
     _lock(conn, ((p.check.user_id, p.check.provider, spec.name) for p in batch))
     fetched_at = _now(conn)
     latest: dict[tuple[uuid.UUID, str], _Latest] = {}
@@ -206,13 +216,25 @@ def _store_snapshots(conn: Connection, spec: TableSpec, batch: Sequence[_Prepare
         latest |= _latest(
             conn, [p.check.user_id for p in batch if p.check.provider == provider], provider, spec.name
         )
-    results: list[StoreResult] = []
+    stored_rows: dict[uuid.UUID, dict[str, int]] = {}
+    for (user, scope_name), snapshot in latest.items():
+        stored_rows.setdefault(user, {})[scope_name] = snapshot.row_count
+    decided: list[
+        tuple[Check, StoreResult, list[tuple[ScopeSnapshot, str]], list[tuple[ScopeSnapshot, _Latest]]]
+    ] = []
     copies: list[tuple[Check, Iterable[tuple[Any, ...]]]] = []
-    snapshots: list[tuple[Any, ...]] = []
     for prepared in batch:
-        check, fetch, result = prepared.check, prepared.check.fetch, StoreResult()
-        changed: list[tuple[ScopeSnapshot, str, Iterable[tuple[Any, ...]]]] = []
+        check, result = prepared.check, StoreResult()
+        changed: list[tuple[ScopeSnapshot, str]] = []
         moved: list[tuple[ScopeSnapshot, _Latest]] = []
+        scope_rows = stored_rows.get(check.user_id, {}) | {
+            s.scope: len(s.rows) for s, _, _ in prepared.scopes
+        }
+        result.current_rows = sum(
+            n
+            for name, n in scope_rows.items()
+            if check.current_scopes is None or name in check.current_scopes
+        )
         for scope, digest, cells in prepared.scopes:
             previous = latest.get((check.user_id, scope.scope))
             if previous is not None and previous.content_hash == digest:
@@ -221,13 +243,24 @@ def _store_snapshots(conn: Connection, spec: TableSpec, batch: Sequence[_Prepare
                     moved.append((scope, previous))
                     result.versions_recorded.append(scope.scope)
             else:
-                changed.append((scope, digest, cells))
+                changed.append((scope, digest))
+                copies.append((check, cells))
                 result.scopes_changed.append(scope.scope)
                 result.rows_appended += len(scope.rows)
         result.changed = result.rows_appended > 0 or bool(result.scopes_changed)
+        decided.append((check, result, changed, moved))
+    if copies:
+        copy_rows(
+            conn, spec.name, ("user_id", "provider", "fetched_at", *spec.columns),
+            ((check.user_id, check.provider, fetched_at, *values) for check, cells in copies for values in cells),
+        )  # fmt: skip
+    finished_at = _now(conn)
+    snapshots: list[tuple[Any, ...]] = []
+    for check, result, changed, moved in decided:
+        fetch = check.fetch
         result.sync_log_id = sync_log.insert(
             conn, user_id=check.user_id, provider=check.provider, endpoint=fetch.endpoint,
-            started_at=naive_utc(check.started_at), finished_at=fetched_at, status="success",
+            started_at=naive_utc(check.started_at), finished_at=finished_at, status="success",
             requests=fetch.stats.requests, rows_appended=result.rows_appended, changed=result.changed, error=None,
             details=_details(fetch, result), run_id=check.run_id,
         )  # fmt: skip
@@ -236,8 +269,7 @@ def _store_snapshots(conn: Connection, spec: TableSpec, batch: Sequence[_Prepare
                 conn, user_id=check.user_id, provider=check.provider, endpoint=fetch.endpoint,
                 state=fetch.next_state, sync_log_id=result.sync_log_id, updated_at=fetched_at,
             )  # fmt: skip
-        for scope, digest, cells in changed:
-            copies.append((check, cells))
+        for scope, digest in changed:
             snapshots.append(
                 (check.user_id, check.provider, spec.name, scope.scope, fetched_at, len(scope.rows), digest,
                  scope.version, result.sync_log_id, None)
@@ -247,15 +279,9 @@ def _store_snapshots(conn: Connection, spec: TableSpec, batch: Sequence[_Prepare
                 (check.user_id, check.provider, spec.name, scope.scope, fetched_at, previous.row_count,
                  previous.content_hash, scope.version, result.sync_log_id, previous.content_fetched_at)
             )  # fmt: skip
-        results.append(result)
-    if copies:
-        copy_rows(
-            conn, spec.name, ("user_id", "provider", "fetched_at", *spec.columns),
-            ((check.user_id, check.provider, fetched_at, *values) for check, cells in copies for values in cells),
-        )  # fmt: skip
     if snapshots:
         copy_rows(conn, "snapshots", _SNAPSHOT_COLUMNS, snapshots)
-    return results
+    return [result for _, result, _, _ in decided]
 
 
 def _append_events(
@@ -363,6 +389,12 @@ def _store_events(engine: Engine, spec: TableSpec, check: Check) -> StoreResult:
     result = StoreResult()
     with engine.begin() as conn:
         _lock(conn, [(user_id, provider, spec.name)])
+        stored = conn.execute(
+            sa.text(
+                f"SELECT count(*) FROM {spec.name} WHERE user_id = :u AND provider = CAST(:p AS provider)"
+            ),
+            {"u": user_id, "p": provider},
+        ).scalar_one()
         fetched_at = _now(conn)
         if fetch.next_state is not None:
             found = poll_state.load(conn, user_id, provider, fetch.endpoint)
@@ -377,9 +409,10 @@ def _store_events(engine: Engine, spec: TableSpec, check: Check) -> StoreResult:
                 fetch.notes = fetch.notes | {"superseded_by_sync_log_id": newer}
         result.rows_appended = _append_events(conn, spec, user_id, provider, fetched_at, fetch.events or [])
         result.changed = result.rows_appended > 0
+        result.current_rows = int(stored) + result.rows_appended
         result.sync_log_id = sync_log.insert(
             conn, user_id=user_id, provider=provider, endpoint=fetch.endpoint,
-            started_at=naive_utc(check.started_at), finished_at=fetched_at, status="success",
+            started_at=naive_utc(check.started_at), finished_at=_now(conn), status="success",
             requests=fetch.stats.requests, rows_appended=result.rows_appended, changed=result.changed, error=None,
             details=_details(fetch, result), run_id=check.run_id,
         )  # fmt: skip

@@ -280,3 +280,89 @@ def test_a_check_whose_rows_cannot_be_converted_fails_before_anything_is_written
     assert isinstance(results[0], BlendifyError) and "nothing was written" in str(results[0])
     assert results[1].rows_appended == 6  # type: ignore[union-attr]
     assert scalar(engine, "SELECT count(*) FROM sync_log WHERE user_id = :u", u=a) == 0
+
+
+def current_in_view(engine, view: str, user_id: uuid.UUID) -> int:
+    """What the user's current state holds, read from the view (what the metadata must match)."""
+    return scalar(engine, f"SELECT count(*) FROM {view} WHERE user_id = :u", u=user_id)
+
+
+def test_each_check_reports_the_rows_in_the_users_current_state(engine) -> None:
+    """`current_rows` (the materialisations' dagster/row_count) is what the latest-state view holds
+    for the user once the check is stored: scopes not re-read keep counting, a playlist that left the
+    user's playlists stops counting, plays add up, and users stored together each get their own."""
+    a, b = users(engine, 2)
+    tracks, playlists = TABLES["user_playlist_tracks"], TABLES["user_playlists"]
+
+    def playlist_list(*ids: str) -> EndpointFetch:
+        rows = [
+            {"playlist_id": p, "playlist_name": p, "snapshot_id": f"{p}-v", "is_owner": True} for p in ids
+        ]
+        return EndpointFetch("playlists", playlists.name, scopes=[ScopeSnapshot("", rows)])
+
+    def items(playlist: str, n: int, version: str) -> ScopeSnapshot:
+        rows = [
+            track(i, playlist_id=playlist, added_at=NOW, added_by="me", track_position=i, item_type="track")
+            for i in range(n)
+        ]
+        return ScopeSnapshot(playlist, rows, version=version)
+
+    def store_tracks(user_id, fetch, current: set[str]) -> int:
+        stored = store_fetches(
+            engine, tracks, [Check(user_id, "spotify", fetch, NOW, None, frozenset(current))]
+        )
+        assert not isinstance(stored[0], BaseException)
+        assert stored[0].current_rows == current_in_view(engine, "latest_user_playlist_tracks", user_id)
+        return stored[0].current_rows
+
+    store(engine, a, playlist_list("p1", "p2"), playlists.name)
+    both = EndpointFetch("playlist_tracks", tracks.name, scopes=[items("p1", 4, "1"), items("p2", 3, "1")])
+    assert store_tracks(a, both, {"p1", "p2"}) == 7
+    p1_grew = EndpointFetch(
+        "playlist_tracks", tracks.name, scopes=[items("p1", 5, "2")], unchanged_scopes=["p2"]
+    )
+    assert store_tracks(a, p1_grew, {"p1", "p2"}) == 8  # p2 was not re-read and still counts
+    store(engine, a, playlist_list("p1"), playlists.name)  # p2 left the user's playlists
+    only_p1 = EndpointFetch("playlist_tracks", tracks.name, unchanged_scopes=["p1"])
+    assert store_tracks(a, only_p1, {"p1"}) == 5
+
+    top_tracks = TABLES["user_top_tracks"]
+    results = store_fetches(
+        engine, top_tracks, [check(a, top(RANGES)), check(b, top({"short_term": [1, 2]}))]
+    )
+    assert [r.current_rows for r in results] == [6, 2]  # type: ignore[union-attr]
+    again = store_fetches(
+        engine, top_tracks, [check(a, top(RANGES | {"long_term": [7, 8]})), check(b, top({}))]
+    )
+    assert [r.current_rows for r in again] == [7, 2]  # type: ignore[union-attr]  # b's range was not in the fetch
+    assert [current_in_view(engine, "latest_user_top_tracks", u) for u in (a, b)] == [7, 2]
+
+    plays = TABLES["user_recently_played"]
+
+    def played(indices) -> EndpointFetch:
+        return EndpointFetch(
+            "recently_played", plays.name,
+            events=[track(i, played_at=NOW - timedelta(minutes=10 * i)) for i in indices],
+        )  # fmt: skip
+
+    assert store(engine, a, played(range(5)), plays.name).current_rows == 5
+    assert store(engine, a, played(range(3, 8)), plays.name).current_rows == 8
+    assert current_in_view(engine, "user_recently_played", a) == 8
+
+
+def test_a_check_finishes_once_its_rows_are_written(engine) -> None:
+    """A check's `finished_at` comes after its rows' COPY (their `fetched_at` is taken before it), so
+    the time spent storing a batch counts as the checks' own, not as time between checks (the sync
+    benchmark's Dagster share is measured from these intervals)."""
+    a, b = users(engine, 2)
+    store_fetches(engine, TABLES["user_top_tracks"], [check(a, top(RANGES)), check(b, top(RANGES))])
+    store(engine, a, EndpointFetch("recently_played", "user_recently_played", events=[track(1, played_at=NOW)]),
+          "user_recently_played")  # fmt: skip
+    for endpoint, table in (("top_tracks", "user_top_tracks"), ("recently_played", "user_recently_played")):
+        later = scalar(
+            engine,
+            f"SELECT bool_and(l.finished_at > t.fetched_at) FROM sync_log l JOIN {table} t "
+            "ON t.user_id = l.user_id WHERE l.endpoint = :e",
+            e=endpoint,
+        )
+        assert later is True, endpoint

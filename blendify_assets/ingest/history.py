@@ -207,7 +207,8 @@ def import_history(
         raise ExportError(f"no history import for provider {provider!r}")
     given = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     with READERS[provider](given) as export, fewer_collections():
-        digests = {file.name: _sha256(file) for file in export.files}
+        # By file, not by name: two downloads zipped together hold files of the same path.
+        digests = {file: _sha256(file) for file in export.files}
         found: IsrcLookups | None = None
         note = f"ISRCs from the warehouse only ({no_lookup_reason})"
         if lookup is not None:
@@ -231,7 +232,7 @@ def import_history(
                     _import_file(
                         conn,
                         file,
-                        digests[file.name],
+                        digests[file],
                         user_id,
                         provider,
                         fetched_at,
@@ -247,13 +248,13 @@ def import_history(
 
 
 def _to_read(
-    conn: Connection, export: Export, digests: dict[str, str], user_id: uuid.UUID, provider: str
+    conn: Connection, export: Export, digests: dict[ExportFile, str], user_id: uuid.UUID, provider: str
 ) -> list[ExportFile]:
     """The files this import will write, in order: not in the ledger, and not a copy of an earlier
     file of the export (that one is found in the ledger when its turn comes, as it is now)."""
     files, digested = [], set()
     for file in export.files:
-        digest = digests[file.name]
+        digest = digests[file]
         if digest not in digested and history_imports.imported_at(conn, user_id, provider, digest) is None:
             files.append(file)
         digested.add(digest)
@@ -261,7 +262,7 @@ def _to_read(
 
 
 def _wanted(
-    conn: Connection, export: Export, digests: dict[str, str], user_id: uuid.UUID, provider: str
+    conn: Connection, export: Export, digests: dict[ExportFile, str], user_id: uuid.UUID, provider: str
 ) -> list[TrackHint]:
     """The distinct tracks of the files still to import that need a lookup: without an ISRC in the
     export, unknown to the warehouse, with the provider's own id or (Apple) a title to search."""
@@ -269,7 +270,7 @@ def _wanted(
     by_name = _BY_NAME.get(provider, ())
     hints: dict[str, TrackHint] = {}
     for file in export.files:
-        if history_imports.imported_at(conn, user_id, provider, digests[file.name]) is not None:
+        if history_imports.imported_at(conn, user_id, provider, digests[file]) is not None:
             continue
         for row in file.plays():
             source = row["track_metadata"]["_blendify"].get("track_id_from")

@@ -17,7 +17,8 @@ cost the server more CPU than the statements. This storage keeps one pooled conn
 Dagster's extension point: `event_log_storage` in dagster.yaml names this class (instance.py); it is
 a `PostgresEventLogStorage` (dagster-postgres' public class) overriding methods of the public
 storage interface. Internals relied on, pinned by tests/orchestration/test_storage.py: Dagster
-resolves ranges through the storage's `get_dynamic_partitions`; the storage's statements go through
+resolves ranges through the storage's `get_dynamic_partitions` (whose query on `dynamic_partitions`,
+ordered by id, is repeated here with the ids); the storage's statements go through
 its `_engine` attribute (replaced here); the `dynamic_partitions` table keeps its serial `id`.
 """
 
@@ -83,10 +84,23 @@ class PartitionKeysCachingEventLogStorage(PostgresEventLogStorage):
             known = self._keys.get(partitions_def_name)
         if known is not None and known[0] == stamp:
             return list(known[1])
-        # Stamped before reading: a key added in between makes the next stamp differ (read again).
-        keys = list(super().get_dynamic_partitions(partitions_def_name))
+        # The keys are read with their ids and stamped from those rows (one snapshot). Stamped by
+        # the aggregate above instead, a key another process added between the two statements and
+        # deleted afterwards left the stamp as it was, and the deleted key was served on.
+        self._check_partitions_table()
+        table = DynamicPartitionsTable
+        query = (
+            sa.select(table.c.id, table.c.partition)
+            .where(table.c.partitions_def_name == partitions_def_name)
+            .order_by(table.c.id)
+        )
+        with self.index_connection() as conn:
+            rows = conn.execute(query).all()
+        ids = [int(row[0]) for row in rows]
+        keys = [str(row[1]) for row in rows]
+        read: Stamp = (len(ids), max(ids, default=0), sum(ids))
         with self._lock:
-            self._keys[partitions_def_name] = (stamp, tuple(keys))
+            self._keys[partitions_def_name] = (read, tuple(keys))
         return keys
 
     def dispose(self) -> None:

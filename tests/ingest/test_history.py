@@ -30,7 +30,7 @@ from blendify_assets.security.vault import Vault
 from blendify_assets.simulator import exports
 from tests.conftest import TEST_KEY, app_url
 from tests.fixtures.warehouse import add_user, count, store_top_tracks, track
-from tests.history_support import FIXTURES, folder_files, read_all, write_zip
+from tests.history_support import FIXTURES, folder_files, read_all, write_zip, zip_bytes
 
 SPOTIFY = FIXTURES / "spotify"
 APPLE = FIXTURES / "apple"
@@ -160,6 +160,31 @@ def test_a_middle_file_overlapping_stored_plays_is_staged_and_the_files_after_it
     by_year = {f.file.split("_")[-2]: (f.appended, f.duplicates_stored) for f in report.files}
     assert by_year == {"2019": (50, 0), "2020": (1, 50), "2021": (50, 0)}
     assert len(plays(engine, str(uid))) == 50 + 51 + 50
+
+
+def test_two_files_of_the_same_name_in_one_upload_are_both_imported(
+    engine: Engine, app_engine: Engine, tmp_path: Path
+) -> None:
+    """Two downloads zipped together hold files of the same path with different plays: each is
+    imported and recorded under its own digest. Before, the digests were keyed by name: the second
+    file was reported already imported and its plays lost, and the first was recorded under the
+    second's digest, so that download could never be imported later."""
+    uid = uuid.UUID(add_user(engine, "ann@example.com"))
+    name = "Spotify Extended Streaming History/Streaming_History_Audio_2019_0.json"
+    first = json.dumps([_late_2024(i) for i in range(10)]).encode()
+    second = json.dumps([_late_2024(i) for i in range(100, 110)]).encode()
+    both = write_zip(
+        tmp_path / "downloads.zip",
+        [
+            ("my_spotify_data_2024.zip", zip_bytes([(name, first)])),
+            ("my_spotify_data_2025.zip", zip_bytes([(name, second)])),
+        ],
+    )
+    report = import_history(app_engine, uid, "spotify", both)
+    assert [(f.appended, f.already_imported_at) for f in report.files] == [(10, None), (10, None)]
+    assert len(plays(engine, str(uid))) == 20
+    again = write_zip(tmp_path / "again.zip", [(name, second)])
+    assert import_history(app_engine, uid, "spotify", again).files[0].already_imported_at is not None
 
 
 def test_plays_waiting_for_the_warehouse_isrc_lookup_are_all_stored_with_theirs(

@@ -188,3 +188,32 @@ def test_a_key_another_process_adds_or_deletes_is_seen(blendify_env) -> None:
             conn.execute(table.insert().values(id=first_id + 1, partitions_def_name=name, partition="late"))
         other.delete_dynamic_partition(name, "a")
         assert sorted(daemon.get_dynamic_partitions(name)) == ["c", "e", "late"]
+
+
+def test_a_key_added_during_a_read_and_deleted_after_is_not_served(blendify_env) -> None:
+    """The stamp and the keys come from one snapshot: a key another process adds between them and
+    deletes afterwards leaves the set as it was stamped, and must not stay in the list served."""
+    settings = WarehouseSettings.from_env()
+    with (
+        dagster_instance(settings, PROVIDERS) as daemon,
+        dg.DagsterInstance.from_config(str(settings.dagster_home)) as other,
+    ):
+        name = SPOTIFY.partitions_name
+        daemon.add_dynamic_partitions(name, ["a", "b"])
+        added: list[str] = []
+
+        def add_while_reading(conn, cursor, statement, parameters, context, executemany) -> None:
+            text = statement.lower()
+            if "from dynamic_partitions" in text and "count(" not in text and not added:
+                added.append("x")
+                other.add_dynamic_partitions(name, ["x"])  # committed before the key list is read
+
+        engine = daemon.event_log_storage._engine
+        sa.event.listen(engine, "before_cursor_execute", add_while_reading)
+        try:
+            first = list(daemon.get_dynamic_partitions(name))
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", add_while_reading)
+        assert added and first == ["a", "b", "x"]
+        other.delete_dynamic_partition(name, "x")
+        assert list(daemon.get_dynamic_partitions(name)) == ["a", "b"]

@@ -38,6 +38,7 @@ from blendify_assets.blend import (
     taste_vector,
 )
 from blendify_assets.blend.identity import (
+    METHOD_OF,
     SINGLE,
     Clustering,
     IdentityIndex,
@@ -181,17 +182,43 @@ def prepare_taste_run(
         )  # fmt: skip
         taste_vectors.keep_only(conn, [run_id] if previous is None else [run_id, previous])
         stored = clustered.store(conn, run_id)
+        tracks, clusters = clustered.tracks, clustered.clusters
         del clustered
         clock.lap("store_clusters")
-        items: dict[Item, int] = {}
+        numbering = _ItemNumbers(tracks)
         for tastes in _taste_pages(conn):
             identity = IdentityIndex({}, {}, {})
             _extend_identity(conn, run_id, identity, tastes)
+            numbering.page(conn, identity, tastes)
             taste_vectors.append_vectors(
-                conn, [_vector_row(run_id, m, identity, items, buckets) for m in tastes]
+                conn, [_vector_row(run_id, m, identity, numbering, buckets) for m in tastes]
             )
         clock.lap("vectors")
-    return PreparedRun(run_id, computed_at, users, buckets, len(items), stored, clock.laps)
+    items = clusters + len(numbering.others)
+    return PreparedRun(run_id, computed_at, users, buckets, items, stored, clock.laps)
+
+
+class _ItemNumbers:
+    """The computation's item numbers, without a map of every item: a track cluster's number is
+    its smallest track number (from the identity's tables, a page at a time); artists and genres
+    (far fewer) follow, numbered as first seen. Scores do not depend on the numbers, only on
+    equal items having equal numbers."""
+
+    def __init__(self, tracks: int) -> None:
+        self.tracks = tracks
+        self.clusters: dict[str, int] = {}
+        self.others: dict[Item, int] = {}
+
+    def page(self, conn: Connection, identity: IdentityIndex, tastes: Sequence[MemberTaste]) -> None:
+        """Look up the clusters of this page's tracks (forgetting the previous page's)."""
+        keys = sorted({key for m in tastes for key in m.tracks})
+        numbers = taste_vectors.cluster_numbers(conn, keys)
+        self.clusters = {identity.cluster_of[key]: numbers[key] for key in keys}
+
+    def number(self, item: Item) -> int:
+        if item[0] == "track":
+            return self.clusters[item[1]]
+        return self.tracks + self.others.setdefault(item, len(self.others))
 
 
 NUMBERING_PAGE = 20_000
@@ -201,21 +228,29 @@ NUMBERING_PAGE = 20_000
 @dataclass(frozen=True)
 class ClusteredTracks:
     """The identity over the distinct tracks, as a union-find's result: which tracks are linked
-    to others (and their cluster's root, its smallest number) and each cluster's weakest link; the
-    tracks themselves stay in the transaction's temporary tables."""
+    to others (and their cluster's root, its smallest number) and each linked cluster's weakest
+    link, as arrays; the tracks themselves stay in the transaction's temporary tables."""
 
+    tracks: int
+    clusters: int
     linked: np.ndarray
     roots: np.ndarray
-    weakest: Mapping[int, Match]
+    weakest: tuple[np.ndarray, np.ndarray, np.ndarray]
+    """(root, method strength, confidence) of each linked cluster."""
 
     def store(self, conn: Connection, run_id: int) -> int:
-        """Store the clusters a per-track key cannot give in ``taste_track_clusters``; returns
-        the rows stored."""
+        """Store the clusters a per-track key cannot give in ``taste_track_clusters`` (and keep
+        each linked track's root for :func:`db.taste_vectors.cluster_numbers`); returns the rows
+        stored."""
+        root, strength, confidence = self.weakest
         return taste_vectors.store_clusters(
             conn,
             run_id,
             zip(self.linked.tolist(), self.roots.tolist(), strict=True),
-            ((root, m.method, m.confidence) for root, m in self.weakest.items()),
+            (
+                (r, METHOD_OF[s], c)
+                for r, s, c in zip(root.tolist(), strength.tolist(), confidence.tolist(), strict=True)
+            ),
         )
 
 
@@ -263,9 +298,11 @@ def cluster_tracks(
             visit([b[0] for b in block], {b[0]: stored_norm(*b[1:]) for b in block})
     roots = np.frombuffer(clustering.roots(), np.int64)
     linked = np.flatnonzero(np.bincount(roots, minlength=n)[roots] > 1) if n else roots
-    weakest = clustering.weakest()
+    clusters = int(np.count_nonzero(roots == np.arange(n)))
+    weakest = clustering.weakest_arrays(roots)
+    del clustering
     clock.lap("identity")
-    return ClusteredTracks(linked, roots[linked], weakest)
+    return ClusteredTracks(n, clusters, linked, roots[linked], weakest)
 
 
 def _taste_pages(conn: Connection) -> Iterator[list[MemberTaste]]:
@@ -277,7 +314,7 @@ def _taste_pages(conn: Connection) -> Iterator[list[MemberTaste]]:
 
 
 def _vector_row(
-    run_id: int, member: MemberTaste, identity: IdentityIndex, items: dict[Item, int], buckets: int
+    run_id: int, member: MemberTaste, identity: IdentityIndex, numbering: _ItemNumbers, buckets: int
 ) -> tuple[object, ...]:
     """The member's taste vector packed: item codes (item number x 4 + kind) and shares, in the
     vector's own order (the order the single-process computation sums a pair's terms in)."""
@@ -287,7 +324,7 @@ def _vector_row(
     for item, w in taste_vector(member, identity).items():
         if w > 0:
             code = KIND_CODE[item[0]]
-            codes.append(items.setdefault(item, len(items)) * 4 + code)
+            codes.append(numbering.number(item) * 4 + code)
             weights.append(w)
             kinds |= 1 << code
     return (

@@ -256,6 +256,18 @@ class Clustering:
                 weakest[root] = (strength, confidence)
         return {root: Match(METHOD_OF[s], c) for root, (s, c) in weakest.items()}
 
+    def weakest_arrays(self, roots: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+        """:meth:`weakest` as arrays (root, method strength, confidence), roots ascending, given
+        :meth:`roots` (for clusters too many for a dict of Match objects)."""
+        at = numpy.frombuffer(self.edge_at, numpy.int64)
+        strength = numpy.frombuffer(self.edge_strength, numpy.int8)
+        confidence = numpy.frombuffer(self.edge_confidence, numpy.float64)
+        root = roots[at]
+        order = numpy.lexsort((confidence, strength, root))
+        root, strength, confidence = root[order], strength[order], confidence[order]
+        first = numpy.flatnonzero(numpy.diff(root, prepend=-1)) if len(root) else root
+        return root[first], strength[first], confidence[first]
+
 
 def normed(info: TrackInfo) -> _Norm:
     """A track's normalised fields, as clustering compares them."""

@@ -194,8 +194,9 @@ def add_numbered_tracks(conn: Connection, rows: Iterable[NumberedTrack]) -> None
 
 
 def forget_seen_tracks(conn: Connection) -> None:
-    """The copies are numbered: free their space."""
+    """The copies are numbered: free their space, and index the numbers by track."""
     conn.execute(sa.text("TRUNCATE taste_tracks_seen"))
+    conn.execute(sa.text("CREATE INDEX ON taste_tracks_numbered (provider, track_id)"))
     conn.execute(sa.text("ANALYZE taste_tracks_numbered"))
 
 
@@ -259,3 +260,20 @@ def store_clusters(
         ),
         {"r": run_id},
     ).rowcount
+
+
+def cluster_numbers(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(provider, track_id) -> its cluster's number (the smallest number among its tracks), for
+    the keys numbered in this transaction (after :func:`store_clusters`)."""
+    if not keys:
+        return {}
+    rows = conn.execute(
+        sa.text(
+            "SELECT n.provider, n.track_id, coalesce(r.root, n.idx) "
+            "FROM unnest(CAST(:p AS text[]), CAST(:t AS text[])) AS k(provider, track_id) "
+            "JOIN taste_tracks_numbered n ON n.provider = k.provider AND n.track_id = k.track_id "
+            "LEFT JOIN taste_tracks_roots r ON r.idx = n.idx"
+        ),
+        {"p": [p for p, _ in keys], "t": [t for _, t in keys]},
+    )
+    return {(str(p), str(t)): int(c) for p, t, c in rows}

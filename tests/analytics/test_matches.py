@@ -23,9 +23,9 @@ from blendify_assets.analytics.matches import (
 )
 from blendify_assets.analytics.tastes import build_tastes
 from blendify_assets.blend import FORMULA, build_identity, pair_overlap, prepare, top_k_similar
+from blendify_assets.blend.identity import TrackInfo
 from blendify_assets.blend.overlap import KIND_WEIGHTS
 from blendify_assets.core.time import utcnow
-from blendify_assets.blend.identity import TrackInfo
 from blendify_assets.db import taste_matches, taste_vectors
 from blendify_assets.db.music.reads import taste_rows
 from tests.fixtures.warehouse import (
@@ -217,8 +217,21 @@ def random_copies(seed: int, users: int = 60) -> list[list[TrackInfo]]:
     (by ISRC), version words ("Live", "Part 2"), missing durations, track ids whose copies disagree
     on the ISRC or the title (the last copy counts), and non-ASCII keys (sorted by code point)."""
     rng = random.Random(seed)
-    titles = ["Midnight Train", "Midnight Trains", "Midnight Trainz", "Part 2", "Part II", "Part I",
-              "Ocean Drive (Live)", "Ocean Drive", "Ocean Drives", "Éclair", "Eclair", "Zebra", ""]
+    titles = [
+        "Midnight Train",
+        "Midnight Trains",
+        "Midnight Trainz",
+        "Part 2",
+        "Part II",
+        "Part I",
+        "Ocean Drive (Live)",
+        "Ocean Drive",
+        "Ocean Drives",
+        "Éclair",
+        "Eclair",
+        "Zebra",
+        "",
+    ]
     artists = ["The Rails", "The Railz", "Rails", "Tide", "Tides", "Ölfen", "Olfen", ""]  # fmt: skip
     providers = ["spotify", "apple", "ämazon"]
 

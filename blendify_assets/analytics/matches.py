@@ -23,7 +23,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy.engine import Connection, Engine
@@ -246,12 +246,15 @@ class ClusteredTracks:
         return taste_vectors.store_clusters(
             conn,
             run_id,
-            zip(self.linked.tolist(), self.roots.tolist(), strict=True),
-            (
-                (r, METHOD_OF[s], c)
-                for r, s, c in zip(root.tolist(), strength.tolist(), confidence.tolist(), strict=True)
-            ),
+            _rows(self.linked, self.roots),
+            ((r, METHOD_OF[s], c) for r, s, c in _rows(root, strength, confidence)),
         )
+
+
+def _rows(*columns: np.ndarray, chunk: int = 65_536) -> Iterator[tuple[Any, ...]]:
+    """Rows of equally long arrays as Python values, a chunk at a time (not millions of objects)."""
+    for lo in range(0, len(columns[0]), chunk):
+        yield from zip(*(c[lo : lo + chunk].tolist() for c in columns), strict=True)
 
 
 def cluster_tracks(

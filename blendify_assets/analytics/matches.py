@@ -20,10 +20,10 @@ import json
 import time
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy.engine import Connection, Engine
@@ -33,12 +33,22 @@ from blendify_assets.blend import (
     FORMULA,
     MemberTaste,
     PairOverlap,
-    build_identity,
     pair_overlap,
     prepare,
     taste_vector,
 )
-from blendify_assets.blend.identity import SINGLE, IdentityIndex, Match, TrackInfo, TrackKey
+from blendify_assets.blend.identity import (
+    METHOD_OF,
+    SINGLE,
+    Clustering,
+    IdentityIndex,
+    Match,
+    TrackInfo,
+    TrackKey,
+    block_keys,
+    normed,
+    stored_norm,
+)
 from blendify_assets.blend.normalize import normalize_isrc
 from blendify_assets.blend.overlap import (
     KIND_WEIGHTS,
@@ -146,29 +156,24 @@ def prepare_taste_run(
     """Cluster every user's tracks into recordings and store every user's taste vector, reading
     users a page at a time; one transaction, so a computation is prepared whole or not at all.
 
-    The identity is global (fuzzy links chain across users' tracks), so it is built once over the
+    The identity is global (fuzzy links chain across users' tracks), so it is built over the
     distinct tracks, as the single-process computation does: each track as the last user (in id
-    order) holding it has it. Only what a per-track key cannot give is stored: clusters of several
-    tracks, and tracks whose copies disagree on the ISRC; every other track is its own cluster
-    (``isrc:<ISRC>`` or ``provider:track_id``).
+    order) holding it has it. The tracks stay in the database (:func:`store_identity`), so memory
+    does not grow with the catalogue the users hold. Only what a per-track key cannot give is
+    stored: clusters of several tracks, and tracks whose copies disagree on the ISRC; every other
+    track is its own cluster (``isrc:<ISRC>`` or ``provider:track_id``).
     """
     clock = _Clock()
     with engine.begin() as conn:
-        copies: dict[TrackKey, TrackInfo] = {}
-        conflicts: set[TrackKey] = set()
         users = 0
-        for tastes in _taste_pages(conn):
-            for m in tastes:
-                users += 1
-                for key, info in m.tracks.items():
-                    before = copies.get(key)
-                    if before is not None and before.isrc != info.isrc:
-                        conflicts.add(key)
-                    copies[key] = info
-        clock.lap("read_tracks")
-        identity = build_identity(copies.values())
-        del copies
-        clock.lap("identity")
+
+        def copies() -> Iterator[list[TrackInfo]]:
+            nonlocal users
+            for tastes in _taste_pages(conn):
+                users += len(tastes)
+                yield [info for m in tastes for info in m.tracks.values()]
+
+        clustered = cluster_tracks(conn, copies(), clock)
         computed_at = utcnow().replace(tzinfo=None)
         previous = taste_vectors.previous_run(conn)
         run_id = taste_matches.start_run(
@@ -176,20 +181,131 @@ def prepare_taste_run(
             dagster_run_id=dagster_run_id,
         )  # fmt: skip
         taste_vectors.keep_only(conn, [run_id] if previous is None else [run_id, previous])
-        stored = [
-            (run_id, p, t, cid, identity.match[cid].method, identity.match[cid].confidence)
-            for cid, keys in identity.members.items()
-            for p, t in keys
-            if len(keys) > 1 or (p, t) in conflicts
-        ]
-        taste_vectors.append_clusters(conn, stored)
-        items: dict[Item, int] = {}
+        stored = clustered.store(conn, run_id)
+        tracks, clusters = clustered.tracks, clustered.clusters
+        del clustered
+        clock.lap("store_clusters")
+        numbering = _ItemNumbers(tracks)
         for tastes in _taste_pages(conn):
+            identity = IdentityIndex({}, {}, {})
+            _extend_identity(conn, run_id, identity, tastes)
+            numbering.page(conn, identity, tastes)
             taste_vectors.append_vectors(
-                conn, [_vector_row(run_id, m, identity, items, buckets) for m in tastes]
+                conn, [_vector_row(run_id, m, identity, numbering, buckets) for m in tastes]
             )
         clock.lap("vectors")
-    return PreparedRun(run_id, computed_at, users, buckets, len(items), len(stored), clock.laps)
+    items = clusters + len(numbering.others)
+    return PreparedRun(run_id, computed_at, users, buckets, items, stored, clock.laps)
+
+
+class _ItemNumbers:
+    """The computation's item numbers, without a map of every item: a track cluster's number is
+    its smallest track number (from the identity's tables, a page at a time); artists and genres
+    (far fewer) follow, numbered as first seen. Scores do not depend on the numbers, only on
+    equal items having equal numbers."""
+
+    def __init__(self, tracks: int) -> None:
+        self.tracks = tracks
+        self.clusters: dict[str, int] = {}
+        self.others: dict[Item, int] = {}
+
+    def page(self, conn: Connection, identity: IdentityIndex, tastes: Sequence[MemberTaste]) -> None:
+        """Look up the clusters of this page's tracks (forgetting the previous page's)."""
+        keys = sorted({key for m in tastes for key in m.tracks})
+        numbers = taste_vectors.cluster_numbers(conn, keys)
+        self.clusters = {identity.cluster_of[key]: numbers[key] for key in keys}
+
+    def number(self, item: Item) -> int:
+        if item[0] == "track":
+            return self.clusters[item[1]]
+        return self.tracks + self.others.setdefault(item, len(self.others))
+
+
+NUMBERING_PAGE = 20_000
+"""Distinct tracks numbered (and normalised) at once."""
+
+
+@dataclass(frozen=True)
+class ClusteredTracks:
+    """The identity over the distinct tracks, as a union-find's result: which tracks are linked
+    to others (and their cluster's root, its smallest number) and each linked cluster's weakest
+    link, as arrays; the tracks themselves stay in the transaction's temporary tables."""
+
+    tracks: int
+    clusters: int
+    linked: np.ndarray
+    roots: np.ndarray
+    weakest: tuple[np.ndarray, np.ndarray, np.ndarray]
+    """(root, method strength, confidence) of each linked cluster."""
+
+    def store(self, conn: Connection, run_id: int) -> int:
+        """Store the clusters a per-track key cannot give in ``taste_track_clusters`` (and keep
+        each linked track's root for :func:`db.taste_vectors.cluster_numbers`); returns the rows
+        stored."""
+        root, strength, confidence = self.weakest
+        return taste_vectors.store_clusters(
+            conn,
+            run_id,
+            _rows(self.linked, self.roots),
+            ((r, METHOD_OF[s], c) for r, s, c in _rows(root, strength, confidence)),
+        )
+
+
+def _rows(*columns: np.ndarray, chunk: int = 65_536) -> Iterator[tuple[Any, ...]]:
+    """Rows of equally long arrays as Python values, a chunk at a time (not millions of objects)."""
+    for lo in range(0, len(columns[0]), chunk):
+        yield from zip(*(c[lo : lo + chunk].tolist() for c in columns), strict=True)
+
+
+def cluster_tracks(
+    conn: Connection, pages: Iterable[Sequence[TrackInfo]], clock: _Clock | None = None
+) -> ClusteredTracks:
+    """Cluster the tracks of ``pages`` (users' copies, in user-id order) exactly as
+    :func:`blend.build_identity` clusters each track's last copy (a track whose copies disagree
+    on the ISRC is marked), in the connection's transaction.
+
+    Memory holds one page of copies, one block of tracks, and per distinct track only the
+    union-find, the links and the roots (~40 bytes); the tracks wait in temporary tables.
+    """
+    clock = clock or _Clock()
+    taste_vectors.open_track_tables(conn)
+    for page in pages:
+        last: dict[TrackKey, TrackInfo] = {}
+        isrcs: dict[TrackKey, set[str | None]] = {}
+        for info in page:
+            last[info.key] = info
+            isrcs.setdefault(info.key, set()).add(info.isrc)
+        taste_vectors.add_track_copies(
+            conn,
+            [
+                (p, t, i.track_name, i.artist_name, i.duration_ms, i.isrc, len(isrcs[(p, t)]) > 1)
+                for (p, t), i in last.items()
+            ],
+        )
+    clock.lap("read_tracks")
+    n = 0
+    for seen in taste_vectors.seen_tracks(conn, NUMBERING_PAGE):
+        numbered = []
+        for p, t, name, artist, duration, isrc, conflict in seen:
+            norm = normed(TrackInfo(p, t, name, artist, duration_ms=duration, isrc=isrc))
+            numbered.append((n, p, t, *block_keys(norm), duration, conflict))
+            n += 1
+        taste_vectors.add_numbered_tracks(conn, numbered)
+    taste_vectors.forget_seen_tracks(conn)
+    clock.lap("number_tracks")
+    clustering = Clustering(n)
+    for group in taste_vectors.isrc_groups(conn):
+        clustering.isrc_group(group)
+    for by, visit in (("artist", clustering.artist_block), ("title", clustering.title_block)):
+        for block in taste_vectors.track_blocks(conn, by):
+            visit([b[0] for b in block], {b[0]: stored_norm(*b[1:]) for b in block})
+    roots = np.frombuffer(clustering.roots(), np.int64)
+    linked = np.flatnonzero(np.bincount(roots, minlength=n)[roots] > 1) if n else roots
+    clusters = int(np.count_nonzero(roots == np.arange(n)))
+    weakest = clustering.weakest_arrays(roots)
+    del clustering
+    clock.lap("identity")
+    return ClusteredTracks(n, clusters, linked, roots[linked], weakest)
 
 
 def _taste_pages(conn: Connection) -> Iterator[list[MemberTaste]]:
@@ -201,7 +317,7 @@ def _taste_pages(conn: Connection) -> Iterator[list[MemberTaste]]:
 
 
 def _vector_row(
-    run_id: int, member: MemberTaste, identity: IdentityIndex, items: dict[Item, int], buckets: int
+    run_id: int, member: MemberTaste, identity: IdentityIndex, numbering: _ItemNumbers, buckets: int
 ) -> tuple[object, ...]:
     """The member's taste vector packed: item codes (item number x 4 + kind) and shares, in the
     vector's own order (the order the single-process computation sums a pair's terms in)."""
@@ -211,7 +327,7 @@ def _vector_row(
     for item, w in taste_vector(member, identity).items():
         if w > 0:
             code = KIND_CODE[item[0]]
-            codes.append(items.setdefault(item, len(items)) * 4 + code)
+            codes.append(numbering.number(item) * 4 + code)
             weights.append(w)
             kinds |= 1 << code
     return (

@@ -18,8 +18,9 @@ so clustering tens of thousands of tracks never compares all pairs.
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -34,6 +35,7 @@ TrackKey = tuple[str, str]
 DURATION_TOLERANCE_MS = 2_000
 FUZZY_THRESHOLD = 90.0
 METHOD_STRENGTH = {"isrc": 3, "exact": 2, "fuzzy": 1}
+METHOD_OF = {strength: method for method, strength in METHOD_STRENGTH.items()}
 
 
 @dataclass(frozen=True)
@@ -173,8 +175,11 @@ class IdentityIndex:
 
 
 class _UnionFind:
+    """Union-find over tracks numbered in key order; a component's root is its smallest number
+    (whatever the order of the unions), and parents are a compact array (8 bytes a track)."""
+
     def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
+        self.parent = array("q", range(n))
 
     def find(self, i: int) -> int:
         parent = self.parent
@@ -189,17 +194,107 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
+Norms = Mapping[int, _Norm] | Sequence[_Norm]
+"""Normalised tracks by number: all of them, or only one block's."""
+
+
+class Clustering:
+    """The links between tracks numbered 0..n-1 in key order, made block by block.
+
+    :func:`build_identity` feeds it every block from memory; a caller whose tracks do not fit in
+    memory feeds the same blocks in the same order from elsewhere (the database), holding only one
+    block's tracks, the union-find and the links (17 bytes each) - and gets the same clusters.
+    Blocks must come as :func:`build_identity` visits them: ISRC groups, then the (artist, version
+    words) blocks, then the title blocks, each kind in order of its smallest number, each block's
+    numbers ascending.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.uf = _UnionFind(n)
+        self.edge_at = array("q")
+        self.edge_strength = array("b")
+        self.edge_confidence = array("d")
+
+    def link(self, i: int, j: int, match: Match | None) -> None:
+        if match is not None:
+            self.uf.union(i, j)
+            self.edge_at.append(i)
+            self.edge_strength.append(METHOD_STRENGTH[match.method])
+            self.edge_confidence.append(match.confidence)
+
+    def isrc_group(self, group: Sequence[int]) -> None:
+        """Tracks with one ISRC (any order of groups gives the same links)."""
+        for j in group[1:]:
+            self.link(group[0], j, Match("isrc", 1.0))
+
+    def artist_block(self, block: list[int], norms: Norms) -> None:
+        """Tracks with one primary artist and the same version words."""
+        if len(block) > 1:
+            _exact_pass(block, norms, self.uf, self.link)
+            _fuzzy_pass(block, norms, self.uf, self.link, field="title")
+
+    def title_block(self, block: list[int], norms: Norms) -> None:
+        """Tracks with one title."""
+        if len(block) > 1:
+            _fuzzy_pass(block, norms, self.uf, self.link, field="artist")
+
+    def roots(self) -> array[int]:
+        """Each track's cluster root (its smallest number)."""
+        find = self.uf.find
+        return array("q", (find(i) for i in range(len(self.uf.parent))))
+
+    def weakest(self) -> dict[int, Match]:
+        """Each linked cluster's weakest link, by root."""
+        find = self.uf.find
+        weakest: dict[int, tuple[int, float]] = {}
+        for i, strength, confidence in zip(
+            self.edge_at, self.edge_strength, self.edge_confidence, strict=True
+        ):
+            root = find(i)
+            cur = weakest.get(root)
+            if cur is None or (strength, confidence) < cur:
+                weakest[root] = (strength, confidence)
+        return {root: Match(METHOD_OF[s], c) for root, (s, c) in weakest.items()}
+
+    def weakest_arrays(self, roots: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+        """:meth:`weakest` as arrays (root, method strength, confidence), roots ascending, given
+        :meth:`roots` (for clusters too many for a dict of Match objects)."""
+        at = numpy.frombuffer(self.edge_at, numpy.int64)
+        strength = numpy.frombuffer(self.edge_strength, numpy.int8)
+        confidence = numpy.frombuffer(self.edge_confidence, numpy.float64)
+        root = roots[at]
+        order = numpy.lexsort((confidence, strength, root))
+        root, strength, confidence = root[order], strength[order], confidence[order]
+        first = numpy.flatnonzero(numpy.diff(root, prepend=-1)) if len(root) else root
+        return root[first], strength[first], confidence[first]
+
+
+def normed(info: TrackInfo) -> _Norm:
+    """A track's normalised fields, as clustering compares them."""
+    return _normed(info)
+
+
+def stored_norm(title: str, artist: str, isrc: str | None, duration_ms: int | None) -> _Norm:
+    """A track's normalised fields as :func:`block_keys` stored them (clustering a block needs
+    nothing else: the track itself is known by its number)."""
+    return _Norm(_NO_INFO, title, artist, isrc, duration_ms, version_words(title))
+
+
+_NO_INFO = TrackInfo("", "", "", "")
+
+
+def block_keys(n: _Norm) -> tuple[str | None, str, str, str]:
+    """A normalised track's ISRC, primary artist, version words and title as text: the keys of its
+    blocks. Version words are single words (split on spaces), so joined by spaces they compare as
+    the set does."""
+    return n.isrc or None, n.artist, " ".join(sorted(n.versions)), n.title
+
+
 def build_identity(tracks: Iterable[TrackInfo]) -> IdentityIndex:
     """Cluster provider tracks into recordings (deterministic: independent of input order)."""
     unique = {t.key: t for t in tracks}
     norms = [_normed(unique[k]) for k in sorted(unique)]
-    uf = _UnionFind(len(norms))
-    edges: list[tuple[int, int, Match]] = []
-
-    def link(i: int, j: int, match: Match | None) -> None:
-        if match is not None:
-            uf.union(i, j)
-            edges.append((i, j, match))
+    clustering = Clustering(len(norms))
 
     # Blocks: a fuzzy pair must share the primary artist or the title, and always the version
     # words ("live", "2"), so those keys bound the comparisons without losing any candidate.
@@ -213,19 +308,15 @@ def build_identity(tracks: Iterable[TrackInfo]) -> IdentityIndex:
         by_title[n.title].append(i)
 
     for group in by_isrc.values():
-        for j in group[1:]:
-            link(group[0], j, Match("isrc", 1.0))
+        clustering.isrc_group(group)
     for block in by_artist.values():
-        if len(block) > 1:
-            _exact_pass(block, norms, uf, link)
-            _fuzzy_pass(block, norms, uf, link, field="title")
+        clustering.artist_block(block, norms)
     for block in by_title.values():
-        if len(block) > 1:
-            _fuzzy_pass(block, norms, uf, link, field="artist")
-    return _index(norms, uf, edges)
+        clustering.title_block(block, norms)
+    return _index(norms, clustering)
 
 
-def _exact_pass(block: list[int], norms: list[_Norm], uf: _UnionFind, link) -> None:
+def _exact_pass(block: list[int], norms: Norms, uf: _UnionFind, link) -> None:
     """Same title within one artist block: anchor-based duration windows, so no chaining."""
     by_title: dict[str, list[int]] = defaultdict(list)
     for i in block:
@@ -245,7 +336,7 @@ def _exact_pass(block: list[int], norms: list[_Norm], uf: _UnionFind, link) -> N
                 link(anchor, j, match)
 
 
-def _fuzzy_pass(block: list[int], norms: list[_Norm], uf: _UnionFind, link, field: str) -> None:
+def _fuzzy_pass(block: list[int], norms: Norms, uf: _UnionFind, link, field: str) -> None:
     """Near-equal titles (or artists) inside a block, compared with rapidfuzz.cdist."""
     if len({uf.find(i) for i in block}) < 2:
         return  # already one recording (typically by ISRC)
@@ -293,19 +384,12 @@ _SCALAR_BLOCK = 24
 """Blocks with more labels than this are scored by one cdist call (n^2 scalar calls get dearer)."""
 
 
-def _index(norms: list[_Norm], uf: _UnionFind, edges: list[tuple[int, int, Match]]) -> IdentityIndex:
+def _index(norms: list[_Norm], clustering: Clustering) -> IdentityIndex:
+    uf = clustering.uf
     roots: dict[int, list[int]] = defaultdict(list)
     for i in range(len(norms)):
         roots[uf.find(i)].append(i)
-    weakest: dict[int, Match] = {}
-    for i, _j, m in edges:
-        root = uf.find(i)
-        cur = weakest.get(root)
-        if cur is None or (METHOD_STRENGTH[m.method], m.confidence) < (
-            METHOD_STRENGTH[cur.method],
-            cur.confidence,
-        ):
-            weakest[root] = m
+    weakest = clustering.weakest()
     cluster_of: dict[TrackKey, str] = {}
     members: dict[str, tuple[TrackKey, ...]] = {}
     match: dict[str, Match] = {}

@@ -23,9 +23,10 @@ from blendify_assets.analytics.matches import (
 )
 from blendify_assets.analytics.tastes import build_tastes
 from blendify_assets.blend import FORMULA, build_identity, pair_overlap, prepare, top_k_similar
+from blendify_assets.blend.identity import TrackInfo
 from blendify_assets.blend.overlap import KIND_WEIGHTS
 from blendify_assets.core.time import utcnow
-from blendify_assets.db import taste_matches
+from blendify_assets.db import taste_matches, taste_vectors
 from blendify_assets.db.music.reads import taste_rows
 from tests.fixtures.warehouse import (
     add_user,
@@ -208,3 +209,85 @@ def test_readers_see_a_bucketed_computation_only_once_every_bucket_is_in(engine:
     with engine.connect() as conn:
         kept = conn.execute(sa.text("SELECT DISTINCT run_id FROM taste_vectors ORDER BY 1")).scalars().all()
     assert kept == [second.run_id, third.run_id], "working data of older computations is dropped"
+
+
+def random_copies(seed: int, users: int = 60) -> list[list[TrackInfo]]:
+    """Pages of users' track copies that make clustering hard: near-equal titles and artists that
+    chain fuzzy links through title and artist blocks, one recording under several providers' ids
+    (by ISRC), version words ("Live", "Part 2"), missing durations, track ids whose copies disagree
+    on the ISRC or the title (the last copy counts), and non-ASCII keys (sorted by code point)."""
+    rng = random.Random(seed)
+    titles = [
+        "Midnight Train",
+        "Midnight Trains",
+        "Midnight Trainz",
+        "Part 2",
+        "Part II",
+        "Part I",
+        "Ocean Drive (Live)",
+        "Ocean Drive",
+        "Ocean Drives",
+        "Éclair",
+        "Eclair",
+        "Zebra",
+        "",
+    ]
+    artists = ["The Rails", "The Railz", "Rails", "Tide", "Tides", "Ölfen", "Olfen", ""]  # fmt: skip
+    providers = ["spotify", "apple", "ämazon"]
+
+    def copy(provider: str, n: int, drift: bool) -> TrackInfo:
+        own = random.Random(f"{seed}-{n}")  # a track's usual copy; `drift`: another one
+        pick = rng if drift else own
+        return TrackInfo(
+            provider=provider,
+            track_id=f"{provider[:2]}-{n}" if n % 10 else f"Ü{n}",
+            track_name=f"{pick.choice(titles)}{'' if n % 4 else f' {n // 20}'}",
+            artist_name=own.choice(artists),
+            duration_ms=None if n % 11 == 0 else 200_000 + 700 * pick.randrange(4),
+            isrc=f"USAB{n // 3:08d}" if n % 3 == 0 else (f"GBXY{n:08d}" if drift and n % 2 else None),
+        )
+
+    pages: list[list[TrackInfo]] = []
+    for _ in range(users // 6):
+        page = []
+        for _ in range(6 * rng.randrange(8, 25)):
+            provider, n = rng.choice(providers), rng.randrange(200)
+            page.append(copy(provider, n, rng.random() < 0.05))
+        pages.append(page)
+    return pages
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_clustering_in_the_database_equals_the_in_memory_identity(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    # Small fetches and numbering pages, so blocks and ISRC groups straddle them.
+    monkeypatch.setattr(taste_vectors, "FETCH_ROWS", 5)
+    monkeypatch.setattr(matches, "NUMBERING_PAGE", 11)
+    pages = random_copies(seed)
+    last = {info.key: info for page in pages for info in page}
+    isrcs: dict[tuple[str, str], set[str | None]] = {}
+    for page in pages:
+        for info in page:
+            isrcs.setdefault(info.key, set()).add(info.isrc)
+    conflicts = {key for key, seen in isrcs.items() if len(seen) > 1}
+    identity = build_identity(last.values())
+    expected = {
+        key: (cid, identity.match[cid].method, identity.match[cid].confidence)
+        for cid, keys in identity.members.items()
+        for key in keys
+        if len(keys) > 1 or key in conflicts
+    }
+    methods = {method for _, method, _ in expected.values()}
+    assert conflicts and {"isrc", "exact", "fuzzy"} <= methods, "the data exercises every tier"
+
+    with engine.begin() as conn:
+        clustered = matches.cluster_tracks(conn, pages)
+        run_id = taste_matches.start_run(
+            conn, computed_at=utcnow().replace(tzinfo=None), users=0, k=5, buckets=1, formula=FORMULA,
+            dagster_run_id=None,
+        )  # fmt: skip
+        stored_rows = clustered.store(conn, run_id)
+        got = taste_vectors.clusters_for(conn, run_id, sorted(last))
+    assert got == expected, "the same clusters, names and weakest links as build_identity's"
+    assert stored_rows == len(expected)

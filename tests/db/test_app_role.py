@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from blendify_assets.analytics.matches import prepare_taste_run
 from blendify_assets.core.settings import WarehouseSettings
 from blendify_assets.db import migrations
 from blendify_assets.db.engine import create_engine, open_engine, open_owner_engine
 from blendify_assets.db.server import start_embedded
 from tests.conftest import EXTERNAL_URL, app_url
 from tests.fixtures.cli import run_blendify
+from tests.fixtures.warehouse import store_top_tracks, track
 
 # What someone holding the app's connection might try, to rewrite history.
 ATTACKS = {
@@ -191,3 +193,16 @@ def test_a_home_from_before_the_app_role_upgrades_in_place(embedded_home: Path, 
         assert owners.get("blendify_dagster") == "blendify" and "dagster" not in owners
     finally:
         server.release()
+
+
+def test_the_app_connection_prepares_a_taste_match_computation(app_engine, engine, history) -> None:
+    """Preparing clusters tracks in temporary tables of its transaction (issue 18): the app may
+    create them, and they are gone with the transaction."""
+    store_top_tracks(
+        engine, history, "spotify", [track("t1", "Song", "Artist"), track("t2", "Song", "Artist")]
+    )
+    prepared = prepare_taste_run(app_engine, k=3, buckets=2)
+    assert prepared.users == 1 and prepared.items > 0
+    with app_engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT count(*) FROM pg_class WHERE relpersistence = 't'")).scalar()
+    assert left == 0

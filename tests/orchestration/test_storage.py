@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -55,20 +56,21 @@ class Connects:
         self.count += 1
 
 
+def _listening(target: Any, event: str, counter: Any) -> Iterator[Any]:
+    """The counter, listening to a SQLAlchemy event for the test's length."""
+    sa.event.listen(target, event, counter)
+    yield counter
+    sa.event.remove(target, event, counter)
+
+
 @pytest.fixture
 def connects() -> Iterator[Connects]:
-    opened = Connects()
-    sa.event.listen(sa.pool.Pool, "connect", opened)
-    yield opened
-    sa.event.remove(sa.pool.Pool, "connect", opened)
+    yield from _listening(sa.pool.Pool, "connect", Connects())
 
 
 @pytest.fixture
 def key_reads() -> Iterator[KeyReads]:
-    reads = KeyReads()
-    sa.event.listen(sa.engine.Engine, "after_cursor_execute", reads)
-    yield reads
-    sa.event.remove(sa.engine.Engine, "after_cursor_execute", reads)
+    yield from _listening(sa.engine.Engine, "after_cursor_execute", KeyReads())
 
 
 @pytest.fixture

@@ -64,6 +64,7 @@ from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.time import utcnow
 from blendify_assets.db import taste_matches, taste_vectors
 from blendify_assets.db import users as users_db
+from blendify_assets.db.engine import own_session
 from blendify_assets.db.music.reads import taste_rows
 
 DEFAULT_K = 10
@@ -164,7 +165,7 @@ def prepare_taste_run(
     track is its own cluster (``isrc:<ISRC>`` or ``provider:track_id``).
     """
     clock = _Clock()
-    with engine.begin() as conn:
+    with own_session(engine, temp_buffers=taste_vectors.TRACK_TABLES_BUFFERS) as conn:
         users = 0
 
         def copies() -> Iterator[list[TrackInfo]]:

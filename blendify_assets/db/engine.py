@@ -5,8 +5,11 @@ resource when its run or tick ends)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from blendify_assets.core.errors import BlendifyError
 from blendify_assets.core.settings import WarehouseSettings
@@ -29,6 +32,22 @@ def describe(url: str) -> str:
 def create_engine(url: str) -> Engine:
     # hide_parameters keeps encrypted tokens and emails out of error messages.
     return sa.create_engine(url, hide_parameters=True, pool_pre_ping=True)
+
+
+@contextmanager
+def own_session(engine: Engine, **settings: str) -> Iterator[Connection]:
+    """A transaction on a new session of its own, with server settings a session takes only before
+    it does anything (``temp_buffers`` before its first temporary table), closed afterwards so the
+    memory they let it take is returned; never a pooled session."""
+    options = " ".join(f"-c {name}={value}" for name, value in settings.items())
+    own = sa.create_engine(
+        engine.url, hide_parameters=True, poolclass=sa.pool.NullPool, connect_args={"options": options}
+    )
+    try:
+        with own.begin() as conn:
+            yield conn
+    finally:
+        own.dispose()
 
 
 CREATE_DATABASE_LOCK = 0x626C656E6401  # serialises "create the database if missing" across processes

@@ -31,8 +31,11 @@ from sqlalchemy.engine import Connection, Engine
 from blendify_assets.analytics.tastes import build_tastes, load_tastes
 from blendify_assets.blend import (
     FORMULA,
+    SOURCES,
+    TRACK_SOURCES,
     MemberTaste,
     PairOverlap,
+    member_tracks,
     pair_overlap,
     prepare,
     taste_vector,
@@ -65,7 +68,7 @@ from blendify_assets.core.time import utcnow
 from blendify_assets.db import taste_matches, taste_vectors
 from blendify_assets.db import users as users_db
 from blendify_assets.db.engine import own_session
-from blendify_assets.db.music.reads import taste_rows
+from blendify_assets.db.music.reads import taste_rows, users_with_rows
 
 DEFAULT_K = 10
 BUCKETS = 16
@@ -126,6 +129,8 @@ EXPLAIN_USERS = 8
 """Bucket users whose pairs are explained at once (with their neighbours' tastes loaded)."""
 EXPLAIN_CACHE = 150
 """Users' tastes kept loaded while explaining (at least EXPLAIN_USERS x (k + 1))."""
+UNTRACKED_SOURCES = tuple(s for s in SOURCES if s not in TRACK_SOURCES)
+"""Sources of a taste without tracks (artists, albums): the clustering pass reads none of their rows."""
 KINDS = tuple(KIND_WEIGHTS)
 KIND_CODE = {kind: i for i, kind in enumerate(KINDS)}
 ITEM_DTYPE = np.dtype("<i8")
@@ -170,9 +175,11 @@ def prepare_taste_run(
 
         def copies() -> Iterator[list[TrackInfo]]:
             nonlocal users
-            for tastes in _taste_pages(conn):
-                users += len(tastes)
-                yield [info for m in tastes for info in m.tracks.values()]
+            for ids in users_db.user_id_pages(conn, USER_PAGE):
+                rows = taste_rows(conn, ids, TRACK_SOURCES)
+                others = [u for u in ids if u not in rows]
+                users += len(rows) + len(users_with_rows(conn, others, UNTRACKED_SOURCES) if others else ())
+                yield [info for u in sorted(rows) for info in member_tracks(rows[u]).values()]
 
         clustered = cluster_tracks(conn, copies(), clock)
         computed_at = utcnow().replace(tzinfo=None)

@@ -199,6 +199,25 @@ class MemberTaste:
     """The newest timestamp in the member's data: ages (of likes, plays) are measured from it."""
 
 
+TRACK_SOURCES = ("top_tracks", "recently_played", "history_plays", "saved_tracks", "playlist_tracks")
+"""The sources holding a member's tracks, in the order their first copy of a track is taken."""
+
+
+def member_tracks(rows: Mapping[str, Iterable[Row]]) -> dict[TrackKey, TrackInfo]:
+    """A member's tracks: each one's first copy in :data:`TRACK_SOURCES` order (a playlist's
+    episodes and local files skipped), as :func:`build_member_taste` holds them; needs only those
+    sources' rows, so the identity can be built without reading the rest (taste prepare)."""
+    tracks: dict[TrackKey, TrackInfo] = {}
+    for source in TRACK_SOURCES:
+        for row in rows.get(source, ()):
+            if source == "playlist_tracks" and (row.get("item_type") or "track") != "track":
+                continue
+            key = (str(row["provider"]), str(row["track_id"]))
+            if key not in tracks:
+                tracks[key] = TrackInfo.from_row(row)
+    return tracks
+
+
 def build_member_taste(
     user_id: object, rows: Mapping[str, Iterable[Row]], *, as_of: datetime | None = None
 ) -> MemberTaste:
@@ -215,7 +234,6 @@ def build_member_taste(
     data = {source: list(items) for source, items in rows.items()}
     parse = _memo_parse_time()
     now = _utc(as_of) if as_of is not None else newest_timestamp(data, parse)
-    tracks: dict[TrackKey, TrackInfo] = {}
     ranks: dict[TrackKey, dict[str, int]] = defaultdict(dict)
     plays: dict[TrackKey, int] = defaultdict(int)
     lifetime: dict[TrackKey, int] = defaultdict(int)
@@ -224,16 +242,12 @@ def build_member_taste(
     saved: dict[TrackKey, datetime | None] = {}
     playlists: dict[TrackKey, set[str]] = defaultdict(set)
     skipped: dict[str, int] = defaultdict(int)
-    providers: set[str] = set()
+
+    tracks = member_tracks(data)
+    providers = {info.provider for info in tracks.values()}
 
     def take(row: Row) -> TrackKey:
-        key = (row["provider"], row["track_id"])
-        if key not in tracks:
-            info = TrackInfo.from_row(row)
-            key = (info.provider, info.track_id)  # str-typed, whatever the driver returned
-            tracks.setdefault(key, info)
-            providers.add(info.provider)
-        return key
+        return (str(row["provider"]), str(row["track_id"]))
 
     for row in data.get("top_tracks", ()):
         key = take(row)

@@ -137,6 +137,13 @@ def populate(engine: Engine, n_users: int = 48, seed: int = 7) -> list[str]:
         store_plays(engine, user, provider, rng.sample(picks, min(len(picks), 6)))
         if u % 5 == 0:
             store_followed_artists(engine, user, provider, [(f"Scene Artist {scene}-{rng.randrange(5)}", [])])
+    # Only artists: matched on them, though the clustering pass reads no artist rows.
+    ids.append(add_user(engine, "artists-only@example.com", "Artists Only"))
+    store_followed_artists(engine, ids[-1], "spotify", [("Star 1", ["pop"]), ("Star 3", ["rock"])])
+    # One track id under two names (top list and library): the copy taken first names it.
+    ids.append(add_user(engine, "renamed@example.com", "Renamed"))
+    store_top_tracks(engine, ids[-1], "spotify", [hits[0], track("sp-mt", "Midnight Train", "The Rails")])
+    store_saved_tracks(engine, ids[-1], "spotify", [track("sp-mt", "Midnight Train (Remastered)", "The Rails")])
     for twin in range(2):  # two users with the same taste as user 1: ties broken by user id
         user = add_user(engine, f"twin{twin}@example.com", f"Twin {twin}")
         ids.append(user)
@@ -173,7 +180,7 @@ def test_bucketed_matches_equal_the_single_process_computation(
         reference_pairs = conn.execute(
             sa.text("SELECT pairs FROM taste_match_runs WHERE id = :r"), {"r": reference}
         ).scalar_one()
-    assert tuple(buckets) == (4, run.users) and run.users == 50
+    assert tuple(buckets) == (4, run.users) and run.users == 52
     assert run.pairs == reference_pairs and run.rows == len(expected)
 
 

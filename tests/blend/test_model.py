@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from blendify_assets.blend import balanced, build_member_taste
+from blendify_assets.blend import balanced, build_member_taste, member_tracks
 from blendify_assets.blend.group import build_group
 from blendify_assets.blend.model import Evidence, track_points
 from tests.blend.rows import artist, played, saved, top, track
@@ -36,6 +36,24 @@ def test_episodes_and_local_files_are_skipped_and_counted() -> None:
     taste = build_member_taste("u1", {"playlist_tracks": [song, episode, local]})
     assert list(taste.tracks) == [("spotify", "t1")]
     assert taste.skipped == {"episode": 1, "local": 1}
+
+
+def test_a_tracks_first_copy_is_taken_in_source_order_and_needs_no_other_rows() -> None:
+    """Taste prepare clusters the tracks from `member_tracks` alone (issue 18): it must hold what the
+    full taste holds, copy for copy and in the same order, whatever order the sources come in."""
+    renamed = {**track("t1", "One (Remastered)", "Alpha"), "saved_at": "2026-02-01T00:00:00"}
+    later = {**track("t2", "Two", "Beta"), "playlist_id": "p1", "item_type": "track"}
+    episode = {**track("e1", "Pod", "Show"), "playlist_id": "p1", "item_type": "episode"}
+    rows = {
+        "playlist_tracks": [later, episode],
+        "saved_tracks": [renamed, saved(track("t2", "Two (Live)", "Beta"))],
+        "top_tracks": [top(track("t1", "One", "Alpha"), 1)],
+        "top_artists": [artist("Alpha", 1, ["Indie Pop"])],
+    }
+    taste = build_member_taste("u1", rows)
+    tracks = member_tracks({k: v for k, v in rows.items() if k != "top_artists"})
+    assert list(tracks.items()) == list(taste.tracks.items())
+    assert [t.track_name for t in tracks.values()] == ["One", "Two (Live)"]
 
 
 def test_artist_and_genre_weights_come_from_top_artists_follows_and_tracks() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
@@ -108,7 +108,7 @@ member's data, so a like's age is measured from their latest snapshot, not from 
 Rows = dict[str, list[dict[str, object]]]
 
 
-def _per_user(sql: str) -> str:
+def _per_user(sql: str, limit: str = "") -> str:
     """The same query for a list of users, one index probe each.
 
     ``OFFSET 0`` keeps the per-user subquery from being flattened into a join over all users: flattened,
@@ -118,14 +118,18 @@ def _per_user(sql: str) -> str:
     ``snapshots`` and ``idx_snapshots_latest`` (``user_id`` first) reads only this user's snapshots."""
     return (
         f"SELECT v.* FROM unnest(CAST(:ids AS uuid[])) AS u(id) "
-        f"CROSS JOIN LATERAL (SELECT * FROM ({sql}) AS q WHERE user_id = u.id OFFSET 0) v"
+        f"CROSS JOIN LATERAL (SELECT * FROM ({sql}) AS q WHERE user_id = u.id {limit} OFFSET 0) v"
     )
 
 
-def taste_rows(conn: Connection, user_ids: Sequence[str] | None = None) -> dict[str, Rows]:
-    """View rows by user id, then by source; ``None`` reads every user's."""
+def taste_rows(
+    conn: Connection, user_ids: Sequence[str] | None = None, sources: Collection[str] | None = None
+) -> dict[str, Rows]:
+    """View rows by user id, then by source; ``None`` reads every user's (every source's)."""
     out: dict[str, Rows] = defaultdict(lambda: defaultdict(list))
     for source, sql in SOURCE_QUERIES.items():
+        if sources is not None and source not in sources:
+            continue
         if user_ids is None:
             result = conn.execute(sa.text(sql))
         else:
@@ -134,6 +138,15 @@ def taste_rows(conn: Connection, user_ids: Sequence[str] | None = None) -> dict[
         for row in result:
             out[str(row[0])][source].append(dict(zip(columns, row[1:], strict=True)))
     return out
+
+
+def users_with_rows(conn: Connection, user_ids: Sequence[str], sources: Collection[str]) -> set[str]:
+    """Which of these users have a row in any of these sources (one short probe per user and source)."""
+    found: set[str] = set()
+    for source in sources:
+        probe = f"SELECT w.user_id::text FROM ({_per_user(SOURCE_QUERIES[source], 'LIMIT 1')}) AS w"
+        found.update(conn.execute(sa.text(probe), {"ids": [str(u) for u in user_ids]}).scalars())
+    return found
 
 
 def row_counts(engine: Engine) -> dict[str, int]:

@@ -156,7 +156,12 @@ def add_track_copies(conn: Connection, rows: Sequence[SeenTrack]) -> None:
             "CAST(:a AS text[]), CAST(:d AS integer[]), CAST(:i AS text[]), CAST(:c AS boolean[])) "
             "ON CONFLICT (provider, track_id) DO UPDATE SET track_name = excluded.track_name, "
             "artist_name = excluded.artist_name, duration_ms = excluded.duration_ms, isrc = excluded.isrc, "
-            "conflict = t.conflict OR excluded.conflict OR t.isrc IS DISTINCT FROM excluded.isrc"
+            "conflict = t.conflict OR excluded.conflict OR t.isrc IS DISTINCT FROM excluded.isrc "
+            # Only a copy that changes the row writes one: every update leaves a dead row version,
+            # and nothing vacuums a temporary table (at 100k users ~15x the tracks, past temp_buffers).
+            "WHERE (t.track_name, t.artist_name, t.duration_ms, t.isrc) IS DISTINCT FROM "
+            "(excluded.track_name, excluded.artist_name, excluded.duration_ms, excluded.isrc) "
+            "OR (excluded.conflict AND NOT t.conflict)"
         ),
         {
             "p": list(columns[0]), "t": list(columns[1]), "n": list(columns[2]), "a": list(columns[3]),

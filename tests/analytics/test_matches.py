@@ -143,7 +143,9 @@ def populate(engine: Engine, n_users: int = 48, seed: int = 7) -> list[str]:
     # One track id under two names (top list and library): the copy taken first names it.
     ids.append(add_user(engine, "renamed@example.com", "Renamed"))
     store_top_tracks(engine, ids[-1], "spotify", [hits[0], track("sp-mt", "Midnight Train", "The Rails")])
-    store_saved_tracks(engine, ids[-1], "spotify", [track("sp-mt", "Midnight Train (Remastered)", "The Rails")])
+    store_saved_tracks(
+        engine, ids[-1], "spotify", [track("sp-mt", "Midnight Train (Remastered)", "The Rails")]
+    )
     for twin in range(2):  # two users with the same taste as user 1: ties broken by user id
         user = add_user(engine, f"twin{twin}@example.com", f"Twin {twin}")
         ids.append(user)

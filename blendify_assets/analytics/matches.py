@@ -126,7 +126,7 @@ EXPLAIN_USERS = 8
 """Bucket users whose pairs are explained at once (with their neighbours' tastes loaded)."""
 EXPLAIN_CACHE_ITEMS = 400_000
 """Taste-vector entries (tracks, artists, genres) of the users kept loaded while explaining, beyond
-the chunk being explained: ~0.6 KB each measured, so ~250 MB; ~1,000 top-list users (~400 items
+the chunk being explained: ~0.6 KB each measured, so ~250 MB; ~900 top-list users (444 entries
 each), ~130 medium ones (~3,000). A user is read again only if evicted before their next use."""
 KINDS = tuple(KIND_WEIGHTS)
 KIND_CODE = {kind: i for i, kind in enumerate(KINDS)}

@@ -19,7 +19,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections import Counter, OrderedDict
+from collections import ChainMap, Counter, deque
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -127,8 +127,10 @@ POSTING_USERS = 2_000
 """Users whose vectors are one posting block of a bucket run (bounds memory)."""
 EXPLAIN_USERS = 8
 """Bucket users whose pairs are explained at once (with their neighbours' tastes loaded)."""
-EXPLAIN_CACHE = 150
-"""Users' tastes kept loaded while explaining (at least EXPLAIN_USERS x (k + 1))."""
+EXPLAIN_CACHE_ITEMS = 400_000
+"""Taste-vector entries (tracks, artists, genres) of the users kept loaded while explaining, beyond
+the chunk being explained: ~0.6 KB each measured, so ~250 MB; ~900 top-list users (444 entries
+each), ~130 medium ones (~3,000). A user is read again only if evicted before their next use."""
 UNTRACKED_SOURCES = tuple(s for s in SOURCES if s not in TRACK_SOURCES)
 """Sources of a taste without tracks (artists, albums): the clustering pass reads none of their rows."""
 KINDS = tuple(KIND_WEIGHTS)
@@ -412,23 +414,9 @@ def compute_bucket(
         for u in sorted(best)
     }
     del best, query, index
-    rows = 0
-    uses = Counter((min(u, o), max(u, o)) for u in users for o, _ in neighbours.get(u, ()))
     with engine.begin() as conn:
         computed_at = run["computed_at"]
-        explainer = _Explainer(conn, run_id, uses.copy(), EXPLAIN_CACHE)
-        with_top = [u for u in users if neighbours.get(u)]
-        for lo in range(0, len(with_top), EXPLAIN_USERS):
-            chunk = with_top[lo : lo + EXPLAIN_USERS]
-            explainer.load({u for u in chunk} | {o for u in chunk for o, _ in neighbours[u]})
-            out = [
-                (run_id, uuid.UUID(u), uuid.UUID(o), rank, *explainer.part(u, o), computed_at)
-                for u in chunk
-                for rank, (o, _) in enumerate(neighbours[u], start=1)
-            ]
-            taste_matches.append_matches(conn, out)
-            rows += len(out)
-        pairs, loaded = len(uses), explainer.loaded
+        rows, pairs, loaded = explain_pairs(conn, run_id, computed_at, users, neighbours)
         clock.lap("details_and_write")
         taste_matches.append_bucket(
             conn, run_id=run_id, bucket=bucket, users=len(users), candidate_pairs=candidates, rows=rows,
@@ -455,52 +443,151 @@ def _sparse(rows: Sequence[taste_vectors.VectorRow], index: Mapping[str, int]) -
     )
 
 
+def explain_pairs(
+    conn: Connection,
+    run_id: int,
+    computed_at: datetime,
+    users: Sequence[str],
+    neighbours: Mapping[str, Sequence[tuple[str, float]]],
+) -> tuple[int, int, int]:
+    """Explain and append each bucket user's kept pairs (in user order, then rank), as the
+    single-process computation explains them; returns (rows, distinct pairs, tastes read).
+
+    ``EXPLAIN_USERS`` bucket users at a time, with their neighbours' tastes. Which tastes each
+    chunk needs is known before the first is read, so the cache keeps those needed again soonest
+    and drops a taste after its last use (issue 18: least-recently-used kept tastes that were never
+    needed again, and read a neighbour again for each bucket user far apart in id order).
+    """
+    uses = Counter((min(u, o), max(u, o)) for u in users for o, _ in neighbours.get(u, ()))
+    with_top = [u for u in users if neighbours.get(u)]
+    chunks = [with_top[lo : lo + EXPLAIN_USERS] for lo in range(0, len(with_top), EXPLAIN_USERS)]
+    explainer = _Explainer(
+        conn, run_id, [{*chunk, *(o for u in chunk for o, _ in neighbours[u])} for chunk in chunks],
+        uses.copy(), EXPLAIN_CACHE_ITEMS,
+    )  # fmt: skip
+    rows = 0
+    for i, chunk in enumerate(chunks):
+        explainer.load(i)
+        out = [
+            (run_id, uuid.UUID(u), uuid.UUID(o), rank, *explainer.part(u, o), computed_at)
+            for u in chunk
+            for rank, (o, _) in enumerate(neighbours[u], start=1)
+        ]
+        explainer.done(i)
+        taste_matches.append_matches(conn, out)
+        rows += len(out)
+    return rows, len(uses), explainer.loaded
+
+
+@dataclass(frozen=True)
+class _Explained:
+    """What explaining a pair needs of one user, and no more: the taste's vector, holdings and
+    kinds (:func:`blend.prepare`), the names of their artists in the vector, and the matches of
+    their recordings clustered from several tracks (any other is a single track). The taste's
+    rows and per-track maps are dropped once this is built."""
+
+    member: MemberTaste
+    prepared: Prepared
+    matches: dict[str, Match]
+
+
+class _Matches(ChainMap[str, Match]):
+    """Two users' recordings' matches: a recording neither lists is a single track."""
+
+    def __missing__(self, key: str) -> Match:
+        return SINGLE
+
+
 class _Explainer:
     """Explains pairs as the single-process computation does (the pair in user-id order, under the
-    computation's identity), holding at most ``cache`` users' tastes: bucket users come in id
-    order, and a neighbour who is in many top lists (a popular taste) stays loaded."""
+    computation's identity), holding the chunk's users and at most ``cache`` vector entries of
+    others: each chunk's missing tastes are read together; of the others, those needed again
+    soonest are kept (the needs of every chunk are known up front), and a taste is dropped after
+    its last use."""
 
-    def __init__(self, conn: Connection, run_id: int, pairs: Counter[tuple[str, str]], cache: int) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        run_id: int,
+        needs: Sequence[Collection[str]],
+        pairs: Counter[tuple[str, str]],
+        cache: int,
+    ) -> None:
         self.conn, self.run_id, self.cache = conn, run_id, cache
+        self.needs = needs
+        self.next_use: dict[str, deque[int]] = {}
+        for i, need in enumerate(needs):
+            for u in need:
+                self.next_use.setdefault(u, deque()).append(i)
         self.uses = pairs
-        self.tastes: OrderedDict[str, tuple[MemberTaste, Prepared]] = OrderedDict()
-        self.identity = IdentityIndex({}, {}, {})
+        self.tastes: dict[str, _Explained] = {}
+        self.items = 0
         self.parts: dict[tuple[str, str], tuple[object, ...]] = {}
         self.loaded = 0
 
-    def load(self, users: Collection[str]) -> None:
-        """Make these users' tastes present (all fit: callers pass at most ``cache`` users)."""
-        missing = sorted(u for u in users if u not in self.tastes)
-        for u in users:
-            if u in self.tastes:
-                self.tastes.move_to_end(u)
-        while self.tastes and len(self.tastes) + len(missing) > self.cache:
-            oldest = next(iter(self.tastes))
-            if oldest in users:
-                break
-            del self.tastes[oldest]
+    def load(self, chunk: int) -> None:
+        """Make the tastes chunk ``chunk`` needs present, first evicting (of the others) those
+        needed again latest until the others hold at most ``cache`` entries."""
+        need = self.needs[chunk]
+        missing = sorted(u for u in need if u not in self.tastes)
+        others = [u for u in self.tastes if u not in need]
+        held = self.items - sum(len(self.tastes[u].prepared[0]) for u in need if u in self.tastes)
+        if held > self.cache:
+            for u in sorted(others, key=lambda u: -self.next_use[u][0]):
+                held -= self._drop(u)
+                if held <= self.cache:
+                    break
         if not missing:
             return
         fresh = load_tastes(self.conn, missing)
         self.loaded += len(fresh)
-        _extend_identity(self.conn, self.run_id, self.identity, fresh)
+        identity = IdentityIndex({}, {}, {})
+        _extend_identity(self.conn, self.run_id, identity, fresh)
         for m in fresh:
-            self.tastes[m.user_id] = (m, prepare(m, self.identity))
+            explained = self.tastes[m.user_id] = _explained(m, identity)
+            self.items += len(explained.prepared[0])
+
+    def _drop(self, user: str) -> int:
+        """Forget a user's taste; returns its vector entries."""
+        gone = self.tastes.pop(user, None)
+        size = len(gone.prepared[0]) if gone else 0
+        self.items -= size
+        return size
+
+    def done(self, chunk: int) -> None:
+        """Chunk ``chunk`` is explained: drop the tastes no later chunk needs."""
+        for u in self.needs[chunk]:
+            later = self.next_use[u]
+            later.popleft()
+            if not later:
+                del self.next_use[u]
+                self._drop(u)
 
     def part(self, user: str, other: str) -> tuple[object, ...]:
         """The stored columns of the pair, explained once and kept until its other direction."""
         pair = (min(user, other), max(user, other))
         found = self.parts.get(pair)
         if found is None:
-            a, b = self.tastes[pair[0]][0], self.tastes[pair[1]][0]
-            prepared = {u: self.tastes[u][1] for u in pair}
-            found = _stored_part(pair_overlap(a, b, self.identity, prepared=prepared))
+            a, b = self.tastes[pair[0]], self.tastes[pair[1]]
+            identity = IdentityIndex({}, {}, _Matches(a.matches, b.matches))
+            prepared = {pair[0]: a.prepared, pair[1]: b.prepared}
+            found = _stored_part(pair_overlap(a.member, b.member, identity, prepared=prepared))
         self.uses[pair] -= 1
         if self.uses[pair]:
             self.parts[pair] = found
         else:
             self.parts.pop(pair, None)
         return found
+
+
+def _explained(member: MemberTaste, identity: IdentityIndex) -> _Explained:
+    """A taste reduced to what :func:`pair_overlap` reads of it, under the computation's identity."""
+    prepared = prepare(member, identity)
+    artists = {x for kind, x in prepared[0] if kind == "artist"}
+    names = {x: name for x, name in member.artist_names.items() if x in artists}
+    slim = MemberTaste(member.user_id, {}, {}, {}, names, {}, {}, member.providers)
+    matches = {cid: m for cid in prepared[1] if (m := identity.match[cid]) != SINGLE}
+    return _Explained(slim, prepared, matches)
 
 
 def _extend_identity(

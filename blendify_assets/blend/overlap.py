@@ -52,8 +52,13 @@ def taste_vector(member: MemberTaste, identity: IdentityIndex) -> dict[Item, flo
     Each component the member has data for sums to 1; a missing component has no items. The
     weights ``W`` depend on the pair (:func:`pair_weights`), so they are applied when comparing.
     """
+    return _vector(member, resolve_member(member, identity))
+
+
+def _vector(member: MemberTaste, holdings: Mapping[str, Holding]) -> dict[Item, float]:
+    """:func:`taste_vector` from the member's holdings (resolved once by :func:`prepare`)."""
     parts = {
-        "track": {cid: h.points for cid, h in resolve_member(member, identity).items() if h.points > 0},
+        "track": {cid: h.points for cid, h in holdings.items() if h.points > 0},
         "artist": dict(member.artists),
         "genre": dict(member.genres),
     }
@@ -107,8 +112,9 @@ Prepared = tuple[dict[Item, float], dict[str, Holding], frozenset[str]]
 
 def prepare(member: MemberTaste, identity: IdentityIndex) -> Prepared:
     """What :func:`pair_overlap` derives from one member; compute once when scoring many pairs."""
-    vector = taste_vector(member, identity)
-    return vector, resolve_member(member, identity), frozenset(kind for kind, _ in vector)
+    holdings = resolve_member(member, identity)
+    vector = _vector(member, holdings)
+    return vector, holdings, frozenset(kind for kind, _ in vector)
 
 
 def pair_overlap(

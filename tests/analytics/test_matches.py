@@ -300,3 +300,53 @@ def test_clustering_in_the_database_equals_the_in_memory_identity(
         got = taste_vectors.clusters_for(conn, run_id, sorted(last))
     assert got == expected, "the same clusters, names and weakest links as build_identity's"
     assert stored_rows == len(expected)
+
+
+@pytest.mark.parametrize("cache_items", [0, 10**9])
+def test_explaining_reads_each_taste_once_when_it_fits_and_stores_the_same_rows(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, cache_items: int
+) -> None:
+    """Issue 18 (explaining cost): a bucket reads each taste its pairs need once when the cache
+    holds them (a popular neighbour is read once, not once per bucket user listing it), evicts
+    the taste needed again latest when it does not, and stores what the single-process
+    computation stores either way."""
+    populate(engine)
+    loner = add_user(engine, "loner@example.com", "Loner")
+    store_top_tracks(
+        engine, loner, "spotify", [track(f"sp-loner-{i}", f"Lonely {i}", "Nobody Else") for i in range(4)]
+    )
+    reference = reference_run(engine, k=4)
+    monkeypatch.setattr(matches, "EXPLAIN_USERS", 2)  # many chunks per bucket
+    monkeypatch.setattr(matches, "EXPLAIN_CACHE_ITEMS", cache_items)
+    prepared = prepare_taste_run(engine, k=4, buckets=3)
+    runs = [compute_bucket(engine, b, run_id=prepared.run_id) for b in range(3)]
+
+    expected, got = stored(engine, reference), stored(engine, prepared.run_id)
+    assert got == expected, "same neighbours, ranks, scores, points and shared items, in the same order"
+    listed = Counter(str(r["other_user_id"]) for r in expected)
+    assert listed.most_common(1)[0][1] >= 8, "a popular neighbour is in many users' lists"
+    assert str(loner) not in {str(r["user_id"]) for r in expected}, "a user who shares nothing has none"
+    assert any(r["shared_tracks"] and r["shared_tracks"][0]["match"]["method"] != "single" for r in got)
+    needed = [
+        {
+            u
+            for r in got
+            if matches.bucket_of(str(r["user_id"]), 3) == b
+            for u in (str(r["user_id"]), str(r["other_user_id"]))
+        }
+        for b in range(3)
+    ]
+    loaded = [r.tastes_loaded for r in runs]
+    if cache_items:
+        assert loaded == [len(n) for n in needed], "each taste read once per bucket"
+    else:
+        assert all(got > len(n) for got, n in zip(loaded, needed, strict=True)), "evicted and read again"
+    with engine.connect() as conn:
+        order = conn.execute(
+            sa.text("SELECT user_id, rank FROM user_taste_matches WHERE run_id = :r ORDER BY id"),
+            {"r": prepared.run_id},
+        ).all()
+    by_bucket = sorted(order, key=lambda r: matches.bucket_of(str(r[0]), 3))
+    assert by_bucket == sorted(order, key=lambda r: (matches.bucket_of(str(r[0]), 3), str(r[0]), r[1])), (
+        "each bucket appends its rows in user order, then rank, as before"
+    )

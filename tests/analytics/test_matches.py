@@ -140,11 +140,17 @@ def populate(engine: Engine, n_users: int = 48, seed: int = 7) -> list[str]:
     # Only artists: matched on them, though the clustering pass reads no artist rows.
     ids.append(add_user(engine, "artists-only@example.com", "Artists Only"))
     store_followed_artists(engine, ids[-1], "spotify", [("Star 1", ["pop"]), ("Star 3", ["rock"])])
-    # One track id under two names (top list and library): the copy taken first names it.
+    # A track id only this user holds, under two names (top list, then library): the copy taken
+    # first names it, and only that name links it to the Midnight Train others hold.
     ids.append(add_user(engine, "renamed@example.com", "Renamed"))
-    store_top_tracks(engine, ids[-1], "spotify", [hits[0], track("sp-mt", "Midnight Train", "The Rails")])
+    store_top_tracks(
+        engine,
+        ids[-1],
+        "spotify",
+        [hits[0], track("sp-mt-own", "Midnight Train", "The Rails", duration_ms=210_000)],
+    )
     store_saved_tracks(
-        engine, ids[-1], "spotify", [track("sp-mt", "Midnight Train (Remastered)", "The Rails")]
+        engine, ids[-1], "spotify", [track("sp-mt-own", "Night Bus", "The Rails", duration_ms=210_000)]
     )
     for twin in range(2):  # two users with the same taste as user 1: ties broken by user id
         user = add_user(engine, f"twin{twin}@example.com", f"Twin {twin}")

@@ -38,13 +38,16 @@ def create_engine(url: str) -> Engine:
 def own_session(engine: Engine, **settings: str) -> Iterator[Connection]:
     """A transaction on a new session of its own, with server settings a session takes only before
     it does anything (``temp_buffers`` before its first temporary table), closed afterwards so the
-    memory they let it take is returned; never a pooled session."""
-    options = " ".join(f"-c {name}={value}" for name, value in settings.items())
-    own = sa.create_engine(
-        engine.url, hide_parameters=True, poolclass=sa.pool.NullPool, connect_args={"options": options}
-    )
+    memory they let it take is returned; never a pooled session. The settings are its first
+    statement, not connection ``options``: those would replace the deployment's own (an
+    ``?options=`` in the URL, or ``PGOPTIONS``, e.g. the warehouse's ``search_path``)."""
+    own = sa.create_engine(engine.url, hide_parameters=True, poolclass=sa.pool.NullPool)
     try:
         with own.begin() as conn:
+            for name, value in settings.items():
+                conn.execute(
+                    sa.text("SELECT set_config(:name, :value, false)"), {"name": name, "value": value}
+                )
             yield conn
     finally:
         own.dispose()

@@ -21,7 +21,7 @@ from blendify_assets.analytics.matches import (
     compute_taste_matches,
     prepare_taste_run,
 )
-from blendify_assets.analytics.tastes import build_tastes
+from blendify_assets.analytics.tastes import build_tastes, load_tastes
 from blendify_assets.blend import FORMULA, build_identity, pair_overlap, prepare, top_k_similar
 from blendify_assets.blend.identity import TrackInfo
 from blendify_assets.blend.overlap import KIND_WEIGHTS
@@ -140,11 +140,17 @@ def populate(engine: Engine, n_users: int = 48, seed: int = 7) -> list[str]:
     # Only artists: matched on them, though the clustering pass reads no artist rows.
     ids.append(add_user(engine, "artists-only@example.com", "Artists Only"))
     store_followed_artists(engine, ids[-1], "spotify", [("Star 1", ["pop"]), ("Star 3", ["rock"])])
-    # One track id under two names (top list and library): the copy taken first names it.
+    # A track id only this user holds, under two names (top list, then library): the copy taken
+    # first names it, and only that name links it to the Midnight Train others hold.
     ids.append(add_user(engine, "renamed@example.com", "Renamed"))
-    store_top_tracks(engine, ids[-1], "spotify", [hits[0], track("sp-mt", "Midnight Train", "The Rails")])
+    store_top_tracks(
+        engine,
+        ids[-1],
+        "spotify",
+        [hits[0], track("sp-mt-own", "Midnight Train", "The Rails", duration_ms=210_000)],
+    )
     store_saved_tracks(
-        engine, ids[-1], "spotify", [track("sp-mt", "Midnight Train (Remastered)", "The Rails")]
+        engine, ids[-1], "spotify", [track("sp-mt-own", "Night Bus", "The Rails", duration_ms=210_000)]
     )
     for twin in range(2):  # two users with the same taste as user 1: ties broken by user id
         user = add_user(engine, f"twin{twin}@example.com", f"Twin {twin}")
@@ -350,3 +356,24 @@ def test_explaining_reads_each_taste_once_when_it_fits_and_stores_the_same_rows(
     assert by_bucket == sorted(order, key=lambda r: (matches.bucket_of(str(r[0]), 3), str(r[0]), r[1])), (
         "each bucket appends its rows in user order, then rank, as before"
     )
+
+
+def test_explaining_keeps_the_taste_needed_again_soonest(engine: Engine) -> None:
+    """Issue 18 (explaining cost): when the kept tastes exceed the cache, those needed again latest
+    go first (dropping the one needed soonest reads 5 tastes here, not 4)."""
+    a, b, c = (
+        add_user(engine, f"{name}@example.com", name) for name in ("Ada", "Bo", "Cy")
+    )  # fmt: skip
+    for i, user in enumerate((a, b, c)):
+        store_top_tracks(engine, user, "spotify", [track(f"sp-own-{i}", f"Own {i}", f"Artist {i}")])
+    with engine.connect() as conn:
+        ada = load_tastes(conn, [a])[0]
+        one_taste = len(prepare(ada, build_identity(ada.tracks.values()))[0])  # vector entries
+        needs = [{a, b}, {c}, {a}, {b, c}]
+        explainer = matches._Explainer(conn, 0, needs, Counter(), cache=one_taste)
+        for i in range(len(needs)):
+            explainer.load(i)
+            assert set(needs[i]) <= set(explainer.tastes)
+            explainer.done(i)
+    assert explainer.loaded == 4, "Bo (needed later than Ada) made room for Cy: only Bo read twice"
+    assert not explainer.tastes and explainer.items == 0, "each taste dropped after its last use"

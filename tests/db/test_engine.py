@@ -46,3 +46,26 @@ def test_it_commits_whole_or_not_at_all_and_closes_its_session(engine) -> None:
         assert conn.execute(sa.text("SELECT array_agg(x) FROM own_session_probe")).scalar_one() == [1]
         conn.execute(sa.text("DROP TABLE own_session_probe"))
     assert _backends(engine) == before
+
+
+@pytest.mark.parametrize("via", ["url", "PGOPTIONS"])
+def test_it_keeps_the_servers_options_of_the_deployment(
+    engine, monkeypatch: pytest.MonkeyPatch, via: str
+) -> None:
+    """A deployment whose BLENDIFY_DATABASE_URL (``?options=-c search_path=...``) or PGOPTIONS points
+    sessions at the warehouse's schema: prepare's own session must read the same tables."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE SCHEMA warehouse"))
+        conn.execute(sa.text("CREATE TABLE warehouse.own_probe (x int)"))
+        conn.execute(sa.text("INSERT INTO warehouse.own_probe VALUES (7)"))
+    if via == "url":
+        deployed = sa.create_engine(engine.url.update_query_dict({"options": "-c search_path=warehouse"}))
+    else:
+        monkeypatch.setenv("PGOPTIONS", "-c search_path=warehouse")
+        deployed = sa.create_engine(engine.url)
+    try:
+        with own_session(deployed, temp_buffers="16MB") as conn:
+            assert conn.execute(sa.text("SELECT x FROM own_probe")).scalar_one() == 7
+            assert conn.execute(sa.text("SHOW temp_buffers")).scalar_one() == "16MB"
+    finally:
+        deployed.dispose()

@@ -31,8 +31,8 @@ from sqlalchemy.engine import Connection, Engine
 from blendify_assets.analytics.tastes import build_tastes, load_tastes
 from blendify_assets.blend import (
     FORMULA,
-    SOURCES,
     TRACK_SOURCES,
+    UNTRACKED_SOURCES,
     MemberTaste,
     PairOverlap,
     member_tracks,
@@ -131,8 +131,6 @@ EXPLAIN_CACHE_ITEMS = 400_000
 """Taste-vector entries (tracks, artists, genres) of the users kept loaded while explaining, beyond
 the chunk being explained: ~0.6 KB each measured, so ~250 MB; ~900 top-list users (444 entries
 each), ~130 medium ones (~3,000). A user is read again only if evicted before their next use."""
-UNTRACKED_SOURCES = tuple(s for s in SOURCES if s not in TRACK_SOURCES)
-"""Sources of a taste without tracks (artists, albums): the clustering pass reads none of their rows."""
 KINDS = tuple(KIND_WEIGHTS)
 KIND_CODE = {kind: i for i, kind in enumerate(KINDS)}
 ITEM_DTYPE = np.dtype("<i8")

@@ -7,7 +7,14 @@ dicts to :func:`build_member_taste`, and writes what these functions return.
 from blendify_assets.blend.algorithms import ALGORITHMS, balanced, discovery, generate_blend, weighted
 from blendify_assets.blend.group import MAX_MEMBERS, MIN_MEMBERS
 from blendify_assets.blend.identity import IdentityIndex, Match, TrackInfo, build_identity, match_tracks
-from blendify_assets.blend.model import SOURCES, TRACK_SOURCES, MemberTaste, build_member_taste, member_tracks
+from blendify_assets.blend.model import (
+    SOURCES,
+    TRACK_SOURCES,
+    UNTRACKED_SOURCES,
+    MemberTaste,
+    build_member_taste,
+    member_tracks,
+)
 from blendify_assets.blend.overlap import (
     FORMULA,
     PairOverlap,
@@ -26,6 +33,7 @@ __all__ = [
     "MIN_MEMBERS",
     "SOURCES",
     "TRACK_SOURCES",
+    "UNTRACKED_SOURCES",
     "BlendPick",
     "IdentityIndex",
     "Match",

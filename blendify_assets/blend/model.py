@@ -201,6 +201,8 @@ class MemberTaste:
 
 TRACK_SOURCES = ("top_tracks", "recently_played", "history_plays", "saved_tracks", "playlist_tracks")
 """The sources holding a member's tracks, in the order their first copy of a track is taken."""
+UNTRACKED_SOURCES = tuple(s for s in SOURCES if s not in TRACK_SOURCES)
+"""The sources of a taste without tracks (artists, albums)."""
 
 
 def member_tracks(rows: Mapping[str, Iterable[Row]]) -> dict[TrackKey, TrackInfo]:

@@ -126,6 +126,9 @@ def taste_rows(
     conn: Connection, user_ids: Sequence[str] | None = None, sources: Collection[str] | None = None
 ) -> dict[str, Rows]:
     """View rows by user id, then by source; ``None`` reads every user's (every source's)."""
+    unknown = set(sources or ()) - set(SOURCE_QUERIES)
+    if unknown:
+        raise ValueError(f"unknown taste sources {sorted(unknown)}; expected some of {list(SOURCE_QUERIES)}")
     out: dict[str, Rows] = defaultdict(lambda: defaultdict(list))
     for source, sql in SOURCE_QUERIES.items():
         if sources is not None and source not in sources:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -120,3 +121,8 @@ def test_a_page_of_users_reads_only_its_own_snapshots(engine: Engine) -> None:
                 if "user_id = u.id" not in cond:
                     unfiltered[name] = f"{node['Node Type']}: {cond or node.get('Filter', '')}"
     assert not unfiltered, f"scans of every user's snapshots: {unfiltered}"
+
+
+def test_a_source_name_that_does_not_exist_is_refused_not_skipped(engine: Engine) -> None:
+    with engine.connect() as conn, pytest.raises(ValueError, match="top_trakcs"):
+        queries.taste_rows(conn, [], ["top_trakcs"])

@@ -108,7 +108,7 @@ member's data, so a like's age is measured from their latest snapshot, not from 
 Rows = dict[str, list[dict[str, object]]]
 
 
-def _per_user(sql: str, limit: str = "") -> str:
+def _per_user(sql: str, *, first_only: bool = False) -> str:
     """The same query for a list of users, one index probe each.
 
     ``OFFSET 0`` keeps the per-user subquery from being flattened into a join over all users: flattened,
@@ -118,7 +118,7 @@ def _per_user(sql: str, limit: str = "") -> str:
     ``snapshots`` and ``idx_snapshots_latest`` (``user_id`` first) reads only this user's snapshots."""
     return (
         f"SELECT v.* FROM unnest(CAST(:ids AS uuid[])) AS u(id) "
-        f"CROSS JOIN LATERAL (SELECT * FROM ({sql}) AS q WHERE user_id = u.id {limit} OFFSET 0) v"
+        f"CROSS JOIN LATERAL (SELECT * FROM ({sql}) AS q WHERE user_id = u.id{' LIMIT 1' * first_only} OFFSET 0) v"
     )
 
 
@@ -147,7 +147,7 @@ def users_with_rows(conn: Connection, user_ids: Sequence[str], sources: Collecti
     """Which of these users have a row in any of these sources (one short probe per user and source)."""
     found: set[str] = set()
     for source in sources:
-        probe = f"SELECT w.user_id::text FROM ({_per_user(SOURCE_QUERIES[source], 'LIMIT 1')}) AS w"
+        probe = f"SELECT w.user_id::text FROM ({_per_user(SOURCE_QUERIES[source], first_only=True)}) AS w"
         found.update(conn.execute(sa.text(probe), {"ids": [str(u) for u in user_ids]}).scalars())
     return found
 
